@@ -1,0 +1,105 @@
+//! MNIST: the four IDX files, their checksums, and loading them as [`Dataset`]s.
+//!
+//! Train: 60 000 images; test: 10 000; each $28 \times 28$ bytes, pixel $x = p/255$; labels
+//! $0..9$. The paper trains on 57 000 and validates on 3 000 images split off the training set
+//! with seed 73 (spec §D.4); [`Mnist::paper_split`] makes that split with our ChaCha8 stream
+//! (not torch's generator, so not the same 3 000 images).
+//!
+//! ```no_run
+//! use organics_data::{Mnist, fetch, Progress, default_dir};
+//!
+//! let dir = default_dir();
+//! fetch(&dir, Progress::Bar)?;             // verified; downloads only what is missing
+//! let mnist = Mnist::load(&dir)?;
+//! let split = mnist.paper_split()?;        // 57 000 / 3 000
+//! assert_eq!(split.train.len(), 57_000);
+//! # Ok::<(), organics_data::DataError>(())
+//! ```
+
+use std::path::Path;
+
+use crate::dataset::{Dataset, Split};
+use crate::error::{DataError, FETCH_HINT};
+
+/// File name of the training images.
+pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+/// File name of the training labels.
+pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+/// File name of the test images.
+pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+/// File name of the test labels.
+pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// The four MNIST files and the sha256 of their raw (uncompressed) bytes.
+pub const MNIST_FILES: [(&str, &str); 4] = [
+    (
+        TRAIN_IMAGES,
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    (
+        TRAIN_LABELS,
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    (
+        TEST_IMAGES,
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    (
+        TEST_LABELS,
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+];
+
+/// Number of MNIST classes (digits).
+pub const CLASSES: usize = 10;
+
+/// Seed of the paper's train/validation split (spec §D.4; our RNG, not torch's).
+pub const PAPER_SPLIT_SEED: u64 = 73;
+
+/// Validation images the paper holds out of the 60 000 training images.
+pub const PAPER_VALIDATION_LEN: usize = 3_000;
+
+/// MNIST's training and test sets.
+#[derive(Debug, Clone)]
+pub struct Mnist {
+    /// The 60 000 training images.
+    pub train: Dataset,
+    /// The 10 000 test images.
+    pub test: Dataset,
+}
+
+impl Mnist {
+    /// Loads the four IDX files (raw or gzip) from `dir`.
+    ///
+    /// Fails with [`DataError::DataMissing`] (which says to run `organics data fetch`) if any
+    /// is absent, and with the IDX errors if one is malformed. Checksums are not recomputed
+    /// here; [`crate::fetch`] and [`crate::verify`] do that.
+    pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+        let missing: Vec<String> = MNIST_FILES
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !dir.join(name).is_file())
+            .map(str::to_string)
+            .collect();
+        if !missing.is_empty() {
+            return Err(DataError::DataMissing {
+                dir: dir.to_path_buf(),
+                missing,
+                hint: FETCH_HINT,
+            });
+        }
+        Ok(Mnist {
+            train: Dataset::from_idx_files(
+                &dir.join(TRAIN_IMAGES),
+                &dir.join(TRAIN_LABELS),
+                CLASSES,
+            )?,
+            test: Dataset::from_idx_files(&dir.join(TEST_IMAGES), &dir.join(TEST_LABELS), CLASSES)?,
+        })
+    }
+
+    /// The paper's split of the training set: 57 000 train, 3 000 validation, seed 73.
+    pub fn paper_split(&self) -> Result<Split, DataError> {
+        self.train.split(PAPER_VALIDATION_LEN, PAPER_SPLIT_SEED)
+    }
+}

@@ -1,0 +1,256 @@
+//! Views: how an image becomes a model input, as a sequence of $T$ steps of $D$ values.
+//!
+//! For an image $x \in [0,1]^{r \times c}$ flattened row-major to $x_k$, $k = i c + j$:
+//!
+//! | view | $T$ | $D$ | step $t$, component $d$ |
+//! |---|---|---|---|
+//! | [`View::Static`] | 1 | $rc$ | $x_d$ |
+//! | [`View::Sequential`] | $rc$ | 1 | $x_t$ (pixel by pixel, row-major scan) |
+//! | [`View::PermutedSequential`] | $rc$ | 1 | $x_{\pi_t}$, one fixed permutation $\pi$ from the seed |
+//! | [`View::RowWise`] | $r$ | $c$ | $x_{t c + d}$ (row $t$) |
+//! | [`View::Downsampled14`] | $\tfrac r2 \tfrac c2$ | 1 | $\tfrac14 \sum_{a,b \in \{0,1\}} x_{(2i+a)c + 2j + b}$ with $t = i \tfrac c2 + j$ |
+//!
+//! For MNIST ($28 \times 28$) that is 784 x 1 (sMNIST, psMNIST), 28 x 28 (row-wise) and
+//! 196 x 1 (a $14 \times 14$ image from 2x2 average pooling, for quick runs).
+//!
+//! The permuted view applies $\pi$ as torch's `x[:, perm]` does: step $t$ reads pixel $\pi_t$.
+//! The paper's permutation is `torch.randperm(784, generator = manual_seed(73))`; ours is a
+//! ChaCha8 Fisher–Yates permutation (see [`crate::shuffle`]), so seed 73 gives a different
+//! permutation from the paper's. Any fixed permutation makes the same task in distribution.
+//!
+//! A view is only a description: it is applied while a batch is filled
+//! ([`crate::Batcher`]), never by copying the dataset.
+//!
+//! ```
+//! use organics_data::View;
+//!
+//! let image: Vec<f32> = (0..16).map(|k| k as f32).collect(); // a 4x4 "image"
+//! assert_eq!(View::RowWise.apply(&image, 4, 4).unwrap()[4..8], [4.0, 5.0, 6.0, 7.0]);
+//! // 2x2 pooling of the top-left block: (0 + 1 + 4 + 5) / 4.
+//! assert_eq!(View::Downsampled14.apply(&image, 4, 4).unwrap()[0], 2.5);
+//! let shape = View::Sequential.shape(28, 28).unwrap();
+//! assert_eq!((shape.steps, shape.input_dim), (784, 1));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::DataError;
+use crate::shuffle::{Purpose, permutation};
+
+/// How an image is presented to a model (see the module doc for the formulas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum View {
+    /// The whole image as one vector of `rows * cols` values (1 step).
+    Static,
+    /// One pixel per step in row-major scan order (sequential MNIST, 784 x 1).
+    Sequential,
+    /// One pixel per step in a fixed random order (permuted sequential MNIST).
+    PermutedSequential {
+        /// Seed of the pixel permutation; the paper's is [`View::PAPER_PERMUTATION_SEED`].
+        seed: u64,
+    },
+    /// One image row per step (28 steps x 28 for MNIST).
+    RowWise,
+    /// One pixel per step of the image down-sampled by 2x2 average pooling (14x14 = 196 steps
+    /// for MNIST). Needs even image sides.
+    Downsampled14,
+}
+
+/// The sequence shape a view gives: `steps` steps of `input_dim` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ViewShape {
+    /// Number of time steps $T$ (1 for [`View::Static`]).
+    pub steps: usize,
+    /// Values per step $D$.
+    pub input_dim: usize,
+}
+
+impl ViewShape {
+    /// Values per sample, `steps * input_dim`.
+    pub fn features(&self) -> usize {
+        self.steps * self.input_dim
+    }
+}
+
+impl View {
+    /// The seed the paper gives `torch.randperm` for its pixel permutation (spec §D.4).
+    pub const PAPER_PERMUTATION_SEED: u64 = 73;
+
+    /// [`View::PermutedSequential`] with the paper's seed, 73 (our RNG, not torch's: see the
+    /// module doc).
+    pub fn paper_permuted() -> View {
+        View::PermutedSequential {
+            seed: View::PAPER_PERMUTATION_SEED,
+        }
+    }
+
+    /// The view's name as [`FromStr`] accepts it (without the seed).
+    pub fn name(&self) -> &'static str {
+        match self {
+            View::Static => "static",
+            View::Sequential => "sequential",
+            View::PermutedSequential { .. } => "permuted",
+            View::RowWise => "row-wise",
+            View::Downsampled14 => "downsampled14",
+        }
+    }
+
+    /// The sequence shape for `rows x cols` images.
+    pub fn shape(&self, rows: usize, cols: usize) -> Result<ViewShape, DataError> {
+        let n = rows * cols;
+        Ok(match self {
+            View::Static => ViewShape {
+                steps: 1,
+                input_dim: n,
+            },
+            View::Sequential | View::PermutedSequential { .. } => ViewShape {
+                steps: n,
+                input_dim: 1,
+            },
+            View::RowWise => ViewShape {
+                steps: rows,
+                input_dim: cols,
+            },
+            View::Downsampled14 => {
+                if !rows.is_multiple_of(2) || !cols.is_multiple_of(2) {
+                    return Err(DataError::ViewShape {
+                        view: self.name(),
+                        rows,
+                        cols,
+                    });
+                }
+                ViewShape {
+                    steps: n / 4,
+                    input_dim: 1,
+                }
+            }
+        })
+    }
+
+    /// The permutation a [`View::PermutedSequential`] view applies to `len` pixels: step `t`
+    /// reads pixel `perm[t]`. `None` for the other views.
+    pub fn permutation(&self, len: usize) -> Option<Vec<u32>> {
+        match *self {
+            View::PermutedSequential { seed } => {
+                Some(permutation(len, Purpose::PixelPermutation, seed, 0))
+            }
+            _ => None,
+        }
+    }
+
+    /// One image as the view presents it: `steps * input_dim` values, step after step.
+    ///
+    /// # Panics
+    /// If `image.len() != rows * cols`.
+    pub fn apply(&self, image: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>, DataError> {
+        let gather = Gather::new(*self, rows, cols)?;
+        let mut out = vec![0.0; gather.shape.features()];
+        gather.fill_sample(image, &mut out, 0, 1);
+        Ok(out)
+    }
+}
+
+impl fmt::Display for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            View::PermutedSequential { seed } => write!(f, "permuted:{seed}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl FromStr for View {
+    type Err = DataError;
+
+    /// Parses `static`, `sequential`, `permuted` (seed 73), `permuted:SEED`, `row-wise`,
+    /// `downsampled14`; the inverse of [`Display`](fmt::Display).
+    fn from_str(s: &str) -> Result<View, DataError> {
+        let unknown = || DataError::UnknownView {
+            name: s.to_string(),
+        };
+        Ok(match s {
+            "static" => View::Static,
+            "sequential" => View::Sequential,
+            "permuted" => View::paper_permuted(),
+            "row-wise" => View::RowWise,
+            "downsampled14" => View::Downsampled14,
+            _ => match s.strip_prefix("permuted:") {
+                Some(seed) => View::PermutedSequential {
+                    seed: seed.parse().map_err(|_| unknown())?,
+                },
+                None => return Err(unknown()),
+            },
+        })
+    }
+}
+
+/// A view resolved for one image shape: the permutation is drawn once, here.
+#[derive(Debug, Clone)]
+pub(crate) struct Gather {
+    pub(crate) shape: ViewShape,
+    kind: GatherKind,
+}
+
+#[derive(Debug, Clone)]
+enum GatherKind {
+    /// Values in stored order (static, sequential, row-wise).
+    Copy,
+    /// Step `t` reads pixel `map[t]` (permuted; `input_dim` is 1).
+    Map(Vec<u32>),
+    /// 2x2 average pooling of an image `cols` wide (`input_dim` is 1).
+    Pool2x2 { cols: usize },
+}
+
+impl Gather {
+    pub(crate) fn new(view: View, rows: usize, cols: usize) -> Result<Gather, DataError> {
+        let shape = view.shape(rows, cols)?;
+        let kind = match view {
+            View::Static | View::Sequential | View::RowWise => GatherKind::Copy,
+            View::PermutedSequential { .. } => {
+                GatherKind::Map(view.permutation(rows * cols).unwrap_or_default())
+            }
+            View::Downsampled14 => GatherKind::Pool2x2 { cols },
+        };
+        Ok(Gather { shape, kind })
+    }
+
+    /// Writes one image into a time-major buffer `out[t][b][d]` holding `batch` samples,
+    /// as sample `b`.
+    pub(crate) fn fill_sample(&self, image: &[f32], out: &mut [f32], b: usize, batch: usize) {
+        let ViewShape { steps, input_dim } = self.shape;
+        assert_eq!(image.len(), steps * input_dim * self.pool_factor());
+        match &self.kind {
+            GatherKind::Copy => {
+                for t in 0..steps {
+                    let dst = (t * batch + b) * input_dim;
+                    out[dst..dst + input_dim]
+                        .copy_from_slice(&image[t * input_dim..(t + 1) * input_dim]);
+                }
+            }
+            GatherKind::Map(map) => {
+                for (t, &k) in map.iter().enumerate() {
+                    out[t * batch + b] = image[k as usize];
+                }
+            }
+            GatherKind::Pool2x2 { cols } => {
+                let half = cols / 2;
+                for t in 0..steps {
+                    let top = 2 * (t / half) * cols + 2 * (t % half);
+                    let bottom = top + cols;
+                    out[t * batch + b] =
+                        0.25 * (image[top] + image[top + 1] + image[bottom] + image[bottom + 1]);
+                }
+            }
+        }
+    }
+
+    /// Pixels per view value (4 for 2x2 pooling, else 1).
+    fn pool_factor(&self) -> usize {
+        match self.kind {
+            GatherKind::Pool2x2 { .. } => 4,
+            _ => 1,
+        }
+    }
+}
