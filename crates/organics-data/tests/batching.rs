@@ -13,7 +13,13 @@ fn coded(n: usize, rows: usize, cols: usize) -> Dataset {
     let pixels = (0..n * p)
         .map(|j| (1000 * (j / p) + j % p) as f32)
         .collect();
-    Dataset::from_pixels(pixels, (0..n).map(|k| (k % 10) as u8).collect(), rows, cols, 10)
+    Dataset::from_pixels(
+        pixels,
+        (0..n).map(|k| (k % 10) as u8).collect(),
+        rows,
+        cols,
+        10,
+    )
 }
 
 fn source_of(value: f32) -> usize {
@@ -31,7 +37,10 @@ fn split_is_a_deterministic_partition() {
     assert_eq!(ids(&a.train), ids(&b.train));
     assert_eq!(ids(&a.validation), ids(&b.validation));
     assert_ne!(ids(&a.validation), ids(&c.validation));
-    let mut all: Vec<usize> = ids(&a.train).into_iter().chain(ids(&a.validation)).collect();
+    let mut all: Vec<usize> = ids(&a.train)
+        .into_iter()
+        .chain(ids(&a.validation))
+        .collect();
     all.sort_unstable();
     assert_eq!(all, (0..60).collect::<Vec<_>>());
     // The split is random, not a slice: the validation set is not the last 7 images.
@@ -46,7 +55,10 @@ fn split_is_a_deterministic_partition() {
     assert!(ids(&inner.validation).iter().all(|k| outer.contains(k)));
     assert!(matches!(
         data.split(61, 0),
-        Err(DataError::SplitTooLarge { validation: 61, available: 60 })
+        Err(DataError::SplitTooLarge {
+            validation: 61,
+            available: 60
+        })
     ));
     assert_eq!(data.split(60, 0).unwrap().train.len(), 0);
 }
@@ -69,13 +81,27 @@ fn subset_takes_the_first_samples() {
 #[test]
 fn permutation_is_fixed_by_its_seed() {
     let p = View::paper_permuted().permutation(784).unwrap();
-    assert_eq!(p, View::PermutedSequential { seed: 73 }.permutation(784).unwrap());
-    assert_ne!(p, View::PermutedSequential { seed: 74 }.permutation(784).unwrap());
+    assert_eq!(
+        p,
+        View::PermutedSequential { seed: 73 }
+            .permutation(784)
+            .unwrap()
+    );
+    assert_ne!(
+        p,
+        View::PermutedSequential { seed: 74 }
+            .permutation(784)
+            .unwrap()
+    );
     let mut sorted = p.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, (0..784).collect::<Vec<u32>>());
     // A random permutation of 784 has about one fixed point; identity-like output is a bug.
-    let fixed = p.iter().enumerate().filter(|&(i, &v)| i == v as usize).count();
+    let fixed = p
+        .iter()
+        .enumerate()
+        .filter(|&(i, &v)| i == v as usize)
+        .count();
     assert!(fixed < 10, "{fixed} fixed points");
     assert_eq!(View::Sequential.permutation(784), None);
 }
@@ -126,7 +152,10 @@ fn every_view_lays_out_time_major_batches() {
     ];
     for (view, steps, dim) in cases {
         let batcher = Batcher::new(&data, view, 4, Order::Shuffled { seed: 9 }).unwrap();
-        assert_eq!((batcher.shape().steps, batcher.shape().input_dim), (steps, dim));
+        assert_eq!(
+            (batcher.shape().steps, batcher.shape().input_dim),
+            (steps, dim)
+        );
         let mut epoch = batcher.epoch(2);
         let mut sizes = vec![];
         while let Some(batch) = epoch.next_batch() {
@@ -160,7 +189,10 @@ fn each_epoch_visits_every_sample_once_in_a_fresh_order() {
             for b in 0..batch.size() {
                 // Recover the source image from its pixels, independently of positions().
                 seen.push(source_of(batch.step(0)[b * 4]));
-                assert_eq!(data.source_index(batch.positions()[b] as usize), *seen.last().unwrap());
+                assert_eq!(
+                    data.source_index(batch.positions()[b] as usize),
+                    *seen.last().unwrap()
+                );
             }
         }
         assert_eq!(sizes, [7, 7, 7, 7, 7, 5]);
@@ -168,7 +200,10 @@ fn each_epoch_visits_every_sample_once_in_a_fresh_order() {
         sorted.sort_unstable();
         let mut expected: Vec<usize> = (0..data.len()).map(|i| data.source_index(i)).collect();
         expected.sort_unstable();
-        assert_eq!(sorted, expected, "epoch {e} must visit each sample exactly once");
+        assert_eq!(
+            sorted, expected,
+            "epoch {e} must visit each sample exactly once"
+        );
         orders.push(seen);
         buffer = epoch.into_buffer();
     }
@@ -192,16 +227,32 @@ fn batcher_and_view_errors() {
     ));
     assert!(matches!(
         Batcher::new(&data, View::Downsampled14, 2, Order::InOrder),
-        Err(DataError::ViewShape { rows: 3, cols: 4, .. })
+        Err(DataError::ViewShape {
+            rows: 3,
+            cols: 4,
+            ..
+        })
     ));
     let empty = data.subset(0);
     let batcher = Batcher::new(&empty, View::Sequential, 3, Order::Shuffled { seed: 1 }).unwrap();
     assert_eq!(batcher.num_batches(), 0);
     assert!(batcher.epoch(0).next_batch().is_none());
-    for text in ["static", "sequential", "permuted:12", "row-wise", "downsampled14"] {
+    for text in [
+        "static",
+        "sequential",
+        "permuted:12",
+        "row-wise",
+        "downsampled14",
+    ] {
         assert_eq!(text.parse::<View>().unwrap().to_string(), text);
     }
     assert_eq!("permuted".parse::<View>().unwrap(), View::paper_permuted());
-    assert!(matches!("spiral".parse::<View>(), Err(DataError::UnknownView { .. })));
-    assert!(matches!("permuted:x".parse::<View>(), Err(DataError::UnknownView { .. })));
+    assert!(matches!(
+        "spiral".parse::<View>(),
+        Err(DataError::UnknownView { .. })
+    ));
+    assert!(matches!(
+        "permuted:x".parse::<View>(),
+        Err(DataError::UnknownView { .. })
+    ));
 }

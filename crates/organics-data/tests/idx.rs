@@ -124,7 +124,11 @@ fn files_round_trip_through_disk_raw_and_gzip() {
             let path = dir.join(format!("{ty}-{compression:?}.idx"));
             idx::write(&path, &array, compression).unwrap();
             let back = idx::read(&path).unwrap();
-            assert_eq!(bits(back.data()), bits(array.data()), "{ty} {compression:?}");
+            assert_eq!(
+                bits(back.data()),
+                bits(array.data()),
+                "{ty} {compression:?}"
+            );
             assert_eq!(back.dims(), &[3, 2, 5]);
         }
     }
@@ -133,9 +137,17 @@ fn files_round_trip_through_disk_raw_and_gzip() {
 #[test]
 fn known_bytes_decode_big_endian() {
     // i16 [2]: 0x0102 = 258 and 0xFFFE = -2; f32 [1]: 0x3F800000 = 1.0.
-    let a = idx::decode(&[0, 0, 0x0B, 1, 0, 0, 0, 2, 1, 2, 0xFF, 0xFE], Path::new("x")).unwrap();
+    let a = idx::decode(
+        &[0, 0, 0x0B, 1, 0, 0, 0, 2, 1, 2, 0xFF, 0xFE],
+        Path::new("x"),
+    )
+    .unwrap();
     assert_eq!(a.data(), &IdxData::I16(vec![258, -2]));
-    let b = idx::decode(&[0, 0, 0x0D, 1, 0, 0, 0, 1, 0x3F, 0x80, 0, 0], Path::new("y")).unwrap();
+    let b = idx::decode(
+        &[0, 0, 0x0D, 1, 0, 0, 0, 1, 0x3F, 0x80, 0, 0],
+        Path::new("y"),
+    )
+    .unwrap();
     assert_eq!(b.data(), &IdxData::F32(vec![1.0]));
 }
 
@@ -151,40 +163,96 @@ fn each_idx_error_names_file_and_numbers() {
     );
     assert!(matches!(
         decode_err(&good[..3]),
-        DataError::Truncated { part: "magic number", expected: 4, found: 3, .. }
+        DataError::Truncated {
+            part: "magic number",
+            expected: 4,
+            found: 3,
+            ..
+        }
     ));
     let mut magic = good.clone();
     magic[1] = 8;
-    assert!(matches!(decode_err(&magic), DataError::WrongMagic { found: [0, 8, 0x0C, 2], .. }));
+    assert!(matches!(
+        decode_err(&magic),
+        DataError::WrongMagic {
+            found: [0, 8, 0x0C, 2],
+            ..
+        }
+    ));
     let mut code = good.clone();
     code[2] = 0x0A;
-    assert!(matches!(decode_err(&code), DataError::UnknownElementType { code: 0x0A, .. }));
+    assert!(matches!(
+        decode_err(&code),
+        DataError::UnknownElementType { code: 0x0A, .. }
+    ));
     assert!(matches!(
         decode_err(&good[..9]),
-        DataError::Truncated { part: "dimension list", expected: 8, found: 5, .. }
+        DataError::Truncated {
+            part: "dimension list",
+            expected: 8,
+            found: 5,
+            ..
+        }
     ));
     let short = decode_err(&good[..good.len() - 1]);
     assert!(
-        matches!(short, DataError::Truncated { part: "data", expected: 24, found: 23, .. }),
+        matches!(
+            short,
+            DataError::Truncated {
+                part: "data",
+                expected: 24,
+                found: 23,
+                ..
+            }
+        ),
         "{short}"
     );
     let mut long = good.clone();
     long.extend([9, 9, 9]);
     let e = decode_err(&long);
-    assert!(matches!(e, DataError::TrailingBytes { expected: 24, found: 27, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DataError::TrailingBytes {
+                expected: 24,
+                found: 27,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("bad.idx"), "{e}");
     // 8 * (2^32 - 1)^3 bytes does not fit in 64 bits.
     let mut huge = vec![0, 0, 0x0E, 3];
     huge.extend([0xFF; 12]);
-    assert!(matches!(decode_err(&huge), DataError::DimensionsTooLarge { element: IdxType::F64, .. }));
+    assert!(matches!(
+        decode_err(&huge),
+        DataError::DimensionsTooLarge {
+            element: IdxType::F64,
+            ..
+        }
+    ));
     // A header that claims 4 GiB but carries 10 bytes is truncated, not an allocation failure.
     let mut liar = vec![0, 0, 0x08, 1, 0xFF, 0xFF, 0xFF, 0xFF];
     liar.extend([0; 10]);
-    assert!(matches!(decode_err(&liar), DataError::Truncated { part: "data", found: 10, .. }));
+    assert!(matches!(
+        decode_err(&liar),
+        DataError::Truncated {
+            part: "data",
+            found: 10,
+            ..
+        }
+    ));
     // Gzip magic followed by garbage, and a gzip stream cut short.
-    assert!(matches!(decode_err(&[0x1f, 0x8b, 1, 2, 3, 4, 5]), DataError::Gzip { .. }));
+    assert!(matches!(
+        decode_err(&[0x1f, 0x8b, 1, 2, 3, 4, 5]),
+        DataError::Gzip { .. }
+    ));
     let gz = gzip(&good);
-    assert!(matches!(decode_err(&gz[..gz.len() - 10]), DataError::Gzip { .. }));
+    assert!(matches!(
+        decode_err(&gz[..gz.len() - 10]),
+        DataError::Gzip { .. }
+    ));
     assert!(matches!(
         idx::read(Path::new("/nonexistent/organics/file.idx")),
         Err(DataError::Io { .. })
@@ -209,44 +277,93 @@ fn dataset_file_errors() {
     assert_eq!(ok.image(1)[3], (7.0 + 9.0) / 255.0);
 
     let e = Dataset::from_idx_files(&images, &labels2, 10).unwrap_err();
-    assert!(matches!(e, DataError::SizeMismatch { image_count: 3, label_count: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DataError::SizeMismatch {
+                image_count: 3,
+                label_count: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
 
     let bad_label = write(
         "labels-bad",
-        &idx::encode(&IdxArray::new(vec![3], IdxData::U8(vec![1, 10, 2])), Compression::Gzip),
+        &idx::encode(
+            &IdxArray::new(vec![3], IdxData::U8(vec![1, 10, 2])),
+            Compression::Gzip,
+        ),
     );
     let e = read_labels(&bad_label, 10).unwrap_err();
-    assert!(matches!(e, DataError::LabelOutOfRange { index: 1, label: 10, classes: 10, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DataError::LabelOutOfRange {
+                index: 1,
+                label: 10,
+                classes: 10,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("labels-bad"), "{e}");
 
     let i16_labels = write(
         "labels-i16",
-        &idx::encode(&IdxArray::new(vec![3], IdxData::I16(vec![1, 2, 3])), Compression::Raw),
+        &idx::encode(
+            &IdxArray::new(vec![3], IdxData::I16(vec![1, 2, 3])),
+            Compression::Raw,
+        ),
     );
     assert!(matches!(
         read_labels(&i16_labels, 10),
-        Err(DataError::WrongElementType { expected: IdxType::U8, found: IdxType::I16, .. })
+        Err(DataError::WrongElementType {
+            expected: IdxType::U8,
+            found: IdxType::I16,
+            ..
+        })
     ));
     let rank2 = write(
         "labels-rank2",
-        &idx::encode(&IdxArray::new(vec![3, 1], IdxData::U8(vec![1, 2, 3])), Compression::Raw),
+        &idx::encode(
+            &IdxArray::new(vec![3, 1], IdxData::U8(vec![1, 2, 3])),
+            Compression::Raw,
+        ),
     );
-    assert!(matches!(read_labels(&rank2, 10), Err(DataError::WrongRank { .. })));
+    assert!(matches!(
+        read_labels(&rank2, 10),
+        Err(DataError::WrongRank { .. })
+    ));
     let flat_images = write(
         "images-rank2",
-        &idx::encode(&IdxArray::new(vec![3, 4], IdxData::U8(vec![0; 12])), Compression::Raw),
+        &idx::encode(
+            &IdxArray::new(vec![3, 4], IdxData::U8(vec![0; 12])),
+            Compression::Raw,
+        ),
     );
     assert!(matches!(
         Dataset::from_idx_files(&flat_images, &labels3, 10),
-        Err(DataError::WrongRank { expected: "[count, rows, cols]", .. })
+        Err(DataError::WrongRank {
+            expected: "[count, rows, cols]",
+            ..
+        })
     ));
     let f32_images = write(
         "images-f32",
-        &idx::encode(&IdxArray::new(vec![3, 2, 2], IdxData::F32(vec![0.5; 12])), Compression::Raw),
+        &idx::encode(
+            &IdxArray::new(vec![3, 2, 2], IdxData::F32(vec![0.5; 12])),
+            Compression::Raw,
+        ),
     );
     assert!(matches!(
         Dataset::from_idx_files(&f32_images, &labels3, 10),
-        Err(DataError::WrongElementType { found: IdxType::F32, .. })
+        Err(DataError::WrongElementType {
+            found: IdxType::F32,
+            ..
+        })
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
