@@ -1,7 +1,7 @@
 //! Fetching and verifying the MNIST files.
 //!
 //! [`fetch`] makes `dir` hold the four raw IDX files, each with the sha256 listed in
-//! [`MNIST_FILES`](crate::mnist::MNIST_FILES). It tries, in order, until nothing is missing:
+//! [`crate::mnist::MNIST_FILES`]. It tries, in order, until nothing is missing:
 //!
 //! 1. files already present whose sha256 matches (nothing is downloaded for them);
 //! 2. the canonical HTTPS mirrors of the gzip files ([`MIRRORS`]), through the `curl` program

@@ -249,7 +249,7 @@ impl IdxArray {
     }
 }
 
-/// Whether [`encode`] and [`write`] gzip their output.
+/// Whether [`encode`] and [`write()`] gzip their output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     /// Plain IDX bytes.

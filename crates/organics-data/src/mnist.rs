@@ -73,7 +73,7 @@ impl Mnist {
     ///
     /// Fails with [`DataError::DataMissing`] (which says to run `organics data fetch`) if any
     /// is absent, and with the IDX errors if one is malformed. Checksums are not recomputed
-    /// here; [`crate::fetch`] and [`crate::verify`] do that.
+    /// here; [`crate::fetch()`] and [`crate::verify()`] do that.
     pub fn load(dir: &Path) -> Result<Mnist, DataError> {
         let missing: Vec<String> = MNIST_FILES
             .iter()

@@ -1,6 +1,6 @@
 //! Views: how an image becomes a model input, as a sequence of $T$ steps of $D$ values.
 //!
-//! For an image $x \in [0,1]^{r \times c}$ flattened row-major to $x_k$, $k = i c + j$:
+//! For an image $x \in [0, 1]^{r \times c}$ flattened row-major to $x_k$, $k = i c + j$:
 //!
 //! | view | $T$ | $D$ | step $t$, component $d$ |
 //! |---|---|---|---|

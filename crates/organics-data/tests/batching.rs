@@ -47,7 +47,11 @@ fn split_is_a_deterministic_partition() {
     assert_ne!(ids(&a.validation), (53..60).collect::<Vec<_>>());
     // Views share pixels and labels with the store.
     let k = a.validation.source_index(0);
-    assert_eq!(a.validation.image(0)[1], (1000 * k + 1) as f32);
+    // Pixel values are small integers, exact in f32: the view must return them bit for bit.
+    assert_eq!(
+        a.validation.image(0)[1].to_bits(),
+        ((1000 * k + 1) as f32).to_bits()
+    );
     assert_eq!(usize::from(a.validation.label(0)), k % 10);
     // Splitting a split composes indices.
     let inner = a.train.split(3, 1).unwrap();
@@ -117,7 +121,7 @@ fn check_layout(batch: &Batch, view: View, rows: usize, cols: usize) {
             assert_eq!(step.len(), b_len * d_len);
             for d in 0..d_len {
                 let got = batch.inputs()[(t * b_len + b) * d_len + d];
-                assert_eq!(step[b * d_len + d], got);
+                assert_eq!(step[b * d_len + d].to_bits(), got.to_bits());
                 let src = source_of(got);
                 let base = (1000 * src) as f32;
                 let want_pixel = match view {
@@ -132,7 +136,14 @@ fn check_layout(batch: &Batch, view: View, rows: usize, cols: usize) {
                         tl + 0.5 + cols as f32 / 2.0
                     }
                 };
-                assert_eq!(got, base + want_pixel, "view {view} t {t} b {b} d {d}");
+                // Integers and quarter-integers below 2^14: exact in f32, so exact equality
+                // is the right test (the pooled mean of four integers is exact too).
+                assert_eq!(
+                    got.to_bits(),
+                    (base + want_pixel).to_bits(),
+                    "view {view} t {t} b {b} d {d}: {got} vs {}",
+                    base + want_pixel
+                );
                 assert_eq!(batch.labels()[b] as usize, src % 10);
             }
         }

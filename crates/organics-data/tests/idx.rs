@@ -273,8 +273,9 @@ fn dataset_file_errors() {
 
     let ok = Dataset::from_idx_files(&images, &labels3, 10).unwrap();
     assert_eq!((ok.len(), ok.rows(), ok.cols()), (3, 2, 2));
-    // Pixel (k, i) = (7k + 3i) mod 256, scaled by 1/255; exact in f32 after one division.
-    assert_eq!(ok.image(1)[3], (7.0 + 9.0) / 255.0);
+    // Pixel (k, i) = (7k + 3i) mod 256 = 16 here, scaled by one f32 division by 255: the same
+    // single rounding on both sides, so the bits agree.
+    assert_eq!(ok.image(1)[3].to_bits(), (16.0f32 / 255.0).to_bits());
 
     let e = Dataset::from_idx_files(&images, &labels2, 10).unwrap_err();
     assert!(
