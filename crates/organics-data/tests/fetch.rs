@@ -31,7 +31,7 @@ fn plan(files: &[(String, Vec<u8>)], sources: Vec<Source>) -> FetchPlan {
 }
 
 /// A directory serving `NAME.gz` for each file, and its `file://` URL prefix.
-fn mirror(files: &[(String, Vec<u8>)]) -> (PathBuf, Source) {
+fn mirror(files: &[(String, Vec<u8>)]) -> (common::Scratch, Source) {
     let dir = scratch("mirror");
     for (name, bytes) in files {
         std::fs::write(dir.join(format!("{name}.gz")), gzip(bytes)).unwrap();

@@ -366,5 +366,4 @@ fn dataset_file_errors() {
             ..
         })
     ));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
