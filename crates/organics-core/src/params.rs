@@ -1,0 +1,760 @@
+//! Circuit parameters, validated once at construction.
+//!
+//! | symbol | field | shape | constraint |
+//! |---|---|---|---|
+//! | τ_y, τ_a | `tau_y`, `tau_a` | n | > 0 (any time unit; the paper's figures use ms) |
+//! | b, b0 | `b`, `b0` | n | > 0 |
+//! | σ | `sigma` | n | > 0 |
+//! | W_r | `w_r` | n × n | identity, scalar × identity, or dense real |
+//! | W | `w` | n × n | ≥ 0 |
+//! | z | `z` | n | finite, any sign |
+//!
+//! A [`CircuitSpec`] is the JSON description of the command-line contract (scalars broadcast to
+//! length-n vectors); [`CircuitSpec::build`] validates it into a [`Circuit`]. Every rule that a
+//! [`Circuit`] relies on is checked there, so the numerical code never re-checks.
+
+use crate::error::CoreError;
+use faer::Mat;
+use serde_json::Value;
+
+/// Which vector field the circuit follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Model {
+    /// Paper Eq. 16: `W_r y` and `y²` use the raw potential `y`.
+    Main,
+    /// Paper Eq. 102: `W_r ⌊y⌋` and `⌊y⌋²` use the rectified potential.
+    Rectified,
+}
+
+impl Model {
+    /// The name used in circuit files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Main => "main",
+            Model::Rectified => "rectified",
+        }
+    }
+}
+
+/// The recurrent weight matrix W_r.
+#[derive(Debug, Clone)]
+pub enum Recurrence {
+    /// W_r = I: the case covered by the stability theorem and the closed-form steady state.
+    Identity,
+    /// W_r = w_r I.
+    Scaled(f64),
+    /// A dense n × n matrix.
+    Dense(Mat<f64>),
+}
+
+impl Recurrence {
+    /// `out = W_r v`.
+    pub fn apply(&self, v: &[f64], out: &mut [f64]) {
+        match self {
+            Recurrence::Identity => out.copy_from_slice(v),
+            Recurrence::Scaled(s) => {
+                for (o, &vi) in out.iter_mut().zip(v) {
+                    *o = s * vi;
+                }
+            }
+            Recurrence::Dense(m) => mat_vec(m, v, out),
+        }
+    }
+
+    /// Entry (i, j) of W_r.
+    pub fn entry(&self, i: usize, j: usize) -> f64 {
+        match self {
+            Recurrence::Identity => f64::from(u8::from(i == j)),
+            Recurrence::Scaled(s) => {
+                if i == j {
+                    *s
+                } else {
+                    0.0
+                }
+            }
+            Recurrence::Dense(m) => m[(i, j)],
+        }
+    }
+
+    /// W_r as a dense n × n matrix.
+    pub fn to_dense(&self, n: usize) -> Mat<f64> {
+        Mat::from_fn(n, n, |i, j| self.entry(i, j))
+    }
+
+    /// Whether W_r is exactly the identity (as declared, or as a matrix).
+    pub fn is_identity(&self) -> bool {
+        match self {
+            Recurrence::Identity => true,
+            Recurrence::Scaled(s) => (*s - 1.0).abs() == 0.0,
+            Recurrence::Dense(m) => (0..m.nrows()).all(|i| {
+                (0..m.ncols()).all(|j| (m[(i, j)] - f64::from(u8::from(i == j))).abs() == 0.0)
+            }),
+        }
+    }
+}
+
+/// `out = M v` for a column-major faer matrix, allocation-free (column axpy order).
+pub(crate) fn mat_vec(m: &Mat<f64>, v: &[f64], out: &mut [f64]) {
+    out.fill(0.0);
+    for (j, &vj) in v.iter().enumerate() {
+        if vj == 0.0 {
+            continue;
+        }
+        let col = m.col(j);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o += col[i] * vj;
+        }
+    }
+}
+
+/// The parts of a circuit, before validation. Vectors have length n; matrices are n × n.
+#[derive(Debug, Clone)]
+pub struct CircuitParts {
+    /// Vector field.
+    pub model: Model,
+    /// Time constants of the principal neurons.
+    pub tau_y: Vec<f64>,
+    /// Time constants of the modulatory neurons.
+    pub tau_a: Vec<f64>,
+    /// Input gain b (also written b1).
+    pub b: Vec<f64>,
+    /// Gain b0 on the semi-saturation constant.
+    pub b0: Vec<f64>,
+    /// Semi-saturation constant σ.
+    pub sigma: Vec<f64>,
+    /// Recurrent weights W_r.
+    pub w_r: Recurrence,
+    /// Normalisation weights W (non-negative).
+    pub w: Mat<f64>,
+    /// Input drive z.
+    pub z: Vec<f64>,
+}
+
+/// A validated ORGaNICs circuit. Build it with [`Circuit::new`] or [`CircuitSpec::build`].
+#[derive(Debug, Clone)]
+pub struct Circuit {
+    parts: CircuitParts,
+    /// b0² σ², the constant drive of the a-equation.
+    b0_sigma_sq: Vec<f64>,
+}
+
+fn check_finite(field: &str, values: impl IntoIterator<Item = f64>) -> Result<(), CoreError> {
+    for (index, value) in values.into_iter().enumerate() {
+        if !value.is_finite() {
+            return Err(CoreError::NonFinite {
+                field: field.into(),
+                index,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_positive(field: &str, v: &[f64], n: usize) -> Result<(), CoreError> {
+    if v.len() != n {
+        return Err(CoreError::DimensionMismatch {
+            field: field.into(),
+            expected: format!("length {n}"),
+            found: format!("length {}", v.len()),
+        });
+    }
+    check_finite(field, v.iter().copied())?;
+    if let Some((index, &value)) = v.iter().enumerate().find(|(_, x)| **x <= 0.0) {
+        return Err(CoreError::NonPositive {
+            field: field.into(),
+            index,
+            value,
+        });
+    }
+    Ok(())
+}
+
+fn check_square(field: &str, m: &Mat<f64>, n: usize) -> Result<(), CoreError> {
+    if m.nrows() != n || m.ncols() != n {
+        return Err(CoreError::DimensionMismatch {
+            field: field.into(),
+            expected: format!("{n} x {n}"),
+            found: format!("{} x {}", m.nrows(), m.ncols()),
+        });
+    }
+    check_finite(field, (0..n).flat_map(|i| (0..n).map(move |j| m[(i, j)])))
+}
+
+impl Circuit {
+    /// Validate `parts` into a circuit. n is the length of `z`.
+    ///
+    /// # Errors
+    /// [`CoreError::Empty`] for an empty `z`, [`CoreError::DimensionMismatch`],
+    /// [`CoreError::NonFinite`], [`CoreError::NonPositive`] (time constants, b, b0, σ) and
+    /// [`CoreError::Negative`] (entries of W), each naming the field.
+    pub fn new(parts: CircuitParts) -> Result<Self, CoreError> {
+        let n = parts.z.len();
+        if n == 0 {
+            return Err(CoreError::Empty);
+        }
+        check_finite("z", parts.z.iter().copied())?;
+        check_positive("tau_y", &parts.tau_y, n)?;
+        check_positive("tau_a", &parts.tau_a, n)?;
+        check_positive("b", &parts.b, n)?;
+        check_positive("b0", &parts.b0, n)?;
+        check_positive("sigma", &parts.sigma, n)?;
+        match &parts.w_r {
+            Recurrence::Identity => {}
+            Recurrence::Scaled(s) => check_finite("w_r", [*s])?,
+            Recurrence::Dense(m) => check_square("w_r", m, n)?,
+        }
+        check_square("w", &parts.w, n)?;
+        for j in 0..n {
+            for i in 0..n {
+                let value = parts.w[(i, j)];
+                if value < 0.0 {
+                    return Err(CoreError::Negative {
+                        field: "w".into(),
+                        row: i,
+                        col: j,
+                        value,
+                    });
+                }
+            }
+        }
+        let b0_sigma_sq = (0..n)
+            .map(|i| {
+                let s = parts.b0[i] * parts.sigma[i];
+                s * s
+            })
+            .collect();
+        Ok(Self { parts, b0_sigma_sq })
+    }
+
+    /// Number of principal neurons n (the state has dimension 2n).
+    pub fn n(&self) -> usize {
+        self.parts.z.len()
+    }
+    /// The vector field this circuit follows.
+    pub fn model(&self) -> Model {
+        self.parts.model
+    }
+    /// τ_y.
+    pub fn tau_y(&self) -> &[f64] {
+        &self.parts.tau_y
+    }
+    /// τ_a.
+    pub fn tau_a(&self) -> &[f64] {
+        &self.parts.tau_a
+    }
+    /// b.
+    pub fn b(&self) -> &[f64] {
+        &self.parts.b
+    }
+    /// b0.
+    pub fn b0(&self) -> &[f64] {
+        &self.parts.b0
+    }
+    /// σ.
+    pub fn sigma(&self) -> &[f64] {
+        &self.parts.sigma
+    }
+    /// b0² σ².
+    pub fn b0_sigma_sq(&self) -> &[f64] {
+        &self.b0_sigma_sq
+    }
+    /// W_r.
+    pub fn w_r(&self) -> &Recurrence {
+        &self.parts.w_r
+    }
+    /// W.
+    pub fn w(&self) -> &Mat<f64> {
+        &self.parts.w
+    }
+    /// z.
+    pub fn z(&self) -> &[f64] {
+        &self.parts.z
+    }
+    /// The validated parts (for building a modified circuit).
+    pub fn parts(&self) -> &CircuitParts {
+        &self.parts
+    }
+    /// The same circuit with another input drive, validated.
+    ///
+    /// # Errors
+    /// As [`Circuit::new`].
+    pub fn with_z(&self, z: Vec<f64>) -> Result<Self, CoreError> {
+        Self::new(CircuitParts {
+            z,
+            ..self.parts.clone()
+        })
+    }
+    /// The same circuit following another model.
+    pub fn with_model(&self, model: Model) -> Self {
+        let mut c = self.clone();
+        c.parts.model = model;
+        c
+    }
+    /// The circuit file that describes this circuit.
+    pub fn to_spec(&self) -> CircuitSpec {
+        let dense = |m: &Mat<f64>| {
+            (0..m.nrows())
+                .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect())
+                .collect()
+        };
+        CircuitSpec {
+            model: self.model(),
+            tau_y: PerNeuron::Vector(self.parts.tau_y.clone()),
+            tau_a: PerNeuron::Vector(self.parts.tau_a.clone()),
+            b: PerNeuron::Vector(self.parts.b.clone()),
+            b0: PerNeuron::Vector(self.parts.b0.clone()),
+            sigma: PerNeuron::Vector(self.parts.sigma.clone()),
+            w_r: match &self.parts.w_r {
+                Recurrence::Identity => RecurrenceSpec::Identity,
+                Recurrence::Scaled(s) => RecurrenceSpec::Scaled(*s),
+                Recurrence::Dense(m) => RecurrenceSpec::Dense(dense(m)),
+            },
+            w: WeightSpec::Dense(dense(&self.parts.w)),
+            z: self.parts.z.clone(),
+        }
+    }
+}
+
+/// A per-neuron quantity in a circuit file: a scalar broadcasts to every neuron.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PerNeuron {
+    /// The same value for every neuron.
+    Scalar(f64),
+    /// One value per neuron.
+    Vector(Vec<f64>),
+}
+
+impl PerNeuron {
+    fn expand(&self, n: usize) -> Vec<f64> {
+        match self {
+            PerNeuron::Scalar(s) => vec![*s; n],
+            PerNeuron::Vector(v) => v.clone(),
+        }
+    }
+}
+
+/// W_r in a circuit file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecurrenceSpec {
+    /// `"identity"`.
+    Identity,
+    /// A number: that number times the identity.
+    Scaled(f64),
+    /// An n × n array of rows.
+    Dense(Vec<Vec<f64>>),
+}
+
+/// W in a circuit file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WeightSpec {
+    /// A number: every entry.
+    Uniform(f64),
+    /// An n × n array of rows.
+    Dense(Vec<Vec<f64>>),
+}
+
+/// A circuit file (design.md's JSON schema), parsed but not yet validated.
+///
+/// ```json
+/// { "model": "main" | "rectified",
+///   "tau_y": number | [n], "tau_a": number | [n], "b": number | [n], "b0": number | [n],
+///   "sigma": number | [n], "w_r": "identity" | number | [[n x n]],
+///   "w": number | [[n x n]], "z": [n] }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct CircuitSpec {
+    /// Vector field.
+    pub model: Model,
+    /// τ_y.
+    pub tau_y: PerNeuron,
+    /// τ_a.
+    pub tau_a: PerNeuron,
+    /// b.
+    pub b: PerNeuron,
+    /// b0.
+    pub b0: PerNeuron,
+    /// σ.
+    pub sigma: PerNeuron,
+    /// W_r.
+    pub w_r: RecurrenceSpec,
+    /// W.
+    pub w: WeightSpec,
+    /// z.
+    pub z: Vec<f64>,
+}
+
+/// Why a circuit file could not be read. Every variant names the field.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// The text is not JSON.
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+        /// serde_json's description.
+        message: String,
+    },
+    /// The top level is not an object.
+    #[error("circuit file: expected a JSON object at the top level")]
+    NotAnObject,
+    /// A required field is absent.
+    #[error("{field}: missing field")]
+    Missing {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field has the wrong JSON type or an unknown value.
+    #[error("{field}: expected {expected}")]
+    WrongType {
+        /// The field, with an index where it helps (`w_r[2]`).
+        field: String,
+        /// What the schema allows.
+        expected: &'static str,
+    },
+    /// A value is written as NaN or ±Infinity.
+    #[error("{field}: NaN and infinite values are not allowed")]
+    NonFinite {
+        /// The field, with its index (`tau_y[2]`).
+        field: String,
+    },
+    /// A field name the schema does not know (catches typos such as `tauy`).
+    #[error("{field}: unknown field (expected model, tau_y, tau_a, b, b0, sigma, w_r, w, z)")]
+    Unknown {
+        /// The unknown field.
+        field: String,
+    },
+    /// The parsed values break a rule of the circuit.
+    #[error(transparent)]
+    Invalid(#[from] CoreError),
+}
+
+const FIELDS: [&str; 9] = [
+    "model", "tau_y", "tau_a", "b", "b0", "sigma", "w_r", "w", "z",
+];
+
+fn number(v: &Value, field: &str) -> Result<f64, SpecError> {
+    v.as_f64().ok_or_else(|| SpecError::WrongType {
+        field: field.into(),
+        expected: "a number",
+    })
+}
+
+fn numbers(v: &Value, field: &str) -> Result<Vec<f64>, SpecError> {
+    let arr = v.as_array().ok_or_else(|| SpecError::WrongType {
+        field: field.into(),
+        expected: "an array of numbers",
+    })?;
+    arr.iter()
+        .enumerate()
+        .map(|(i, x)| number(x, &format!("{field}[{i}]")))
+        .collect()
+}
+
+fn rows(v: &Value, field: &str) -> Result<Vec<Vec<f64>>, SpecError> {
+    let arr = v.as_array().ok_or_else(|| SpecError::WrongType {
+        field: field.into(),
+        expected: "a number or an n x n array of rows",
+    })?;
+    arr.iter()
+        .enumerate()
+        .map(|(i, r)| numbers(r, &format!("{field}[{i}]")))
+        .collect()
+}
+
+fn per_neuron(v: &Value, field: &str) -> Result<PerNeuron, SpecError> {
+    if v.is_number() {
+        Ok(PerNeuron::Scalar(number(v, field)?))
+    } else if v.is_array() {
+        Ok(PerNeuron::Vector(numbers(v, field)?))
+    } else {
+        Err(SpecError::WrongType {
+            field: field.into(),
+            expected: "a number or an array of numbers",
+        })
+    }
+}
+
+fn dense(rows: &[Vec<f64>], field: &str, n: usize) -> Result<Mat<f64>, CoreError> {
+    let bad = |found: String| CoreError::DimensionMismatch {
+        field: field.into(),
+        expected: format!("{n} x {n}"),
+        found,
+    };
+    if rows.len() != n {
+        return Err(bad(format!("{} rows", rows.len())));
+    }
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
+        return Err(bad(format!("row {i} of length {}", r.len())));
+    }
+    Ok(Mat::from_fn(n, n, |i, j| rows[i][j]))
+}
+
+/// JSON has no NaN or infinity. Circuit files that contain the bare words `NaN`, `Infinity` or
+/// `-Infinity` are still read, so that the error can name the field instead of a column number:
+/// this pass quotes those words outside strings, and [`find_nonfinite`] reports them.
+fn quote_nonfinite_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+        }
+        let word = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|w| rest.starts_with(w));
+        if let Some(w) = word {
+            out.push('"');
+            out.push_str(w);
+            out.push('"');
+            rest = &rest[w.len()..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// The path of the first quoted non-finite word (see [`quote_nonfinite_words`]).
+fn find_nonfinite(v: &Value, path: String) -> Option<String> {
+    match v {
+        Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => Some(path),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| find_nonfinite(x, format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+impl CircuitSpec {
+    /// Parse a circuit file. Errors name the field; numeric rules are checked by
+    /// [`CircuitSpec::build`].
+    ///
+    /// # Errors
+    /// [`SpecError`] naming the offending field.
+    pub fn from_json(text: &str) -> Result<Self, SpecError> {
+        let v: Value =
+            serde_json::from_str(&quote_nonfinite_words(text)).map_err(|e| SpecError::Json {
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            })?;
+        Self::from_value(&v)
+    }
+
+    /// Parse an already-decoded JSON value. See [`CircuitSpec::from_json`].
+    ///
+    /// # Errors
+    /// [`SpecError`] naming the offending field.
+    pub fn from_value(v: &Value) -> Result<Self, SpecError> {
+        let map = v.as_object().ok_or(SpecError::NotAnObject)?;
+        if let Some(field) = map
+            .iter()
+            .filter(|(k, _)| *k != "model")
+            .find_map(|(k, x)| find_nonfinite(x, k.clone()))
+        {
+            return Err(SpecError::NonFinite { field });
+        }
+        if let Some(k) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(SpecError::Unknown { field: k.clone() });
+        }
+        let get = |field: &'static str| map.get(field).ok_or(SpecError::Missing { field });
+        let model = match get("model")?.as_str() {
+            Some("main") => Model::Main,
+            Some("rectified") => Model::Rectified,
+            _ => {
+                return Err(SpecError::WrongType {
+                    field: "model".into(),
+                    expected: "\"main\" or \"rectified\"",
+                });
+            }
+        };
+        let w_r = match get("w_r")? {
+            Value::String(s) if s == "identity" => RecurrenceSpec::Identity,
+            x if x.is_number() => RecurrenceSpec::Scaled(number(x, "w_r")?),
+            x if x.is_array() => RecurrenceSpec::Dense(rows(x, "w_r")?),
+            _ => {
+                return Err(SpecError::WrongType {
+                    field: "w_r".into(),
+                    expected: "\"identity\", a number, or an n x n array of rows",
+                });
+            }
+        };
+        let w = match get("w")? {
+            x if x.is_number() => WeightSpec::Uniform(number(x, "w")?),
+            x => WeightSpec::Dense(rows(x, "w")?),
+        };
+        Ok(Self {
+            model,
+            tau_y: per_neuron(get("tau_y")?, "tau_y")?,
+            tau_a: per_neuron(get("tau_a")?, "tau_a")?,
+            b: per_neuron(get("b")?, "b")?,
+            b0: per_neuron(get("b0")?, "b0")?,
+            sigma: per_neuron(get("sigma")?, "sigma")?,
+            w_r,
+            w,
+            z: numbers(get("z")?, "z")?,
+        })
+    }
+
+    /// Validate into a [`Circuit`] (scalars broadcast to length n = `z.len()`).
+    ///
+    /// # Errors
+    /// As [`Circuit::new`].
+    pub fn build(&self) -> Result<Circuit, CoreError> {
+        let n = self.z.len();
+        if n == 0 {
+            return Err(CoreError::Empty);
+        }
+        let w_r = match &self.w_r {
+            RecurrenceSpec::Identity => Recurrence::Identity,
+            RecurrenceSpec::Scaled(s) => Recurrence::Scaled(*s),
+            RecurrenceSpec::Dense(r) => Recurrence::Dense(dense(r, "w_r", n)?),
+        };
+        let w = match &self.w {
+            WeightSpec::Uniform(s) => Mat::from_fn(n, n, |_, _| *s),
+            WeightSpec::Dense(r) => dense(r, "w", n)?,
+        };
+        Circuit::new(CircuitParts {
+            model: self.model,
+            tau_y: self.tau_y.expand(n),
+            tau_a: self.tau_a.expand(n),
+            b: self.b.expand(n),
+            b0: self.b0.expand(n),
+            sigma: self.sigma.expand(n),
+            w_r,
+            w,
+            z: self.z.clone(),
+        })
+    }
+
+    /// The circuit file as JSON.
+    pub fn to_json(&self) -> Value {
+        use serde_json::json;
+        let pn = |p: &PerNeuron| match p {
+            PerNeuron::Scalar(s) => json!(s),
+            PerNeuron::Vector(v) => json!(v),
+        };
+        json!({
+            "model": self.model.name(),
+            "tau_y": pn(&self.tau_y),
+            "tau_a": pn(&self.tau_a),
+            "b": pn(&self.b),
+            "b0": pn(&self.b0),
+            "sigma": pn(&self.sigma),
+            "w_r": match &self.w_r {
+                RecurrenceSpec::Identity => json!("identity"),
+                RecurrenceSpec::Scaled(s) => json!(s),
+                RecurrenceSpec::Dense(r) => json!(r),
+            },
+            "w": match &self.w {
+                WeightSpec::Uniform(s) => json!(s),
+                WeightSpec::Dense(r) => json!(r),
+            },
+            "z": self.z,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"model":"main","tau_y":2,"tau_a":[2,3],"b":0.5,"b0":0.5,"sigma":0.1,
+        "w_r":"identity","w":[[1,0.5],[0.5,1]],"z":[1,-1]}"#;
+
+    fn with(field: &str, value: &str) -> String {
+        let mut v: Value = serde_json::from_str(GOOD).unwrap();
+        v[field] = serde_json::from_str(value).unwrap_or(Value::String(value.into()));
+        v.to_string()
+    }
+
+    fn err(text: &str) -> String {
+        match CircuitSpec::from_json(text).map(|s| s.build()) {
+            Err(e) => e.to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Ok(Ok(_)) => panic!("accepted: {text}"),
+        }
+    }
+
+    #[test]
+    fn good_file_round_trips() {
+        let spec = CircuitSpec::from_json(GOOD).unwrap();
+        let c = spec.build().unwrap();
+        assert_eq!(c.n(), 2);
+        assert_eq!(c.tau_y(), &[2.0, 2.0]);
+        let again = CircuitSpec::from_value(&c.to_spec().to_json())
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(again.tau_a(), c.tau_a());
+        assert!(again.w_r().is_identity());
+    }
+
+    #[test]
+    fn every_rule_names_its_field() {
+        assert!(err("{").starts_with("malformed JSON"));
+        assert!(err("[1]").contains("JSON object"));
+        assert!(err(&GOOD.replace(r#""sigma":0.1,"#, "")).starts_with("sigma: missing"));
+        assert!(err(&with("tauy", "1")).starts_with("tauy: unknown field"));
+        assert!(err(&with("model", "\"other\"")).starts_with("model:"));
+        assert!(err(&with("w", "[[1,2]]")).starts_with("w: expected 2 x 2"));
+        assert!(err(&with("w", "[[1,2],[3]]")).contains("row 1"));
+        assert!(err(&with("w_r", "[[1,2,3],[1,2,3]]")).starts_with("w_r: expected 2 x 2"));
+        assert!(err(&with("tau_y", "0")).starts_with("tau_y[0] = 0"));
+        assert!(err(&with("tau_a", "[1,-2]")).starts_with("tau_a[1] = -2"));
+        assert!(err(&with("b", "[1]")).starts_with("b: expected length 2"));
+        assert!(err(&with("b0", "0")).starts_with("b0[0]"));
+        assert!(err(&with("sigma", "-1")).starts_with("sigma[0]"));
+        assert!(err(&with("w", "[[1,-0.5],[0,1]]")).starts_with("w[0][1] = -0.5"));
+        assert!(err(&with("z", "[]")).starts_with("z: the input drive is empty"));
+        assert!(err(&with("z", "\"x\"")).starts_with("z: expected"));
+        assert!(err(&with("w_r", "true")).starts_with("w_r: expected"));
+        assert!(err(&GOOD.replace(r#""b":0.5"#, r#""b":NaN"#)).starts_with("b: NaN"));
+        assert!(
+            err(&GOOD.replace(r#""z":[1,-1]"#, r#""z":[1,-Infinity]"#)).starts_with("z[1]: NaN")
+        );
+    }
+
+    #[test]
+    fn nonfinite_words_inside_strings_are_left_alone() {
+        assert_eq!(
+            quote_nonfinite_words(r#"{"a":"NaN x","b":NaN}"#),
+            r#"{"a":"NaN x","b":"NaN"}"#
+        );
+    }
+
+    #[test]
+    fn programmatic_construction_rejects_nonfinite() {
+        let mut parts = CircuitSpec::from_json(GOOD)
+            .unwrap()
+            .build()
+            .unwrap()
+            .parts()
+            .clone();
+        parts.z[1] = f64::NAN;
+        assert!(matches!(
+            Circuit::new(parts),
+            Err(CoreError::NonFinite { index: 1, .. })
+        ));
+    }
+}
