@@ -20,10 +20,12 @@
 pub mod closed_form;
 pub mod iterative;
 pub mod newton;
+pub mod solve;
 
 pub use closed_form::closed_form;
 pub use iterative::{IterativeOptions, IterativeReport, LinearSystem, iterative};
 pub use newton::{NewtonOptions, newton_polish};
+pub use solve::{Method, solve};
 
 use crate::error::CoreError;
 use crate::params::Circuit;
