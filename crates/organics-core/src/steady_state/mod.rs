@@ -25,7 +25,7 @@ pub mod solve;
 pub use closed_form::closed_form;
 pub use iterative::{IterativeOptions, IterativeReport, LinearSystem, iterative};
 pub use newton::{NewtonOptions, newton_polish};
-pub use solve::{Method, solve};
+pub use solve::{Method, REST_START, solve};
 
 use crate::error::CoreError;
 use crate::params::Circuit;

@@ -1,0 +1,60 @@
+//! The `organics` command-line binary. Every computing command prints one JSON object on
+//! standard output. Invalid input exits with status 2 and one line on standard error naming the
+//! offending field; a computation that runs but fails (e.g. a steady state that does not
+//! converge) prints its report and exits with status 1.
+
+mod circuit;
+mod data;
+mod error;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// ORGaNICs: simulate, analyse and train divisive-normalisation circuits.
+#[derive(Debug, Parser)]
+#[command(name = "organics", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Steady state of a circuit file: {"y","a","method","iterations","residual"}.
+    SteadyState(circuit::SteadyStateArgs),
+    /// Integrate a circuit from 0.01 in every variable: {"t","y","a"} (or CSV).
+    Simulate(circuit::SimulateArgs),
+    /// MNIST data: fetch or verify.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                print!("{e}");
+                return ExitCode::SUCCESS;
+            }
+            // One line: clap's first line names the flag; the usage text follows on --help.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: invalid arguments");
+            eprintln!("{first} (see `organics --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::SteadyState(args) => circuit::steady_state(&args),
+        Command::Simulate(args) => circuit::simulate(&args),
+        Command::Data(cmd) => data::run(&cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
