@@ -181,12 +181,13 @@ impl Batcher {
         out.labels.clear();
         out.positions.clear();
         out.positions.extend_from_slice(positions);
-        for (b, &pos) in positions.iter().enumerate() {
+        let mut images = Vec::with_capacity(size);
+        for &pos in positions {
             let k = self.dataset.stored_index(pos as usize);
-            self.gather
-                .fill_sample(self.dataset.stored_image(k), &mut out.inputs, b, size);
+            images.push(self.dataset.stored_image(k));
             out.labels.push(self.dataset.stored_label(k));
         }
+        self.gather.fill_batch(&images, &mut out.inputs);
     }
 }
 

@@ -147,7 +147,7 @@ impl View {
     pub fn apply(&self, image: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>, DataError> {
         let gather = Gather::new(*self, rows, cols)?;
         let mut out = vec![0.0; gather.shape.features()];
-        gather.fill_sample(image, &mut out, 0, 1);
+        gather.fill_batch(&[image], &mut out);
         Ok(out)
     }
 }
@@ -216,31 +216,52 @@ impl Gather {
         Ok(Gather { shape, kind })
     }
 
-    /// Writes one image into a time-major buffer `out[t][b][d]` holding `batch` samples,
-    /// as sample `b`.
-    pub(crate) fn fill_sample(&self, image: &[f32], out: &mut [f32], b: usize, batch: usize) {
+    /// Writes `images` (one slice of `rows * cols` pixels per sample) into the time-major
+    /// buffer `out[t][b][d]` (length `steps * images.len() * input_dim`).
+    ///
+    /// The loop runs over steps outside and samples inside, so writes are sequential and each
+    /// image's cache lines are reused across consecutive steps.
+    pub(crate) fn fill_batch(&self, images: &[&[f32]], out: &mut [f32]) {
         let ViewShape { steps, input_dim } = self.shape;
-        assert_eq!(image.len(), steps * input_dim * self.pool_factor());
+        let batch = images.len();
+        assert_eq!(out.len(), steps * batch * input_dim);
+        for image in images {
+            assert_eq!(image.len(), steps * input_dim * self.pool_factor());
+        }
+        if batch == 0 {
+            return;
+        }
+        let rows = out.chunks_exact_mut(batch * input_dim);
         match &self.kind {
+            GatherKind::Copy if input_dim == 1 => {
+                for (t, row) in rows.enumerate() {
+                    for (o, image) in row.iter_mut().zip(images) {
+                        *o = image[t];
+                    }
+                }
+            }
             GatherKind::Copy => {
-                for t in 0..steps {
-                    let dst = (t * batch + b) * input_dim;
-                    out[dst..dst + input_dim]
-                        .copy_from_slice(&image[t * input_dim..(t + 1) * input_dim]);
+                for (t, row) in rows.enumerate() {
+                    for (o, image) in row.chunks_exact_mut(input_dim).zip(images) {
+                        o.copy_from_slice(&image[t * input_dim..(t + 1) * input_dim]);
+                    }
                 }
             }
             GatherKind::Map(map) => {
-                for (t, &k) in map.iter().enumerate() {
-                    out[t * batch + b] = image[k as usize];
+                for (row, &k) in rows.zip(map) {
+                    for (o, image) in row.iter_mut().zip(images) {
+                        *o = image[k as usize];
+                    }
                 }
             }
             GatherKind::Pool2x2 { cols } => {
                 let half = cols / 2;
-                for t in 0..steps {
+                for (t, row) in rows.enumerate() {
                     let top = 2 * (t / half) * cols + 2 * (t % half);
                     let bottom = top + cols;
-                    out[t * batch + b] =
-                        0.25 * (image[top] + image[top + 1] + image[bottom] + image[bottom + 1]);
+                    for (o, x) in row.iter_mut().zip(images) {
+                        *o = 0.25 * (x[top] + x[top + 1] + x[bottom] + x[bottom + 1]);
+                    }
                 }
             }
         }
