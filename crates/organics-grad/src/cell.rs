@@ -1,0 +1,736 @@
+//! The ORGaNICs Euler cell (spec §D.1–D.3) as one fused operation with a hand-derived VJP.
+//!
+//! State per batch row, stored as one row `s = [y | a | b0 | b1]` of length `4n`; input
+//! `x ∈ ℝ^m`. One explicit Euler step of the rectified, gated circuit is
+//!
+//! $$
+//! \begin{aligned}
+//! z &= W_{zx} x \quad(\text{or } \lfloor W_{zx} x\rfloor), \qquad
+//! \hat y = W_r \lfloor y\rfloor \quad(\text{or } \lfloor W_r y\rfloor), \\
+//! s_0 &= \sigma(W_{bx0} x + W_{by0} y + W_{ba0} a),\qquad
+//! s_1 = \sigma(W_{bx1} x + W_{by1} y + W_{ba1} a), \\
+//! u &= W\,(\lfloor y\rfloor^2 \odot \lfloor a\rfloor), \\
+//! y' &= y + \delta_y \odot\big(-y + b_1 \odot z + (1 - \sqrt{\lfloor a\rfloor}) \odot \hat y\big), \\
+//! a' &= a + \delta_a \odot\big(-a + \sigma^2 \odot b_0^2 + u\big), \\
+//! b_0' &= b_0 + \delta_{b0} \odot (-b_0 + s_0),\qquad
+//! b_1' = b_1 + \delta_{b1} \odot (-b_1 + s_1),
+//! \end{aligned}
+//! $$
+//!
+//! where `δ_k = Δt/τ_k` and `W_r`, `W`, `δ_k` are the *effective* weights prepared by
+//! [`crate::rnn`] (spectral norm, `exp`, `max·sigmoid`). The kernel works on
+//! pre-packed weights:
+//!
+//! - `wx` (`3n x m`): rows `[W_zx; W_bx0; W_bx1]`, so `p = x wxᵀ = [z_pre | gx0 | gx1]`;
+//! - `wg` (`2n x 2n`): `[[W_by0, W_ba0]; [W_by1, W_ba1]]`, so the gate drive is `[y a] wgᵀ`;
+//! - `dt` (`4n`): `[δ_y | δ_a | δ_b0 | δ_b1]`; `sigma2` (`n`): `σ²`.
+//!
+//! The forward step caches `c = [ŷ | u | s0 | s1]` (`4n` per row) for the backward step.
+//!
+//! **VJP.** With incoming cotangents `(ḡ_y, ḡ_a, ḡ_{b0}, ḡ_{b1})` of the next state, and
+//! `r = ⌊y⌋`, `ρ = √⌊a⌋`:
+//!
+//! $$
+//! \begin{aligned}
+//! \bar y &= (1-\delta_y)\bar g_y + \big[W_r^\top \bar{\hat y}\big]\odot H(y)
+//!     + 2 r \odot (W^\top \bar u) + [W_g^\top \bar g]_{y},\\
+//! \bar a &= (1-\delta_a)\bar g_a - \delta_y \bar g_y \odot \hat y \odot \tfrac{H(a)}{2\rho}
+//!     + r^2 H(a) \odot (W^\top \bar u) + [W_g^\top \bar g]_{a},\\
+//! \bar b_0 &= (1-\delta_{b0})\bar g_{b0} + 2\delta_a \bar g_a\, \sigma^2 b_0, \qquad
+//! \bar b_1 = (1-\delta_{b1})\bar g_{b1} + \delta_y \bar g_y\, z,
+//! \end{aligned}
+//! $$
+//!
+//! with `\bar{\hat y} = δ_y ḡ_y (1 − ρ)` (times `H(W_r y)` when rectifying after `W_r`),
+//! `ū = δ_a ḡ_a`, `ḡ = [δ_{b0} ḡ_{b0} s_0(1−s_0) | δ_{b1} ḡ_{b1} s_1(1−s_1)]`,
+//! `z̄ = δ_y ḡ_y b_1` (times `H(z_pre)` if rectified). Weight cotangents are outer products summed
+//! over rows (and, in [`crate::bptt`], over blocks of time steps):
+//! `W̄_r += \bar{\hat y}ᵀ ⌊y⌋`, `W̄_g += ḡᵀ [y a]`, `W̄ += ūᵀ (r² ⌊a⌋)`, `w̄_x += p̄ᵀ x`,
+//! and `δ̄_k` is the row sum of `ḡ_k` times the bracket it multiplies.
+//!
+//! **Kinks.** `H(0) = 0` (so `relu'(0) = 0`), and the derivative of `√⌊a⌋` is `1/(2√a)` for
+//! `a > 0` and `0` for `a ≤ 0`, matching PyTorch's `sqrt(relu(a))` (relu's backward selects).
+//!
+//! **Subnormals.** Every state, cache and cotangent the kernel writes is passed through
+//! [`Scalar::flush_subnormal`]; this changes values by less than `MIN_POSITIVE`
+//! (`1.2e-38` in `f32`) and keeps the GEMMs of later steps off the slow subnormal path.
+
+use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
+use crate::scalar::Scalar;
+use serde::{Deserialize, Serialize};
+
+/// Whether the input drive is rectified: `z = W_zx x` or `z = ⌊W_zx x⌋`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputDrive {
+    /// `z = W_zx x` (paper, NeurIPS-era code).
+    Linear,
+    /// `z = ⌊W_zx x⌋` (post-NeurIPS HEAD code).
+    Rectified,
+}
+
+/// Where the recurrent drive is rectified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecurrentDrive {
+    /// `ŷ = W_r ⌊y⌋` (paper, NeurIPS-era code).
+    RectifyBefore,
+    /// `ŷ = ⌊W_r y⌋` (HEAD code).
+    RectifyAfter,
+}
+
+/// How the effective recurrent matrix is built from the raw parameter `W_r`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Recurrence {
+    /// `I + SN(W_r)` (NeurIPS-era code).
+    IdentityPlusSpectralNorm,
+    /// `SN(W_r)` (unit spectral norm).
+    SpectralNorm,
+    /// `W_r` as is (HEAD code).
+    Free,
+}
+
+/// How the normalisation weights are built from the raw parameter `log W`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NormWeights {
+    /// `W = exp(log W)` (NeurIPS-era code).
+    Exp,
+    /// `W = clamp(exp(log W), 0, 1)` (HEAD code); the gradient passes where `exp(log W) ≤ 1`.
+    ExpClamped,
+}
+
+/// How the Euler factors `δ_k = Δt/τ_k` are built from the raw per-unit parameters `p_k`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum TimeConstants {
+    /// `δ_k = max_k · sigmoid(p_k)` with learned `p_k`.
+    Learned {
+        /// Maximum of `Δt/τ_y`.
+        max_y: f64,
+        /// Maximum of `Δt/τ_a`.
+        max_a: f64,
+        /// Maximum of `Δt/τ_{b0}` and `Δt/τ_{b1}`.
+        max_b: f64,
+    },
+    /// `δ_k = max_k · sigmoid(1)`: the parameters are frozen at 1 and get no gradient.
+    Fixed {
+        /// Maximum of `Δt/τ_y`.
+        max_y: f64,
+        /// Maximum of `Δt/τ_a`.
+        max_a: f64,
+        /// Maximum of `Δt/τ_{b0}` and `Δt/τ_{b1}`.
+        max_b: f64,
+    },
+}
+
+impl TimeConstants {
+    /// The paper's maxima (spec §D.2): `0.02, 0.005, 0.1`, learned.
+    pub const PAPER_LEARNED: Self = Self::Learned {
+        max_y: 0.02,
+        max_a: 0.005,
+        max_b: 0.1,
+    };
+
+    /// `(max_y, max_a, max_b)`.
+    #[must_use]
+    pub fn maxima(&self) -> (f64, f64, f64) {
+        match *self {
+            Self::Learned {
+                max_y,
+                max_a,
+                max_b,
+            }
+            | Self::Fixed {
+                max_y,
+                max_a,
+                max_b,
+            } => (max_y, max_a, max_b),
+        }
+    }
+}
+
+/// All variant choices of the cell (spec §D.3 lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CellConfig {
+    /// Rectification of `z`.
+    pub input: InputDrive,
+    /// Rectification before or after `W_r`.
+    pub recurrent: RecurrentDrive,
+    /// Effective recurrent matrix.
+    pub recurrence: Recurrence,
+    /// Normalisation weights.
+    pub norm_weights: NormWeights,
+    /// Time constants.
+    pub time_constants: TimeConstants,
+}
+
+impl CellConfig {
+    /// The NeurIPS-era cell of spec §D.2 (the Table 2 configuration).
+    pub const NEURIPS: Self = Self {
+        input: InputDrive::Linear,
+        recurrent: RecurrentDrive::RectifyBefore,
+        recurrence: Recurrence::IdentityPlusSpectralNorm,
+        norm_weights: NormWeights::Exp,
+        time_constants: TimeConstants::PAPER_LEARNED,
+    };
+
+    /// The post-NeurIPS HEAD cell of spec §D.3.
+    pub const HEAD: Self = Self {
+        input: InputDrive::Rectified,
+        recurrent: RecurrentDrive::RectifyAfter,
+        recurrence: Recurrence::Free,
+        norm_weights: NormWeights::ExpClamped,
+        time_constants: TimeConstants::PAPER_LEARNED,
+    };
+}
+
+impl Default for CellConfig {
+    fn default() -> Self {
+        Self::NEURIPS
+    }
+}
+
+/// Sizes of the cell: `n` units, `m` inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellDims {
+    /// Number of principal (and of modulatory) neurons.
+    pub n: usize,
+    /// Input dimension.
+    pub m: usize,
+}
+
+/// Effective, packed weights of the cell (see the module docs for the layouts).
+#[derive(Debug, Clone, Copy)]
+pub struct CellWeights<'a, S> {
+    /// Sizes.
+    pub dims: CellDims,
+    /// `[W_zx; W_bx0; W_bx1]`, `3n x m`.
+    pub wx: &'a [S],
+    /// Effective `W_r`, `n x n`.
+    pub wr: &'a [S],
+    /// `[[W_by0, W_ba0]; [W_by1, W_ba1]]`, `2n x 2n`.
+    pub wg: &'a [S],
+    /// Effective normalisation weights `W`, `n x n`.
+    pub w: &'a [S],
+    /// `[δ_y | δ_a | δ_b0 | δ_b1]`, `4n`.
+    pub dt: &'a [S],
+    /// `σ²`, `n`.
+    pub sigma2: &'a [S],
+}
+
+/// Gradients with respect to the packed weights (same layouts as [`CellWeights`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellWeightGrads<S> {
+    /// `3n x m`.
+    pub wx: Vec<S>,
+    /// `n x n`.
+    pub wr: Vec<S>,
+    /// `2n x 2n`.
+    pub wg: Vec<S>,
+    /// `n x n`.
+    pub w: Vec<S>,
+    /// `4n`.
+    pub dt: Vec<S>,
+    /// `n`.
+    pub sigma2: Vec<S>,
+}
+
+impl<S: Scalar> CellWeightGrads<S> {
+    /// Zero gradients for the given sizes.
+    #[must_use]
+    pub fn zeros(d: CellDims) -> Self {
+        let n = d.n;
+        Self {
+            wx: vec![S::ZERO; 3 * n * d.m],
+            wr: vec![S::ZERO; n * n],
+            wg: vec![S::ZERO; 4 * n * n],
+            w: vec![S::ZERO; n * n],
+            dt: vec![S::ZERO; 4 * n],
+            sigma2: vec![S::ZERO; n],
+        }
+    }
+
+    /// Sets every entry to zero (keeping the buffers).
+    pub fn clear(&mut self) {
+        for v in [
+            &mut self.wx,
+            &mut self.wr,
+            &mut self.wg,
+            &mut self.w,
+            &mut self.dt,
+            &mut self.sigma2,
+        ] {
+            v.iter_mut().for_each(|x| *x = S::ZERO);
+        }
+    }
+
+    /// `self += other`, in a fixed order.
+    pub fn add(&mut self, other: &Self) {
+        crate::linalg::add_assign(&mut self.wx, &other.wx);
+        crate::linalg::add_assign(&mut self.wr, &other.wr);
+        crate::linalg::add_assign(&mut self.wg, &other.wg);
+        crate::linalg::add_assign(&mut self.w, &other.w);
+        crate::linalg::add_assign(&mut self.dt, &other.dt);
+        crate::linalg::add_assign(&mut self.sigma2, &other.sigma2);
+    }
+}
+
+/// Per-step scratch of the forward and backward kernels (grown on demand, then reused).
+#[derive(Debug, Clone, Default)]
+pub struct StepScratch<S> {
+    p: Vec<S>,
+    r: Vec<S>,
+    v: Vec<S>,
+    t: Vec<S>,
+}
+
+impl<S: Scalar> StepScratch<S> {
+    fn ensure(&mut self, rows: usize, n: usize) {
+        for (buf, len) in [
+            (&mut self.p, rows * 3 * n),
+            (&mut self.r, rows * n),
+            (&mut self.v, rows * n),
+            (&mut self.t, rows * n),
+        ] {
+            if buf.len() < len {
+                buf.resize(len, S::ZERO);
+            }
+        }
+    }
+}
+
+/// The cotangents and GEMM inputs one backward step produces for the weight gradients.
+///
+/// Each buffer holds `rows` rows; [`accumulate_weight_grads`] consumes blocks of them.
+#[derive(Debug)]
+pub struct StepRecord<'a, S> {
+    /// `p̄ = [z̄ | ḡ_0 | ḡ_1]`, `rows x 3n`; the last `2n` columns are the gate cotangents `ḡ`.
+    pub dp: &'a mut [S],
+    /// `\bar{\hat y}` (before the rectification mask if any, i.e. the cotangent of `W_r·input`), `rows x n`.
+    pub dyhat: &'a mut [S],
+    /// `ū`, `rows x n`.
+    pub du: &'a mut [S],
+    /// `⌊y⌋` (the input of `W_r` when rectifying before it; unused otherwise), `rows x n`.
+    pub r: &'a mut [S],
+    /// `⌊y⌋² ⊙ ⌊a⌋`, `rows x n`.
+    pub v: &'a mut [S],
+}
+
+/// Length of one state row (`4n`).
+#[must_use]
+pub const fn state_width(n: usize) -> usize {
+    4 * n
+}
+
+/// Length of one cache row (`4n`: `[ŷ | u | s0 | s1]`).
+#[must_use]
+pub const fn cache_width(n: usize) -> usize {
+    4 * n
+}
+
+/// One forward Euler step for `rows` batch rows: reads `x` (`rows x m`) and `state`
+/// (`rows x 4n`), writes `next` (`rows x 4n`) and `cache` (`rows x 4n`).
+///
+/// # Panics
+/// If a buffer is too short for `rows`.
+#[track_caller]
+pub fn forward_step<S: Scalar>(
+    cfg: &CellConfig,
+    w: &CellWeights<'_, S>,
+    rows: usize,
+    x: &[S],
+    state: &[S],
+    next: &mut [S],
+    cache: &mut [S],
+    scratch: &mut StepScratch<S>,
+) {
+    let CellDims { n, m } = w.dims;
+    let sw = state_width(n);
+    let cw = cache_width(n);
+    assert!(
+        x.len() >= rows * m
+            && state.len() >= rows * sw
+            && next.len() >= rows * sw
+            && cache.len() >= rows * cw,
+        "cell forward: buffer too short"
+    );
+    scratch.ensure(rows, n);
+    let StepScratch { p, r, v, .. } = scratch;
+    let p = &mut p[..rows * 3 * n];
+    let r = &mut r[..rows * n];
+    let v = &mut v[..rows * n];
+
+    // p = x wxᵀ: [z_pre | gx0 | gx1].
+    gemm(
+        ViewMut::new(p, rows, 3 * n),
+        Beta::Overwrite,
+        View::new(x, rows, m),
+        Trans::No,
+        View::new(w.wx, 3 * n, m),
+        Trans::Yes,
+    );
+    // r = ⌊y⌋, v = ⌊y⌋² ⌊a⌋.
+    for b in 0..rows {
+        let st = &state[b * sw..b * sw + 2 * n];
+        let rr = &mut r[b * n..(b + 1) * n];
+        let vv = &mut v[b * n..(b + 1) * n];
+        for i in 0..n {
+            let ry = st[i].relu();
+            rr[i] = ry;
+            vv[i] = (ry * ry * st[n + i].relu()).flush_subnormal();
+        }
+    }
+    // ŷ (before the mask in the RectifyAfter variant).
+    match cfg.recurrent {
+        RecurrentDrive::RectifyBefore => gemm(
+            ViewMut::strided(cache, rows, n, cw),
+            Beta::Overwrite,
+            View::new(r, rows, n),
+            Trans::No,
+            View::new(w.wr, n, n),
+            Trans::Yes,
+        ),
+        RecurrentDrive::RectifyAfter => gemm(
+            ViewMut::strided(cache, rows, n, cw),
+            Beta::Overwrite,
+            View::strided(state, rows, n, sw),
+            Trans::No,
+            View::new(w.wr, n, n),
+            Trans::Yes,
+        ),
+    }
+    // u = v Wᵀ.
+    gemm(
+        ViewMut::strided(&mut cache[n..], rows, n, cw),
+        Beta::Overwrite,
+        View::new(v, rows, n),
+        Trans::No,
+        View::new(w.w, n, n),
+        Trans::Yes,
+    );
+    // Gate drive [y a] wgᵀ.
+    gemm(
+        ViewMut::strided(&mut cache[2 * n..], rows, 2 * n, cw),
+        Beta::Overwrite,
+        View::strided(state, rows, 2 * n, sw),
+        Trans::No,
+        View::new(w.wg, 2 * n, 2 * n),
+        Trans::Yes,
+    );
+
+    let (dty, rest) = w.dt.split_at(n);
+    let (dta, rest) = rest.split_at(n);
+    let (dtb0, dtb1) = rest.split_at(n);
+    let rectify_z = cfg.input == InputDrive::Rectified;
+    let rectify_after = cfg.recurrent == RecurrentDrive::RectifyAfter;
+    for b in 0..rows {
+        let st = &state[b * sw..(b + 1) * sw];
+        let nx = &mut next[b * sw..(b + 1) * sw];
+        let c = &mut cache[b * cw..(b + 1) * cw];
+        let pr = &p[b * 3 * n..(b + 1) * 3 * n];
+        for i in 0..n {
+            let (y, a, b0, b1) = (st[i], st[n + i], st[2 * n + i], st[3 * n + i]);
+            let zp = pr[i];
+            let z = if rectify_z { zp.relu() } else { zp };
+            let yh = if rectify_after { c[i].relu() } else { c[i] };
+            let yh = yh.flush_subnormal();
+            c[i] = yh;
+            let u = c[n + i].flush_subnormal();
+            c[n + i] = u;
+            let s0 = (c[2 * n + i] + pr[n + i]).sigmoid().flush_subnormal();
+            let s1 = (c[3 * n + i] + pr[2 * n + i]).sigmoid().flush_subnormal();
+            c[2 * n + i] = s0;
+            c[3 * n + i] = s1;
+            let rho = a.relu().sqrt();
+            nx[i] = (y + dty[i] * (-y + b1 * z + (S::ONE - rho) * yh)).flush_subnormal();
+            nx[n + i] = (a + dta[i] * (-a + w.sigma2[i] * b0 * b0 + u)).flush_subnormal();
+            nx[2 * n + i] = (b0 + dtb0[i] * (-b0 + s0)).flush_subnormal();
+            nx[3 * n + i] = (b1 + dtb1[i] * (-b1 + s1)).flush_subnormal();
+        }
+    }
+}
+
+/// One backward step: given `g_next = ∂L/∂next` (`rows x 4n`), overwrites `g_state` with
+/// `∂L/∂state`, accumulates `δ̄` into `ddt` and `σ̄²` into `dsigma2`, and fills `rec` with the
+/// cotangents from which [`accumulate_weight_grads`] forms the weight gradients. If `dx` is
+/// given, it receives `∂L/∂x` (overwritten).
+///
+/// # Panics
+/// If a buffer is too short for `rows`.
+#[track_caller]
+pub fn backward_step<S: Scalar>(
+    cfg: &CellConfig,
+    w: &CellWeights<'_, S>,
+    rows: usize,
+    x: &[S],
+    state: &[S],
+    cache: &[S],
+    g_next: &[S],
+    g_state: &mut [S],
+    rec: StepRecord<'_, S>,
+    ddt: &mut [S],
+    dsigma2: &mut [S],
+    dx: Option<&mut [S]>,
+    scratch: &mut StepScratch<S>,
+) {
+    let CellDims { n, m } = w.dims;
+    let sw = state_width(n);
+    let cw = cache_width(n);
+    assert!(
+        x.len() >= rows * m
+            && state.len() >= rows * sw
+            && cache.len() >= rows * cw
+            && g_next.len() >= rows * sw
+            && g_state.len() >= rows * sw,
+        "cell backward: buffer too short"
+    );
+    scratch.ensure(rows, n);
+    let StepScratch { p, t, .. } = scratch;
+    let p = &mut p[..rows * 3 * n];
+    let t = &mut t[..rows * n];
+    gemm(
+        ViewMut::new(p, rows, 3 * n),
+        Beta::Overwrite,
+        View::new(x, rows, m),
+        Trans::No,
+        View::new(w.wx, 3 * n, m),
+        Trans::Yes,
+    );
+
+    let (dty, rest) = w.dt.split_at(n);
+    let (dta, rest) = rest.split_at(n);
+    let (dtb0, dtb1) = rest.split_at(n);
+    let rectify_z = cfg.input == InputDrive::Rectified;
+    let rectify_after = cfg.recurrent == RecurrentDrive::RectifyAfter;
+    let half = S::from_f64(0.5);
+    let two = S::from_f64(2.0);
+    for b in 0..rows {
+        let st = &state[b * sw..(b + 1) * sw];
+        let c = &cache[b * cw..(b + 1) * cw];
+        let gn = &g_next[b * sw..(b + 1) * sw];
+        let gs = &mut g_state[b * sw..(b + 1) * sw];
+        let pr = &p[b * 3 * n..(b + 1) * 3 * n];
+        let dp = &mut rec.dp[b * 3 * n..(b + 1) * 3 * n];
+        let dyh = &mut rec.dyhat[b * n..(b + 1) * n];
+        let du = &mut rec.du[b * n..(b + 1) * n];
+        let rr = &mut rec.r[b * n..(b + 1) * n];
+        let vv = &mut rec.v[b * n..(b + 1) * n];
+        for i in 0..n {
+            let (y, a, b0, b1) = (st[i], st[n + i], st[2 * n + i], st[3 * n + i]);
+            let (gy, ga, gb0, gb1) = (gn[i], gn[n + i], gn[2 * n + i], gn[3 * n + i]);
+            let (yh, u, s0, s1) = (c[i], c[n + i], c[2 * n + i], c[3 * n + i]);
+            let zp = pr[i];
+            let z = if rectify_z { zp.relu() } else { zp };
+            let rho = a.relu().sqrt();
+            let ry = y.relu();
+            let ra = a.relu();
+            rr[i] = ry;
+            vv[i] = (ry * ry * ra).flush_subnormal();
+
+            // y' = y + δ_y (−y + b1 z + (1 − ρ) ŷ)
+            let gyd = gy * dty[i];
+            ddt[i] += gy * (-y + b1 * z + (S::ONE - rho) * yh);
+            let dy = gy - gyd;
+            let mut db1 = gyd * z;
+            let dz = if rectify_z {
+                gyd * b1 * zp.step()
+            } else {
+                gyd * b1
+            };
+            let mut dyhat = gyd * (S::ONE - rho);
+            if rectify_after {
+                dyhat *= yh.step();
+            }
+            let mut da = if rho > S::ZERO {
+                -gyd * yh * half / rho
+            } else {
+                S::ZERO
+            };
+
+            // a' = a + δ_a (−a + σ² b0² + u)
+            let gad = ga * dta[i];
+            ddt[n + i] += ga * (-a + w.sigma2[i] * b0 * b0 + u);
+            da += ga - gad;
+            dsigma2[i] += gad * b0 * b0;
+            let mut db0 = two * gad * w.sigma2[i] * b0;
+
+            // b0' = b0 + δ_b0 (−b0 + s0), b1' likewise.
+            ddt[2 * n + i] += gb0 * (-b0 + s0);
+            db0 += gb0 - gb0 * dtb0[i];
+            let dg0 = gb0 * dtb0[i] * s0 * (S::ONE - s0);
+            ddt[3 * n + i] += gb1 * (-b1 + s1);
+            db1 += gb1 - gb1 * dtb1[i];
+            let dg1 = gb1 * dtb1[i] * s1 * (S::ONE - s1);
+
+            // Contributions through the GEMMs are added below.
+            gs[i] = dy;
+            gs[n + i] = da;
+            gs[2 * n + i] = db0.flush_subnormal();
+            gs[3 * n + i] = db1.flush_subnormal();
+            dp[i] = dz.flush_subnormal();
+            dp[n + i] = dg0.flush_subnormal();
+            dp[2 * n + i] = dg1.flush_subnormal();
+            dyh[i] = dyhat.flush_subnormal();
+            du[i] = gad.flush_subnormal();
+        }
+    }
+
+    // [ȳ ā] += ḡ wg.
+    gemm(
+        ViewMut::strided(g_state, rows, 2 * n, sw),
+        Beta::Accumulate,
+        View::strided(&rec.dp[n..], rows, 2 * n, 3 * n),
+        Trans::No,
+        View::new(w.wg, 2 * n, 2 * n),
+        Trans::No,
+    );
+    // Recurrent path.
+    match cfg.recurrent {
+        RecurrentDrive::RectifyBefore => {
+            gemm(
+                ViewMut::new(t, rows, n),
+                Beta::Overwrite,
+                View::new(rec.dyhat, rows, n),
+                Trans::No,
+                View::new(w.wr, n, n),
+                Trans::No,
+            );
+            for b in 0..rows {
+                let st = &state[b * sw..b * sw + n];
+                let gs = &mut g_state[b * sw..b * sw + n];
+                let tt = &t[b * n..(b + 1) * n];
+                for i in 0..n {
+                    gs[i] += tt[i] * st[i].step();
+                }
+            }
+        }
+        RecurrentDrive::RectifyAfter => gemm(
+            ViewMut::strided(g_state, rows, n, sw),
+            Beta::Accumulate,
+            View::new(rec.dyhat, rows, n),
+            Trans::No,
+            View::new(w.wr, n, n),
+            Trans::No,
+        ),
+    }
+    // Normalisation path: v̄ = ū W; ȳ += 2 r v̄, ā += r² H(a) v̄.
+    gemm(
+        ViewMut::new(t, rows, n),
+        Beta::Overwrite,
+        View::new(rec.du, rows, n),
+        Trans::No,
+        View::new(w.w, n, n),
+        Trans::No,
+    );
+    let two = S::from_f64(2.0);
+    for b in 0..rows {
+        let st = &state[b * sw..b * sw + 2 * n];
+        let gs = &mut g_state[b * sw..b * sw + 2 * n];
+        let tt = &t[b * n..(b + 1) * n];
+        for i in 0..n {
+            let ry = st[i].relu();
+            gs[i] = (gs[i] + two * ry * tt[i]).flush_subnormal();
+            gs[n + i] = (gs[n + i] + ry * ry * st[n + i].step() * tt[i]).flush_subnormal();
+        }
+    }
+    if let Some(dx) = dx {
+        gemm(
+            ViewMut::new(dx, rows, m),
+            Beta::Overwrite,
+            View::new(rec.dp, rows, 3 * n),
+            Trans::No,
+            View::new(w.wx, 3 * n, m),
+            Trans::No,
+        );
+    }
+}
+
+/// Inputs of the weight-gradient GEMMs for a block of `k` consecutive steps of `rows` rows
+/// each (so `k·rows` stacked rows).
+#[derive(Debug, Clone, Copy)]
+pub struct WeightGradBlock<'a, S> {
+    /// Stacked rows.
+    pub rows: usize,
+    /// Inputs `x`, `rows x m`.
+    pub x: &'a [S],
+    /// States the steps started from, `rows x 4n` (contiguous).
+    pub states: &'a [S],
+    /// Cotangents, as in [`StepRecord`].
+    pub dp: &'a [S],
+    /// See [`StepRecord::dyhat`].
+    pub dyhat: &'a [S],
+    /// See [`StepRecord::du`].
+    pub du: &'a [S],
+    /// See [`StepRecord::r`].
+    pub r: &'a [S],
+    /// See [`StepRecord::v`].
+    pub v: &'a [S],
+}
+
+/// Accumulates the weight gradients of a block of stacked rows (one GEMM per weight).
+pub fn accumulate_weight_grads<S: Scalar>(
+    cfg: &CellConfig,
+    dims: CellDims,
+    blk: &WeightGradBlock<'_, S>,
+    g: &mut CellWeightGrads<S>,
+) {
+    let CellDims { n, m } = dims;
+    let rows = blk.rows;
+    let sw = state_width(n);
+    gemm(
+        ViewMut::new(&mut g.wx, 3 * n, m),
+        Beta::Accumulate,
+        View::new(blk.dp, rows, 3 * n),
+        Trans::Yes,
+        View::new(blk.x, rows, m),
+        Trans::No,
+    );
+    let wr_input = match cfg.recurrent {
+        RecurrentDrive::RectifyBefore => View::new(blk.r, rows, n),
+        RecurrentDrive::RectifyAfter => View::strided(blk.states, rows, n, sw),
+    };
+    gemm(
+        ViewMut::new(&mut g.wr, n, n),
+        Beta::Accumulate,
+        View::new(blk.dyhat, rows, n),
+        Trans::Yes,
+        wr_input,
+        Trans::No,
+    );
+    gemm(
+        ViewMut::new(&mut g.wg, 2 * n, 2 * n),
+        Beta::Accumulate,
+        View::strided(&blk.dp[n..], rows, 2 * n, 3 * n),
+        Trans::Yes,
+        View::strided(blk.states, rows, 2 * n, sw),
+        Trans::No,
+    );
+    gemm(
+        ViewMut::new(&mut g.w, n, n),
+        Beta::Accumulate,
+        View::new(blk.du, rows, n),
+        Trans::Yes,
+        View::new(blk.v, rows, n),
+        Trans::No,
+    );
+}
+
+/// GEMM floating-point operations of one forward step for `rows` rows.
+#[must_use]
+pub fn forward_step_flops(d: CellDims, rows: usize) -> f64 {
+    let n = d.n;
+    crate::linalg::gemm_flops(rows, d.m, 3 * n)
+        + 2.0 * crate::linalg::gemm_flops(rows, n, n)
+        + crate::linalg::gemm_flops(rows, 2 * n, 2 * n)
+}
+
+/// GEMM floating-point operations of one backward step for `rows` rows, including the weight
+/// gradients but not the input gradient `dx`.
+#[must_use]
+pub fn backward_step_flops(d: CellDims, rows: usize) -> f64 {
+    let n = d.n;
+    let state = crate::linalg::gemm_flops(rows, d.m, 3 * n)
+        + 2.0 * crate::linalg::gemm_flops(rows, n, n)
+        + crate::linalg::gemm_flops(rows, 2 * n, 2 * n);
+    let weights = crate::linalg::gemm_flops(3 * n, rows, d.m)
+        + 2.0 * crate::linalg::gemm_flops(n, rows, n)
+        + crate::linalg::gemm_flops(2 * n, rows, 2 * n);
+    state + weights
+}

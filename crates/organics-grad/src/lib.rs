@@ -1,0 +1,28 @@
+//! # organics-grad
+//!
+//! Reverse-mode gradients on batched row-major matrices, and backpropagation through time
+//! (BPTT) through the Euler-discretised ORGaNICs circuit of Rawat, Heeger & Martiniani
+//! (NeurIPS 2024), fast enough to train the paper's models on a CPU.
+//!
+//! | module | object |
+//! |---|---|
+//! | [`scalar`] | the element type [`Scalar`] (`f32` for training, `f64` for gradient checks) |
+//! | [`linalg`] | row-major views and faer GEMM |
+//! | [`tape`] | the reverse-mode [`Tape`] and its primitive operations |
+//! | [`loss`] | softmax cross-entropy, mean-squared error |
+//! | [`solve`] | batched per-sample LU solves |
+//! | [`spectral_norm`] | PyTorch-style spectral-norm parametrisation |
+//! | [`cell`] | the fused ORGaNICs Euler step and its hand-derived VJP |
+
+pub mod cell;
+pub mod error;
+pub mod linalg;
+pub mod loss;
+pub mod scalar;
+pub mod solve;
+pub mod spectral_norm;
+pub mod tape;
+
+pub use error::GradError;
+pub use scalar::Scalar;
+pub use tape::{Tape, Var};

@@ -1,0 +1,1359 @@
+//! The reverse-mode engine: a [`Tape`] of operations on batched row-major matrices.
+//!
+//! Every value is a `rows x cols` matrix (a batch is `batch x features`, a scalar is `1 x 1`).
+//! Operations append a node holding the result; [`Tape::backward`] walks the nodes in reverse
+//! and applies each operation's vector-Jacobian product (VJP)
+//!
+//! $$ \bar x_i \mathrel{+}= \Big(\frac{\partial f}{\partial x_i}\Big)^{\!\top} \bar f . $$
+//!
+//! **Memory.** Values, gradients and saved intermediates live in three arenas (`Vec`s) that
+//! [`Tape::reset`] empties without freeing, so a training loop that builds the same graph each
+//! step allocates only while the arenas grow during the first step.
+//!
+//! **Broadcasting.** Binary element-wise operations accept operands of shape `(r, c)`,
+//! `(1, c)` (a row vector repeated over rows), `(r, 1)` or `(1, 1)`; the VJP sums over the
+//! repeated axis.
+//!
+//! **Kinks** (one-sided choices, stated once): `relu'(0) = 0`; `sqrt` is `√max(x, 0)` with
+//! derivative `1/(2√x)` for `x > 0` and `0` for `x ≤ 0`; `clamp(x, lo, hi)` passes the gradient
+//! where `lo ≤ x ≤ hi` (PyTorch's convention); row normalisation divides by
+//! `max(‖x‖, ε)` and treats the `ε` branch as a constant.
+//!
+//! Operations with their own modules: [`crate::solve`] (batched solve),
+//! [`crate::spectral_norm`], [`crate::loss`], [`crate::cell`] (the fused ORGaNICs step).
+
+use crate::cell::{
+    self, CellConfig, CellDims, CellWeightGrads, CellWeights, StepRecord, StepScratch,
+    WeightGradBlock,
+};
+use crate::error::GradError;
+use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
+use crate::scalar::Scalar;
+use crate::spectral_norm::SpectralNorm;
+
+/// Handle of a value on a [`Tape`] (valid until the next [`Tape::reset`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Var(u32);
+
+impl Var {
+    /// Position of the node on its tape.
+    #[must_use]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Element-wise unary functions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unary<S> {
+    /// `max(x, 0)`.
+    Relu,
+    /// `1 / (1 + e^{-x})`.
+    Sigmoid,
+    /// `tanh x`.
+    Tanh,
+    /// `e^x`.
+    Exp,
+    /// `x²`.
+    Square,
+    /// `√max(x, 0)`.
+    Sqrt,
+    /// `−x`.
+    Neg,
+    /// `c x`.
+    Scale(S),
+    /// `x + c`.
+    AddScalar(S),
+    /// `min(max(x, lo), hi)`.
+    Clamp(S, S),
+}
+
+impl<S: Scalar> Unary<S> {
+    #[inline]
+    fn apply(self, x: S) -> S {
+        match self {
+            Self::Relu => x.relu(),
+            Self::Sigmoid => x.sigmoid(),
+            Self::Tanh => x.tanh(),
+            Self::Exp => x.exp(),
+            Self::Square => x * x,
+            Self::Sqrt => x.relu().sqrt(),
+            Self::Neg => -x,
+            Self::Scale(c) => c * x,
+            Self::AddScalar(c) => x + c,
+            Self::Clamp(lo, hi) => x.max(lo).min(hi),
+        }
+    }
+
+    /// `g · f'(x)` given `y = f(x)`.
+    #[inline]
+    fn vjp(self, x: S, y: S, g: S) -> S {
+        match self {
+            Self::Relu => g * x.step(),
+            Self::Sigmoid => g * y * (S::ONE - y),
+            Self::Tanh => g * (S::ONE - y * y),
+            Self::Exp => g * y,
+            Self::Square => g * S::from_f64(2.0) * x,
+            Self::Sqrt => {
+                if y > S::ZERO {
+                    g * S::from_f64(0.5) / y
+                } else {
+                    S::ZERO
+                }
+            }
+            Self::Neg => -g,
+            Self::Scale(c) => g * c,
+            Self::AddScalar(_) => g,
+            Self::Clamp(lo, hi) => {
+                if x >= lo && x <= hi {
+                    g
+                } else {
+                    S::ZERO
+                }
+            }
+        }
+    }
+}
+
+/// Element-wise binary functions (with broadcasting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary {
+    /// `a + b`.
+    Add,
+    /// `a − b`.
+    Sub,
+    /// `a ⊙ b`.
+    Mul,
+    /// `a ⊘ b`.
+    Div,
+}
+
+/// Inputs of the fused ORGaNICs cell on a tape (effective weights, see [`crate::cell`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellVars {
+    /// `W_zx`, `n x m`.
+    pub w_zx: Var,
+    /// `W_bx0`, `n x m`.
+    pub w_bx0: Var,
+    /// `W_bx1`, `n x m`.
+    pub w_bx1: Var,
+    /// Effective `W_r`, `n x n`.
+    pub w_r: Var,
+    /// `W_by0`, `n x n`.
+    pub w_by0: Var,
+    /// `W_ba0`, `n x n`.
+    pub w_ba0: Var,
+    /// `W_by1`, `n x n`.
+    pub w_by1: Var,
+    /// `W_ba1`, `n x n`.
+    pub w_ba1: Var,
+    /// Effective normalisation weights `W`, `n x n`.
+    pub w_norm: Var,
+    /// `[δ_y | δ_a | δ_b0 | δ_b1]`, `1 x 4n`.
+    pub dt: Var,
+    /// `σ²`, `1 x n`.
+    pub sigma2: Var,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op<S> {
+    Leaf,
+    MatMul {
+        a: Var,
+        ta: Trans,
+        b: Var,
+        tb: Trans,
+    },
+    Binary(Binary, Var, Var),
+    Unary(Unary<S>, Var),
+    Sum(Var),
+    Mean(Var),
+    SumRows(Var),
+    RowL2Normalize(Var, S),
+    SliceCols(Var, usize),
+    ConcatCols(Var, Var),
+    SoftmaxCrossEntropy(Var),
+    Mse(Var, Var),
+    DiagGainSystem(Var, Var),
+    BatchedSolve(Var, Var),
+    SpectralNorm(Var),
+    Cell {
+        x: Var,
+        state: Var,
+        v: CellVars,
+        cfg: CellConfig,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node<S> {
+    rows: usize,
+    cols: usize,
+    off: usize,
+    aux: usize,
+    ints: usize,
+    needs_grad: bool,
+    op: Op<S>,
+}
+
+impl<S> Node<S> {
+    fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+}
+
+/// A reverse-mode tape over `S`-valued matrices.
+#[derive(Debug, Default)]
+pub struct Tape<S: Scalar> {
+    nodes: Vec<Node<S>>,
+    values: Vec<S>,
+    grads: Vec<S>,
+    aux: Vec<S>,
+    ints: Vec<usize>,
+    cell_scratch: StepScratch<S>,
+    cell_grads: Option<CellWeightGrads<S>>,
+    tmp: Vec<S>,
+}
+
+impl<S: Scalar> Tape<S> {
+    /// An empty tape.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            nodes: Vec::new(),
+            values: Vec::new(),
+            grads: Vec::new(),
+            aux: Vec::new(),
+            ints: Vec::new(),
+            cell_scratch: StepScratch::default(),
+            cell_grads: None,
+            tmp: Vec::new(),
+        }
+    }
+
+    /// Forgets every node, keeping the arenas' capacity.
+    pub fn reset(&mut self) {
+        self.nodes.clear();
+        self.values.clear();
+        self.grads.clear();
+        self.aux.clear();
+        self.ints.clear();
+    }
+
+    /// Number of nodes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the tape has no nodes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// `(rows, cols)` of a value.
+    #[must_use]
+    pub fn shape(&self, v: Var) -> (usize, usize) {
+        let n = &self.nodes[v.index()];
+        (n.rows, n.cols)
+    }
+
+    /// The value of `v` (row-major).
+    #[must_use]
+    pub fn value(&self, v: Var) -> &[S] {
+        let n = &self.nodes[v.index()];
+        &self.values[n.off..n.off + n.len()]
+    }
+
+    /// The value of a `1 x 1` variable.
+    ///
+    /// # Panics
+    /// If `v` is not `1 x 1`.
+    #[track_caller]
+    #[must_use]
+    pub fn scalar(&self, v: Var) -> S {
+        assert_eq!(self.shape(v), (1, 1), "scalar(): not a 1 x 1 value");
+        self.value(v)[0]
+    }
+
+    /// `∂loss/∂v` after [`Tape::backward`] (zeros for values the loss does not depend on).
+    #[must_use]
+    pub fn grad(&self, v: Var) -> &[S] {
+        let n = &self.nodes[v.index()];
+        if self.grads.len() < n.off + n.len() {
+            return &[];
+        }
+        &self.grads[n.off..n.off + n.len()]
+    }
+
+    fn push(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        op: Op<S>,
+        needs_grad: bool,
+        aux_len: usize,
+        int_len: usize,
+    ) -> Var {
+        let off = self.values.len();
+        self.values.resize(off + rows * cols, S::ZERO);
+        let aux = self.aux.len();
+        self.aux.resize(aux + aux_len, S::ZERO);
+        let ints = self.ints.len();
+        self.ints.resize(ints + int_len, 0);
+        let id = u32::try_from(self.nodes.len()).expect("tape longer than u32::MAX nodes");
+        self.nodes.push(Node {
+            rows,
+            cols,
+            off,
+            aux,
+            ints,
+            needs_grad,
+            op,
+        });
+        Var(id)
+    }
+
+    fn node(&self, v: Var) -> Node<S> {
+        self.nodes[v.index()]
+    }
+
+    /// Splits the value arena into (everything before `v`, `v`'s own value).
+    fn out_split(&mut self, v: Var) -> (&[S], &mut [S]) {
+        let n = self.nodes[v.index()];
+        let (lo, hi) = self.values.split_at_mut(n.off);
+        (lo, &mut hi[..n.len()])
+    }
+
+    fn val<'a>(lo: &'a [S], n: &Node<S>) -> &'a [S] {
+        &lo[n.off..n.off + n.len()]
+    }
+
+    /// A differentiable leaf (a parameter) holding a copy of `data`.
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols`.
+    #[track_caller]
+    pub fn param(&mut self, rows: usize, cols: usize, data: &[S]) -> Var {
+        self.leaf(rows, cols, data, true)
+    }
+
+    /// A constant leaf (no gradient is propagated into it).
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols`.
+    #[track_caller]
+    pub fn constant(&mut self, rows: usize, cols: usize, data: &[S]) -> Var {
+        self.leaf(rows, cols, data, false)
+    }
+
+    #[track_caller]
+    fn leaf(&mut self, rows: usize, cols: usize, data: &[S], needs_grad: bool) -> Var {
+        assert_eq!(
+            data.len(),
+            rows * cols,
+            "leaf: data length {} != {rows} x {cols}",
+            data.len()
+        );
+        let v = self.push(rows, cols, Op::Leaf, needs_grad, 0, 0);
+        self.out_split(v).1.copy_from_slice(data);
+        v
+    }
+
+    /// `op(A) op(B)` (faer GEMM).
+    ///
+    /// # Panics
+    /// If the inner dimensions differ.
+    #[track_caller]
+    pub fn matmul(&mut self, a: Var, ta: Trans, b: Var, tb: Trans) -> Var {
+        let (na, nb) = (self.node(a), self.node(b));
+        let (m, k) = if ta == Trans::No {
+            (na.rows, na.cols)
+        } else {
+            (na.cols, na.rows)
+        };
+        let (k2, n) = if tb == Trans::No {
+            (nb.rows, nb.cols)
+        } else {
+            (nb.cols, nb.rows)
+        };
+        assert_eq!(k, k2, "matmul: inner dimensions {k} and {k2} differ");
+        let out = self.push(
+            m,
+            n,
+            Op::MatMul { a, ta, b, tb },
+            na.needs_grad || nb.needs_grad,
+            0,
+            0,
+        );
+        let (lo, o) = self.out_split(out);
+        gemm(
+            ViewMut::new(o, m, n),
+            Beta::Overwrite,
+            View::new(Self::val(lo, &na), na.rows, na.cols),
+            ta,
+            View::new(Self::val(lo, &nb), nb.rows, nb.cols),
+            tb,
+        );
+        out
+    }
+
+    /// A linear layer without bias on a batch: `X Wᵀ` for `W` stored `out x in`.
+    #[track_caller]
+    pub fn linear(&mut self, x: Var, w: Var) -> Var {
+        self.matmul(x, Trans::No, w, Trans::Yes)
+    }
+
+    /// Element-wise binary operation with broadcasting.
+    ///
+    /// # Panics
+    /// If the shapes cannot be broadcast together.
+    #[track_caller]
+    pub fn binary(&mut self, f: Binary, a: Var, b: Var) -> Var {
+        let (na, nb) = (self.node(a), self.node(b));
+        let rows = broadcast_dim(na.rows, nb.rows);
+        let cols = broadcast_dim(na.cols, nb.cols);
+        let out = self.push(
+            rows,
+            cols,
+            Op::Binary(f, a, b),
+            na.needs_grad || nb.needs_grad,
+            0,
+            0,
+        );
+        let (lo, o) = self.out_split(out);
+        let (av, bv) = (Self::val(lo, &na), Self::val(lo, &nb));
+        let apply = |x: S, y: S| match f {
+            Binary::Add => x + y,
+            Binary::Sub => x - y,
+            Binary::Mul => x * y,
+            Binary::Div => x / y,
+        };
+        if na.rows == nb.rows && na.cols == nb.cols {
+            for ((o, &x), &y) in o.iter_mut().zip(av).zip(bv) {
+                *o = apply(x, y);
+            }
+        } else {
+            for i in 0..rows {
+                for j in 0..cols {
+                    o[i * cols + j] = apply(av[bidx(&na, i, j)], bv[bidx(&nb, i, j)]);
+                }
+            }
+        }
+        out
+    }
+
+    /// `a + b` (broadcasting).
+    #[track_caller]
+    pub fn add(&mut self, a: Var, b: Var) -> Var {
+        self.binary(Binary::Add, a, b)
+    }
+
+    /// `a − b` (broadcasting).
+    #[track_caller]
+    pub fn sub(&mut self, a: Var, b: Var) -> Var {
+        self.binary(Binary::Sub, a, b)
+    }
+
+    /// `a ⊙ b` (broadcasting).
+    #[track_caller]
+    pub fn mul(&mut self, a: Var, b: Var) -> Var {
+        self.binary(Binary::Mul, a, b)
+    }
+
+    /// `a ⊘ b` (broadcasting).
+    #[track_caller]
+    pub fn div(&mut self, a: Var, b: Var) -> Var {
+        self.binary(Binary::Div, a, b)
+    }
+
+    /// Element-wise unary function.
+    pub fn unary(&mut self, f: Unary<S>, a: Var) -> Var {
+        let na = self.node(a);
+        let out = self.push(na.rows, na.cols, Op::Unary(f, a), na.needs_grad, 0, 0);
+        let (lo, o) = self.out_split(out);
+        for (o, &x) in o.iter_mut().zip(Self::val(lo, &na)) {
+            *o = f.apply(x);
+        }
+        out
+    }
+
+    /// `max(x, 0)`.
+    pub fn relu(&mut self, a: Var) -> Var {
+        self.unary(Unary::Relu, a)
+    }
+
+    /// Logistic sigmoid.
+    pub fn sigmoid(&mut self, a: Var) -> Var {
+        self.unary(Unary::Sigmoid, a)
+    }
+
+    /// `tanh`.
+    pub fn tanh(&mut self, a: Var) -> Var {
+        self.unary(Unary::Tanh, a)
+    }
+
+    /// `exp`.
+    pub fn exp(&mut self, a: Var) -> Var {
+        self.unary(Unary::Exp, a)
+    }
+
+    /// `x²`.
+    pub fn square(&mut self, a: Var) -> Var {
+        self.unary(Unary::Square, a)
+    }
+
+    /// `√max(x, 0)` (derivative 0 for `x ≤ 0`).
+    pub fn sqrt(&mut self, a: Var) -> Var {
+        self.unary(Unary::Sqrt, a)
+    }
+
+    /// `−x`.
+    pub fn neg(&mut self, a: Var) -> Var {
+        self.unary(Unary::Neg, a)
+    }
+
+    /// `c x`.
+    pub fn scale(&mut self, a: Var, c: S) -> Var {
+        self.unary(Unary::Scale(c), a)
+    }
+
+    /// `x + c`.
+    pub fn add_scalar(&mut self, a: Var, c: S) -> Var {
+        self.unary(Unary::AddScalar(c), a)
+    }
+
+    /// `min(max(x, lo), hi)`.
+    pub fn clamp(&mut self, a: Var, lo: S, hi: S) -> Var {
+        self.unary(Unary::Clamp(lo, hi), a)
+    }
+
+    /// Sum of all entries (`1 x 1`).
+    pub fn sum(&mut self, a: Var) -> Var {
+        let na = self.node(a);
+        let out = self.push(1, 1, Op::Sum(a), na.needs_grad, 0, 0);
+        let (lo, o) = self.out_split(out);
+        o[0] = Self::val(lo, &na).iter().copied().sum();
+        out
+    }
+
+    /// Mean of all entries (`1 x 1`).
+    pub fn mean(&mut self, a: Var) -> Var {
+        let na = self.node(a);
+        let out = self.push(1, 1, Op::Mean(a), na.needs_grad, 0, 0);
+        let (lo, o) = self.out_split(out);
+        o[0] = Self::val(lo, &na).iter().copied().sum::<S>() / S::from_f64(na.len() as f64);
+        out
+    }
+
+    /// Column sums over the batch: `rows x cols → 1 x cols`.
+    pub fn sum_rows(&mut self, a: Var) -> Var {
+        let na = self.node(a);
+        let out = self.push(1, na.cols, Op::SumRows(a), na.needs_grad, 0, 0);
+        let (lo, o) = self.out_split(out);
+        let av = Self::val(lo, &na);
+        for i in 0..na.rows {
+            crate::linalg::add_assign(o, &av[i * na.cols..(i + 1) * na.cols]);
+        }
+        out
+    }
+
+    /// Each row divided by `max(‖row‖₂, eps)`.
+    pub fn row_l2_normalize(&mut self, a: Var, eps: S) -> Var {
+        let na = self.node(a);
+        let out = self.push(
+            na.rows,
+            na.cols,
+            Op::RowL2Normalize(a, eps),
+            na.needs_grad,
+            na.rows,
+            0,
+        );
+        let node = self.nodes[out.index()];
+        let (lo, o) = self.values.split_at_mut(node.off);
+        let norms = &mut self.aux[node.aux..node.aux + na.rows];
+        let av = Self::val(lo, &na);
+        let c = na.cols;
+        for i in 0..na.rows {
+            let row = &av[i * c..(i + 1) * c];
+            let norm = crate::linalg::dot(row, row).sqrt();
+            let d = norm.max(eps);
+            for j in 0..c {
+                o[i * c + j] = row[j] / d;
+            }
+            norms[i] = norm;
+        }
+        out
+    }
+
+    /// Columns `start .. start + len`.
+    ///
+    /// # Panics
+    /// If the range exceeds the columns.
+    #[track_caller]
+    pub fn slice_cols(&mut self, a: Var, start: usize, len: usize) -> Var {
+        let na = self.node(a);
+        assert!(
+            start + len <= na.cols,
+            "slice_cols: {start}+{len} > {}",
+            na.cols
+        );
+        let out = self.push(na.rows, len, Op::SliceCols(a, start), na.needs_grad, 0, 0);
+        let (lo, o) = self.out_split(out);
+        let av = Self::val(lo, &na);
+        for i in 0..na.rows {
+            o[i * len..(i + 1) * len]
+                .copy_from_slice(&av[i * na.cols + start..i * na.cols + start + len]);
+        }
+        out
+    }
+
+    /// `[a | b]` (same number of rows).
+    ///
+    /// # Panics
+    /// If the row counts differ.
+    #[track_caller]
+    pub fn concat_cols(&mut self, a: Var, b: Var) -> Var {
+        let (na, nb) = (self.node(a), self.node(b));
+        assert_eq!(na.rows, nb.rows, "concat_cols: row counts differ");
+        let c = na.cols + nb.cols;
+        let out = self.push(
+            na.rows,
+            c,
+            Op::ConcatCols(a, b),
+            na.needs_grad || nb.needs_grad,
+            0,
+            0,
+        );
+        let (lo, o) = self.out_split(out);
+        let (av, bv) = (Self::val(lo, &na), Self::val(lo, &nb));
+        for i in 0..na.rows {
+            o[i * c..i * c + na.cols].copy_from_slice(&av[i * na.cols..(i + 1) * na.cols]);
+            o[i * c + na.cols..(i + 1) * c].copy_from_slice(&bv[i * nb.cols..(i + 1) * nb.cols]);
+        }
+        out
+    }
+
+    /// Mean softmax cross-entropy of `logits` (`batch x classes`) against `labels` (`1 x 1`).
+    ///
+    /// # Errors
+    /// [`GradError::WrongLength`] if `labels.len()` is not the batch size,
+    /// [`GradError::LabelOutOfRange`] for a bad label.
+    pub fn softmax_cross_entropy(
+        &mut self,
+        logits: Var,
+        labels: &[usize],
+    ) -> Result<Var, GradError> {
+        let nl = self.node(logits);
+        if labels.len() != nl.rows {
+            return Err(GradError::WrongLength {
+                what: "labels",
+                expected: nl.rows,
+                found: labels.len(),
+            });
+        }
+        crate::loss::check_labels(labels, nl.cols)?;
+        let out = self.push(
+            1,
+            1,
+            Op::SoftmaxCrossEntropy(logits),
+            nl.needs_grad,
+            nl.len(),
+            labels.len(),
+        );
+        let node = self.nodes[out.index()];
+        self.ints[node.ints..node.ints + labels.len()].copy_from_slice(labels);
+        let (lo, o) = self.values.split_at_mut(node.off);
+        let probs = &mut self.aux[node.aux..node.aux + nl.len()];
+        let (sum, _) = crate::loss::softmax_xent_sum(Self::val(lo, &nl), nl.cols, labels, probs);
+        o[0] = sum / S::from_f64(nl.rows as f64);
+        Ok(out)
+    }
+
+    /// Mean squared error `mean((a − b)²)` of two equal-shape values (`1 x 1`).
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    #[track_caller]
+    pub fn mse(&mut self, a: Var, b: Var) -> Var {
+        let (na, nb) = (self.node(a), self.node(b));
+        assert!(
+            na.rows == nb.rows && na.cols == nb.cols,
+            "mse: shapes differ"
+        );
+        let out = self.push(1, 1, Op::Mse(a, b), na.needs_grad || nb.needs_grad, 0, 0);
+        let (lo, o) = self.out_split(out);
+        let s: S = Self::val(lo, &na)
+            .iter()
+            .zip(Self::val(lo, &nb))
+            .map(|(&x, &y)| (x - y) * (x - y))
+            .sum();
+        o[0] = s / S::from_f64(na.len() as f64);
+        out
+    }
+
+    /// Per-sample system matrices `M_b = I − W + diag(d_b) W` (`batch x n²`, each row a
+    /// row-major `n x n` matrix) from gains `d` (`batch x n`) and `W` (`n x n`).
+    ///
+    /// VJP: `d̄_{b,i} = Σ_j M̄_{b,ij} W_ij`, `W̄_ij += Σ_b (d_{b,i} − 1) M̄_{b,ij}`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    #[track_caller]
+    pub fn diag_gain_system(&mut self, d: Var, w: Var) -> Var {
+        let (nd, nw) = (self.node(d), self.node(w));
+        let n = nd.cols;
+        assert!(
+            nw.rows == n && nw.cols == n,
+            "diag_gain_system: W must be {n} x {n}"
+        );
+        let out = self.push(
+            nd.rows,
+            n * n,
+            Op::DiagGainSystem(d, w),
+            nd.needs_grad || nw.needs_grad,
+            0,
+            0,
+        );
+        let (lo, o) = self.out_split(out);
+        let (dv, wv) = (Self::val(lo, &nd), Self::val(lo, &nw));
+        for b in 0..nd.rows {
+            let m = &mut o[b * n * n..(b + 1) * n * n];
+            for i in 0..n {
+                let g = dv[b * n + i] - S::ONE;
+                for j in 0..n {
+                    m[i * n + j] = g * wv[i * n + j];
+                }
+                m[i * n + i] += S::ONE;
+            }
+        }
+        out
+    }
+
+    /// Per-sample solves `A_b x_b = r_b`: `a` is `batch x n²` (row-major systems), `r` is
+    /// `batch x n`; returns `x` (`batch x n`). See [`crate::solve`].
+    ///
+    /// # Errors
+    /// [`GradError::SingularSystem`] if a system is singular.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    #[track_caller]
+    pub fn batched_solve(&mut self, a: Var, r: Var) -> Result<Var, GradError> {
+        let (na, nr) = (self.node(a), self.node(r));
+        let n = nr.cols;
+        assert!(
+            na.rows == nr.rows && na.cols == n * n,
+            "batched_solve: A must be batch x n²"
+        );
+        let out = self.push(
+            nr.rows,
+            n,
+            Op::BatchedSolve(a, r),
+            na.needs_grad || nr.needs_grad,
+            na.len(),
+            nr.len(),
+        );
+        let node = self.nodes[out.index()];
+        let (lo, o) = self.values.split_at_mut(node.off);
+        let o = &mut o[..node.len()];
+        let lu = &mut self.aux[node.aux..node.aux + na.len()];
+        lu.copy_from_slice(Self::val(lo, &na));
+        o.copy_from_slice(Self::val(lo, &nr));
+        let piv = &mut self.ints[node.ints..node.ints + nr.len()];
+        for b in 0..nr.rows {
+            let f = &mut lu[b * n * n..(b + 1) * n * n];
+            let p = &mut piv[b * n..(b + 1) * n];
+            crate::solve::lu_in_place(f, n, p, b)?;
+            crate::solve::lu_solve(f, n, p, &mut o[b * n..(b + 1) * n]);
+        }
+        Ok(out)
+    }
+
+    /// `W / σ(W)` with the singular vectors held in `sn` (see [`crate::spectral_norm`]); the
+    /// caller runs [`SpectralNorm::power_iteration`] first in training mode.
+    ///
+    /// # Panics
+    /// If `sn` does not match the shape of `w`.
+    #[track_caller]
+    pub fn spectral_norm(&mut self, w: Var, sn: &SpectralNorm<S>) -> Var {
+        let nw = self.node(w);
+        assert!(
+            sn.rows == nw.rows && sn.cols == nw.cols,
+            "spectral_norm: state is {}x{}, weight {}x{}",
+            sn.rows,
+            sn.cols,
+            nw.rows,
+            nw.cols
+        );
+        let out = self.push(
+            nw.rows,
+            nw.cols,
+            Op::SpectralNorm(w),
+            nw.needs_grad,
+            nw.rows + nw.cols + 1,
+            0,
+        );
+        let node = self.nodes[out.index()];
+        let (lo, o) = self.values.split_at_mut(node.off);
+        let sigma = sn.forward(Self::val(lo, &nw), &mut o[..node.len()]);
+        let aux = &mut self.aux[node.aux..node.aux + nw.rows + nw.cols + 1];
+        aux[..nw.rows].copy_from_slice(&sn.u);
+        aux[nw.rows..nw.rows + nw.cols].copy_from_slice(&sn.v);
+        aux[nw.rows + nw.cols] = sigma;
+        out
+    }
+
+    /// One fused ORGaNICs Euler step (see [`crate::cell`]): `x` is `batch x m`, `state` is
+    /// `batch x 4n` (`[y | a | b0 | b1]`); returns the next state.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    #[track_caller]
+    pub fn organics_cell(&mut self, cfg: &CellConfig, x: Var, state: Var, v: &CellVars) -> Var {
+        let (nx, ns) = (self.node(x), self.node(state));
+        let n = ns.cols / 4;
+        let m = nx.cols;
+        let rows = nx.rows;
+        assert!(
+            ns.cols == 4 * n && ns.rows == rows,
+            "organics_cell: state must be batch x 4n"
+        );
+        for (name, var, r, c) in [
+            ("w_zx", v.w_zx, n, m),
+            ("w_bx0", v.w_bx0, n, m),
+            ("w_bx1", v.w_bx1, n, m),
+            ("w_r", v.w_r, n, n),
+            ("w_by0", v.w_by0, n, n),
+            ("w_ba0", v.w_ba0, n, n),
+            ("w_by1", v.w_by1, n, n),
+            ("w_ba1", v.w_ba1, n, n),
+            ("w_norm", v.w_norm, n, n),
+            ("dt", v.dt, 1, 4 * n),
+            ("sigma2", v.sigma2, 1, n),
+        ] {
+            assert_eq!(
+                self.shape(var),
+                (r, c),
+                "organics_cell: {name} must be {r} x {c}"
+            );
+        }
+        let needs = [
+            x, state, v.w_zx, v.w_bx0, v.w_bx1, v.w_r, v.w_by0, v.w_ba0, v.w_by1, v.w_ba1,
+            v.w_norm, v.dt, v.sigma2,
+        ]
+        .iter()
+        .any(|&u| self.nodes[u.index()].needs_grad);
+        let dims = CellDims { n, m };
+        let aux_len = 3 * n * m + 4 * n * n + rows * cell::cache_width(n);
+        let out = self.push(
+            rows,
+            4 * n,
+            Op::Cell {
+                x,
+                state,
+                v: *v,
+                cfg: *cfg,
+            },
+            needs,
+            aux_len,
+            0,
+        );
+        let node = self.nodes[out.index()];
+        let (lo, o) = self.values.split_at_mut(node.off);
+        let aux = &mut self.aux[node.aux..node.aux + aux_len];
+        let (packed, cache) = aux.split_at_mut(3 * n * m + 4 * n * n);
+        pack_cell_weights(lo, &self.nodes, v, dims, packed);
+        let (wx, wg) = packed.split_at(3 * n * m);
+        let weights = CellWeights {
+            dims,
+            wx,
+            wr: Self::val(lo, &self.nodes[v.w_r.index()]),
+            wg,
+            w: Self::val(lo, &self.nodes[v.w_norm.index()]),
+            dt: Self::val(lo, &self.nodes[v.dt.index()]),
+            sigma2: Self::val(lo, &self.nodes[v.sigma2.index()]),
+        };
+        cell::forward_step(
+            cfg,
+            &weights,
+            rows,
+            Self::val(lo, &nx),
+            Self::val(lo, &ns),
+            &mut o[..node.len()],
+            cache,
+            &mut self.cell_scratch,
+        );
+        out
+    }
+
+    /// Reverse pass from the `1 x 1` value `loss`: afterwards [`Tape::grad`] holds
+    /// `∂loss/∂v` for every `v` recorded before `loss`.
+    ///
+    /// # Errors
+    /// [`GradError::LossNotScalar`] if `loss` is not `1 x 1`.
+    pub fn backward(&mut self, loss: Var) -> Result<(), GradError> {
+        let nl = self.node(loss);
+        if nl.len() != 1 {
+            return Err(GradError::LossNotScalar {
+                rows: nl.rows,
+                cols: nl.cols,
+            });
+        }
+        self.grads.clear();
+        self.grads.resize(self.values.len(), S::ZERO);
+        self.grads[nl.off] = S::ONE;
+        for idx in (0..=loss.index()).rev() {
+            let node = self.nodes[idx];
+            if !node.needs_grad {
+                continue;
+            }
+            self.backward_node(&node);
+        }
+        Ok(())
+    }
+
+    fn backward_node(&mut self, node: &Node<S>) {
+        let nodes = &self.nodes;
+        let values = &self.values;
+        let (glo, ghi) = self.grads.split_at_mut(node.off);
+        let g = &ghi[..node.len()];
+        let val = |v: Var| {
+            let n = &nodes[v.index()];
+            &values[n.off..n.off + n.len()]
+        };
+        let out = &values[node.off..node.off + node.len()];
+        // Gradient slice of an input, if it needs one.
+        macro_rules! gin {
+            ($v:expr) => {{
+                let n = &nodes[$v.index()];
+                if n.needs_grad {
+                    Some(&mut glo[n.off..n.off + n.len()])
+                } else {
+                    None
+                }
+            }};
+        }
+        match node.op {
+            Op::Leaf => {}
+            Op::MatMul { a, ta, b, tb } => {
+                let (na, nb) = (nodes[a.index()], nodes[b.index()]);
+                let gv = View::new(g, node.rows, node.cols);
+                let av = View::new(val(a), na.rows, na.cols);
+                let bv = View::new(val(b), nb.rows, nb.cols);
+                if let Some(ga) = gin!(a) {
+                    let dst = ViewMut::new(ga, na.rows, na.cols);
+                    match ta {
+                        Trans::No => gemm(dst, Beta::Accumulate, gv, Trans::No, bv, flip(tb)),
+                        Trans::Yes => gemm(dst, Beta::Accumulate, bv, tb, gv, Trans::Yes),
+                    }
+                }
+                if let Some(gb) = gin!(b) {
+                    let dst = ViewMut::new(gb, nb.rows, nb.cols);
+                    match tb {
+                        Trans::No => gemm(dst, Beta::Accumulate, av, flip(ta), gv, Trans::No),
+                        Trans::Yes => gemm(dst, Beta::Accumulate, gv, Trans::Yes, av, ta),
+                    }
+                }
+            }
+            Op::Binary(f, a, b) => {
+                let (na, nb) = (nodes[a.index()], nodes[b.index()]);
+                let (av, bv) = (val(a), val(b));
+                let cols = node.cols;
+                if let Some(ga) = gin!(a) {
+                    for i in 0..node.rows {
+                        for j in 0..cols {
+                            let gij = g[i * cols + j];
+                            let y = bv[bidx(&nb, i, j)];
+                            ga[bidx(&na, i, j)] += match f {
+                                Binary::Add | Binary::Sub => gij,
+                                Binary::Mul => gij * y,
+                                Binary::Div => gij / y,
+                            };
+                        }
+                    }
+                }
+                if let Some(gb) = gin!(b) {
+                    for i in 0..node.rows {
+                        for j in 0..cols {
+                            let gij = g[i * cols + j];
+                            let x = av[bidx(&na, i, j)];
+                            let y = bv[bidx(&nb, i, j)];
+                            gb[bidx(&nb, i, j)] += match f {
+                                Binary::Add => gij,
+                                Binary::Sub => -gij,
+                                Binary::Mul => gij * x,
+                                Binary::Div => -gij * x / (y * y),
+                            };
+                        }
+                    }
+                }
+            }
+            Op::Unary(f, a) => {
+                if let Some(ga) = gin!(a) {
+                    for (((gi, &x), &y), &gg) in ga.iter_mut().zip(val(a)).zip(out).zip(g) {
+                        *gi += f.vjp(x, y, gg);
+                    }
+                }
+            }
+            Op::Sum(a) | Op::Mean(a) => {
+                let scale = if matches!(node.op, Op::Mean(_)) {
+                    S::ONE / S::from_f64(nodes[a.index()].len() as f64)
+                } else {
+                    S::ONE
+                };
+                if let Some(ga) = gin!(a) {
+                    let s = g[0] * scale;
+                    ga.iter_mut().for_each(|x| *x += s);
+                }
+            }
+            Op::SumRows(a) => {
+                if let Some(ga) = gin!(a) {
+                    let c = node.cols;
+                    for row in ga.chunks_exact_mut(c) {
+                        crate::linalg::add_assign(row, g);
+                    }
+                }
+            }
+            Op::RowL2Normalize(a, eps) => {
+                let c = node.cols;
+                let norms = &self.aux[node.aux..node.aux + node.rows];
+                if let Some(ga) = gin!(a) {
+                    for i in 0..node.rows {
+                        let yr = &out[i * c..(i + 1) * c];
+                        let gr = &g[i * c..(i + 1) * c];
+                        let gar = &mut ga[i * c..(i + 1) * c];
+                        if norms[i] > eps {
+                            let yg = crate::linalg::dot(yr, gr);
+                            for j in 0..c {
+                                gar[j] += (gr[j] - yr[j] * yg) / norms[i];
+                            }
+                        } else {
+                            for j in 0..c {
+                                gar[j] += gr[j] / eps;
+                            }
+                        }
+                    }
+                }
+            }
+            Op::SliceCols(a, start) => {
+                let ca = nodes[a.index()].cols;
+                let c = node.cols;
+                if let Some(ga) = gin!(a) {
+                    for i in 0..node.rows {
+                        crate::linalg::add_assign(
+                            &mut ga[i * ca + start..i * ca + start + c],
+                            &g[i * c..(i + 1) * c],
+                        );
+                    }
+                }
+            }
+            Op::ConcatCols(a, b) => {
+                let (ca, cb) = (nodes[a.index()].cols, nodes[b.index()].cols);
+                let c = node.cols;
+                if let Some(ga) = gin!(a) {
+                    for i in 0..node.rows {
+                        crate::linalg::add_assign(
+                            &mut ga[i * ca..(i + 1) * ca],
+                            &g[i * c..i * c + ca],
+                        );
+                    }
+                }
+                if let Some(gb) = gin!(b) {
+                    for i in 0..node.rows {
+                        crate::linalg::add_assign(
+                            &mut gb[i * cb..(i + 1) * cb],
+                            &g[i * c + ca..(i + 1) * c],
+                        );
+                    }
+                }
+            }
+            Op::SoftmaxCrossEntropy(logits) => {
+                let nl = nodes[logits.index()];
+                let probs = &self.aux[node.aux..node.aux + nl.len()];
+                let labels = &self.ints[node.ints..node.ints + nl.rows];
+                if let Some(gl) = gin!(logits) {
+                    crate::loss::softmax_xent_backward(
+                        probs,
+                        nl.cols,
+                        labels,
+                        g[0] / S::from_f64(nl.rows as f64),
+                        gl,
+                    );
+                }
+            }
+            Op::Mse(a, b) => {
+                let scale = S::from_f64(2.0) * g[0] / S::from_f64(nodes[a.index()].len() as f64);
+                let (av, bv) = (val(a), val(b));
+                if let Some(ga) = gin!(a) {
+                    for ((gi, &x), &y) in ga.iter_mut().zip(av).zip(bv) {
+                        *gi += scale * (x - y);
+                    }
+                }
+                if let Some(gb) = gin!(b) {
+                    for ((gi, &x), &y) in gb.iter_mut().zip(av).zip(bv) {
+                        *gi -= scale * (x - y);
+                    }
+                }
+            }
+            Op::DiagGainSystem(d, w) => {
+                let n = nodes[d.index()].cols;
+                let (dv, wv) = (val(d), val(w));
+                if let Some(gd) = gin!(d) {
+                    for b in 0..node.rows {
+                        for i in 0..n {
+                            gd[b * n + i] += crate::linalg::dot(
+                                &g[b * n * n + i * n..b * n * n + (i + 1) * n],
+                                &wv[i * n..(i + 1) * n],
+                            );
+                        }
+                    }
+                }
+                if let Some(gw) = gin!(w) {
+                    for b in 0..node.rows {
+                        for i in 0..n {
+                            let c = dv[b * n + i] - S::ONE;
+                            crate::linalg::axpy(
+                                &mut gw[i * n..(i + 1) * n],
+                                c,
+                                &g[b * n * n + i * n..b * n * n + (i + 1) * n],
+                            );
+                        }
+                    }
+                }
+            }
+            Op::BatchedSolve(a, r) => {
+                let n = node.cols;
+                let lu = &self.aux[node.aux..node.aux + node.rows * n * n];
+                let piv = &self.ints[node.ints..node.ints + node.rows * n];
+                let tmp = &mut self.tmp;
+                tmp.clear();
+                tmp.extend_from_slice(g);
+                for b in 0..node.rows {
+                    crate::solve::lu_solve_transposed(
+                        &lu[b * n * n..(b + 1) * n * n],
+                        n,
+                        &piv[b * n..(b + 1) * n],
+                        &mut tmp[b * n..(b + 1) * n],
+                    );
+                }
+                if let Some(gr) = gin!(r) {
+                    crate::linalg::add_assign(gr, tmp);
+                }
+                if let Some(ga) = gin!(a) {
+                    for b in 0..node.rows {
+                        let lam = &tmp[b * n..(b + 1) * n];
+                        let x = &out[b * n..(b + 1) * n];
+                        for i in 0..n {
+                            crate::linalg::axpy(
+                                &mut ga[b * n * n + i * n..b * n * n + (i + 1) * n],
+                                -lam[i],
+                                x,
+                            );
+                        }
+                    }
+                }
+            }
+            Op::SpectralNorm(w) => {
+                let nw = nodes[w.index()];
+                let aux = &self.aux[node.aux..node.aux + nw.rows + nw.cols + 1];
+                if let Some(gw) = gin!(w) {
+                    crate::spectral_norm::vjp(
+                        val(w),
+                        &aux[..nw.rows],
+                        &aux[nw.rows..nw.rows + nw.cols],
+                        aux[nw.rows + nw.cols],
+                        g,
+                        gw,
+                    );
+                }
+            }
+            Op::Cell { x, state, v, cfg } => {
+                let nx = nodes[x.index()];
+                let n = node.cols / 4;
+                let m = nx.cols;
+                let rows = node.rows;
+                let dims = CellDims { n, m };
+                let aux = &self.aux
+                    [node.aux..node.aux + 3 * n * m + 4 * n * n + rows * cell::cache_width(n)];
+                let (packed, cache) = aux.split_at(3 * n * m + 4 * n * n);
+                let (wx, wg) = packed.split_at(3 * n * m);
+                let weights = CellWeights {
+                    dims,
+                    wx,
+                    wr: val(v.w_r),
+                    wg,
+                    w: val(v.w_norm),
+                    dt: val(v.dt),
+                    sigma2: val(v.sigma2),
+                };
+                let grads = self
+                    .cell_grads
+                    .get_or_insert_with(|| CellWeightGrads::zeros(dims));
+                if grads.wx.len() != 3 * n * m || grads.wr.len() != n * n {
+                    *grads = CellWeightGrads::zeros(dims);
+                } else {
+                    grads.clear();
+                }
+                // Record buffers and the state gradient in `tmp`.
+                let sw = cell::state_width(n);
+                let sizes = [
+                    rows * sw,
+                    rows * 3 * n,
+                    rows * n,
+                    rows * n,
+                    rows * n,
+                    rows * n,
+                    rows * m,
+                ];
+                let total: usize = sizes.iter().sum();
+                let tmp = &mut self.tmp;
+                tmp.clear();
+                tmp.resize(total, S::ZERO);
+                let (gstate, rest) = tmp.split_at_mut(sizes[0]);
+                let (dp, rest) = rest.split_at_mut(sizes[1]);
+                let (dyhat, rest) = rest.split_at_mut(sizes[2]);
+                let (du, rest) = rest.split_at_mut(sizes[3]);
+                let (r, rest) = rest.split_at_mut(sizes[4]);
+                let (vbuf, dx) = rest.split_at_mut(sizes[5]);
+                let want_dx = nx.needs_grad;
+                cell::backward_step(
+                    &cfg,
+                    &weights,
+                    rows,
+                    val(x),
+                    val(state),
+                    cache,
+                    g,
+                    gstate,
+                    StepRecord {
+                        dp,
+                        dyhat,
+                        du,
+                        r,
+                        v: vbuf,
+                    },
+                    &mut grads.dt,
+                    &mut grads.sigma2,
+                    if want_dx { Some(dx) } else { None },
+                    &mut self.cell_scratch,
+                );
+                let blk = WeightGradBlock {
+                    rows,
+                    x: val(x),
+                    states: val(state),
+                    dp,
+                    dyhat,
+                    du,
+                    r,
+                    v: vbuf,
+                };
+                cell::accumulate_weight_grads(&cfg, dims, &blk, grads);
+                if let Some(gs) = gin!(state) {
+                    crate::linalg::add_assign(gs, gstate);
+                }
+                if let Some(gx) = gin!(x) {
+                    crate::linalg::add_assign(gx, dx);
+                }
+                unpack_cell_grads(glo, nodes, &v, dims, grads);
+            }
+        }
+    }
+}
+
+/// Packs `[W_zx; W_bx0; W_bx1]` and `[[W_by0, W_ba0]; [W_by1, W_ba1]]` into `packed`.
+fn pack_cell_weights<S: Scalar>(
+    values: &[S],
+    nodes: &[Node<S>],
+    v: &CellVars,
+    d: CellDims,
+    packed: &mut [S],
+) {
+    let CellDims { n, m } = d;
+    let val = |u: Var| {
+        let nd = &nodes[u.index()];
+        &values[nd.off..nd.off + nd.len()]
+    };
+    let (wx, wg) = packed.split_at_mut(3 * n * m);
+    wx[..n * m].copy_from_slice(val(v.w_zx));
+    wx[n * m..2 * n * m].copy_from_slice(val(v.w_bx0));
+    wx[2 * n * m..].copy_from_slice(val(v.w_bx1));
+    for (blk_row, (left, right)) in [(0, (v.w_by0, v.w_ba0)), (1, (v.w_by1, v.w_ba1))] {
+        let (l, r) = (val(left), val(right));
+        for i in 0..n {
+            let row = &mut wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
+            row[..n].copy_from_slice(&l[i * n..(i + 1) * n]);
+            row[n..].copy_from_slice(&r[i * n..(i + 1) * n]);
+        }
+    }
+}
+
+/// Adds packed-weight gradients to the gradients of the individual cell inputs.
+fn unpack_cell_grads<S: Scalar>(
+    grads: &mut [S],
+    nodes: &[Node<S>],
+    v: &CellVars,
+    d: CellDims,
+    g: &CellWeightGrads<S>,
+) {
+    let CellDims { n, m } = d;
+    let mut add = |u: Var, src: &mut dyn FnMut(&mut [S])| {
+        let nd = &nodes[u.index()];
+        if nd.needs_grad {
+            src(&mut grads[nd.off..nd.off + nd.len()]);
+        }
+    };
+    add(v.w_zx, &mut |dst| {
+        crate::linalg::add_assign(dst, &g.wx[..n * m])
+    });
+    add(v.w_bx0, &mut |dst| {
+        crate::linalg::add_assign(dst, &g.wx[n * m..2 * n * m])
+    });
+    add(v.w_bx1, &mut |dst| {
+        crate::linalg::add_assign(dst, &g.wx[2 * n * m..])
+    });
+    add(v.w_r, &mut |dst| crate::linalg::add_assign(dst, &g.wr));
+    add(v.w_norm, &mut |dst| crate::linalg::add_assign(dst, &g.w));
+    add(v.dt, &mut |dst| crate::linalg::add_assign(dst, &g.dt));
+    add(v.sigma2, &mut |dst| {
+        crate::linalg::add_assign(dst, &g.sigma2)
+    });
+    for (blk_row, (left, right)) in [(0usize, (v.w_by0, v.w_ba0)), (1, (v.w_by1, v.w_ba1))] {
+        add(left, &mut |dst| {
+            for i in 0..n {
+                let row = &g.wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
+                crate::linalg::add_assign(&mut dst[i * n..(i + 1) * n], &row[..n]);
+            }
+        });
+        add(right, &mut |dst| {
+            for i in 0..n {
+                let row = &g.wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
+                crate::linalg::add_assign(&mut dst[i * n..(i + 1) * n], &row[n..]);
+            }
+        });
+    }
+}
+
+fn flip(t: Trans) -> Trans {
+    match t {
+        Trans::No => Trans::Yes,
+        Trans::Yes => Trans::No,
+    }
+}
+
+#[track_caller]
+fn broadcast_dim(a: usize, b: usize) -> usize {
+    if a == b || b == 1 {
+        a
+    } else if a == 1 {
+        b
+    } else {
+        panic!("cannot broadcast dimensions {a} and {b}")
+    }
+}
+
+#[inline]
+fn bidx<S>(n: &Node<S>, i: usize, j: usize) -> usize {
+    (if n.rows == 1 { 0 } else { i }) * n.cols + if n.cols == 1 { 0 } else { j }
+}

@@ -1,0 +1,153 @@
+//! Finite-difference checks (f64) of every primitive operation's VJP.
+
+mod common;
+
+use common::{FD_TOL, Input, away_from_zero, input, max_grad_error, uniform};
+use organics_grad::linalg::Trans;
+use organics_grad::spectral_norm::SpectralNorm;
+use organics_grad::tape::{Binary, Unary};
+use organics_grad::{Tape, Var};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+fn check(
+    inputs: &[Input],
+    build: &dyn Fn(&mut Tape<f64>, &[Var]) -> Var,
+) -> Result<(), TestCaseError> {
+    let e = max_grad_error(inputs, build);
+    prop_assert!(e < FD_TOL, "max scaled gradient error {e:e}");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn matmul_all_transposes(seed in any::<u64>(), m in 1usize..4, k in 1usize..4, n in 1usize..4, ta in any::<bool>(), tb in any::<bool>()) {
+        let mut r = rng(seed);
+        let ta = if ta { Trans::Yes } else { Trans::No };
+        let tb = if tb { Trans::Yes } else { Trans::No };
+        let a = if ta == Trans::No { input(m, k, uniform(&mut r, m * k, -1.0, 1.0)) } else { input(k, m, uniform(&mut r, m * k, -1.0, 1.0)) };
+        let b = if tb == Trans::No { input(k, n, uniform(&mut r, k * n, -1.0, 1.0)) } else { input(n, k, uniform(&mut r, k * n, -1.0, 1.0)) };
+        check(&[a, b], &|t, v| t.matmul(v[0], ta, v[1], tb))?;
+    }
+
+    #[test]
+    fn matmul_of_a_matrix_with_itself(seed in any::<u64>(), m in 1usize..4, k in 1usize..4) {
+        let mut r = rng(seed);
+        let a = input(m, k, uniform(&mut r, m * k, -1.0, 1.0));
+        check(&[a], &|t, v| t.matmul(v[0], Trans::No, v[0], Trans::Yes))?;
+    }
+
+    #[test]
+    fn binary_with_broadcasting(seed in any::<u64>(), rows in 1usize..4, cols in 1usize..4, shape in 0usize..4, op in 0usize..4) {
+        let mut r = rng(seed);
+        let a = input(rows, cols, away_from_zero(&mut r, rows * cols, 0.5, 1.0));
+        let (br, bc) = [(rows, cols), (1, cols), (rows, 1), (1, 1)][shape];
+        let b = input(br, bc, away_from_zero(&mut r, br * bc, 0.5, 1.0));
+        let f = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div][op];
+        check(&[a.clone(), b.clone()], &|t, v| t.binary(f, v[0], v[1]))?;
+        // Broadcast operand on the left as well.
+        check(&[b, a], &|t, v| t.binary(f, v[0], v[1]))?;
+    }
+
+    #[test]
+    fn unary_functions(seed in any::<u64>(), rows in 1usize..4, cols in 1usize..4, op in 0usize..10) {
+        let mut r = rng(seed);
+        // Away from the kinks at 0 (relu, sqrt) and from the clamp bounds -0.4 / 0.45 (the
+        // magnitudes below avoid them by > 1e-3).
+        let mut data = away_from_zero(&mut r, rows * cols, 0.05, 1.0);
+        for x in &mut data {
+            if (*x + 0.4).abs() < 1e-3 || (*x - 0.45).abs() < 1e-3 {
+                *x += 0.01;
+            }
+        }
+        let f = [
+            Unary::Relu, Unary::Sigmoid, Unary::Tanh, Unary::Exp, Unary::Square, Unary::Sqrt,
+            Unary::Neg, Unary::Scale(1.7), Unary::AddScalar(-0.3), Unary::Clamp(-0.4, 0.45),
+        ][op];
+        check(&[input(rows, cols, data)], &|t, v| t.unary(f, v[0]))?;
+    }
+
+    #[test]
+    fn reductions_and_reshapes(seed in any::<u64>(), rows in 1usize..4, cols in 2usize..5) {
+        let mut r = rng(seed);
+        let a = input(rows, cols, uniform(&mut r, rows * cols, -1.0, 1.0));
+        let b = input(rows, 2, uniform(&mut r, rows * 2, -1.0, 1.0));
+        check(&[a.clone()], &|t, v| t.sum(v[0]))?;
+        check(&[a.clone()], &|t, v| t.mean(v[0]))?;
+        check(&[a.clone()], &|t, v| t.sum_rows(v[0]))?;
+        check(&[a.clone()], &|t, v| t.slice_cols(v[0], 1, cols - 1))?;
+        check(&[a, b], &|t, v| t.concat_cols(v[0], v[1]))?;
+    }
+
+    #[test]
+    fn row_l2_normalize(seed in any::<u64>(), rows in 1usize..4, cols in 1usize..5) {
+        let mut r = rng(seed);
+        let a = input(rows, cols, away_from_zero(&mut r, rows * cols, 0.1, 1.0));
+        check(&[a], &|t, v| t.row_l2_normalize(v[0], 1e-12))?;
+    }
+
+    #[test]
+    fn losses(seed in any::<u64>(), rows in 1usize..5, classes in 2usize..5) {
+        let mut r = rng(seed);
+        let logits = input(rows, classes, uniform(&mut r, rows * classes, -2.0, 2.0));
+        let labels: Vec<usize> = (0..rows).map(|i| (seed as usize + i) % classes).collect();
+        check(&[logits.clone()], &|t, v| t.softmax_cross_entropy(v[0], &labels).unwrap())?;
+        let other = input(rows, classes, uniform(&mut r, rows * classes, -2.0, 2.0));
+        check(&[logits, other], &|t, v| t.mse(v[0], v[1]))?;
+    }
+
+    #[test]
+    fn diag_gain_system_and_batched_solve(seed in any::<u64>(), rows in 1usize..4, n in 1usize..5) {
+        let mut r = rng(seed);
+        let d = input(rows, n, uniform(&mut r, rows * n, 0.5, 1.5));
+        // W with spectral radius < 1, so I − W + diag(d) W stays well conditioned.
+        let w = input(n, n, uniform(&mut r, n * n, -0.3 / n as f64, 0.3 / n as f64));
+        let rhs = input(rows, n, uniform(&mut r, rows * n, -1.0, 1.0));
+        check(&[d.clone(), w.clone()], &|t, v| t.diag_gain_system(v[0], v[1]))?;
+        check(&[d, w, rhs], &|t, v| {
+            let m = t.diag_gain_system(v[0], v[1]);
+            t.batched_solve(m, v[2]).unwrap()
+        })?;
+    }
+
+    #[test]
+    fn spectral_norm_with_frozen_vectors(seed in any::<u64>(), rows in 1usize..5, cols in 1usize..5) {
+        let mut r = rng(seed);
+        let w = input(rows, cols, uniform(&mut r, rows * cols, -1.0, 1.0));
+        // u, v fixed by the unperturbed weight: the VJP treats them as constants, as PyTorch does.
+        let sn = SpectralNorm::new(&w.data, rows, cols, seed);
+        check(&[w], &|t, v| t.spectral_norm(v[0], &sn))?;
+    }
+}
+
+#[test]
+fn backward_rejects_a_non_scalar_loss() {
+    let mut t = Tape::<f64>::new();
+    let a = t.param(2, 2, &[1.0, 2.0, 3.0, 4.0]);
+    assert!(t.backward(a).is_err());
+}
+
+#[test]
+fn reset_reuses_capacity_without_changing_results() {
+    let mut t = Tape::<f64>::new();
+    let mut last = None;
+    for _ in 0..3 {
+        t.reset();
+        let a = t.param(2, 3, &[0.1, -0.2, 0.3, 0.4, -0.5, 0.6]);
+        let b = t.sigmoid(a);
+        let s = t.sum(b);
+        t.backward(s).unwrap();
+        let g = t.grad(a).to_vec();
+        if let Some(prev) = &last {
+            assert_eq!(prev, &g);
+        }
+        last = Some(g);
+    }
+}
