@@ -1,0 +1,101 @@
+//! The crate's error type.
+
+use organics_core::CoreError;
+use std::path::PathBuf;
+
+/// Every failure organics-lyapunov reports. Each variant carries its numbers and says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LyapunovError {
+    /// An error of the circuit layer (invalid circuit, steady state that did not converge, ...).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// faer's eigensolver reached its iteration limit.
+    #[error(
+        "eigen-decomposition of the {dim} x {dim} Jacobian did not converge (QR iteration limit); the Jacobian may be badly scaled or contain huge entries"
+    )]
+    EigenNoConvergence {
+        /// Dimension of the matrix.
+        dim: usize,
+    },
+    /// The matrix handed to the eigensolver is not square.
+    #[error("{what}: expected a square matrix, found {rows} x {cols}")]
+    NotSquare {
+        /// What the matrix is.
+        what: &'static str,
+        /// Rows.
+        rows: usize,
+        /// Columns.
+        cols: usize,
+    },
+    /// The Jacobian has a NaN or infinite entry.
+    #[error(
+        "Jacobian entry ({row}, {col}) is not finite ({value}); the state is outside the finite range of the model"
+    )]
+    NonFiniteJacobian {
+        /// Row of the entry.
+        row: usize,
+        /// Column of the entry.
+        col: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A state vector has the wrong length.
+    #[error("state: expected length 2n = {expected}, found {found}")]
+    StateLength {
+        /// 2n.
+        expected: usize,
+        /// The length given.
+        found: usize,
+    },
+    /// A phase-plane tool was given a circuit with more than one neuron.
+    #[error(
+        "{what} needs a one-neuron circuit (n = 1, the 2-D phase plane); this circuit has n = {n}"
+    )]
+    NotPlanar {
+        /// The tool.
+        what: &'static str,
+        /// The circuit's n.
+        n: usize,
+    },
+    /// A construction that only exists for some circuits was asked for another.
+    #[error("{what}: {reason}")]
+    NotApplicable {
+        /// The construction, e.g. `damped-oscillator form`.
+        what: &'static str,
+        /// Why it does not apply.
+        reason: &'static str,
+    },
+    /// An option is out of range.
+    #[error("{option} = {value}: {reason}")]
+    BadOption {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: f64,
+        /// What it must satisfy.
+        reason: &'static str,
+    },
+    /// A figure file name does not end in `.svg` or `.png`.
+    #[error("{}: unsupported figure format; the file name must end in .svg or .png", path.display())]
+    FigureFormat {
+        /// The file asked for.
+        path: PathBuf,
+    },
+    /// The drawing backend failed (file not writable, font missing, ...).
+    #[error("drawing {}: {message}", path.display())]
+    Draw {
+        /// The figure file.
+        path: PathBuf,
+        /// The backend's message.
+        message: String,
+    },
+    /// A directory for figures could not be created.
+    #[error("creating {}: {source}", path.display())]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,39 @@
+//! # organics-lyapunov
+//!
+//! Linear stability of ORGaNICs circuits (Rawat, Heeger & Martiniani, NeurIPS 2024), on top of
+//! the vector fields and analytic Jacobians of [`organics_core`]:
+//!
+//! | module | object |
+//! |---|---|
+//! | [`spectrum`] | eigenvalues / eigenvectors of a real matrix (faer), with exact balancing |
+//! | [`stability`] | spectral abscissa `max Re λ(J)`, the stable/unstable verdict and its tolerance |
+//! | [`classify`] | the kind of a planar fixed point from trace and determinant |
+//! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (spec §C.3) |
+//!
+//! Everything is `f64`; eigenvalues are in the inverse of the circuit's time unit (1/ms for the
+//! paper's figures). Names such as `W_r`, `b0`, `tau_y` mirror the paper's symbols.
+//!
+//! ```
+//! use organics_core::CircuitSpec;
+//! let circuit = CircuitSpec::from_json(r#"{
+//!     "model": "main", "tau_y": 2.0, "tau_a": 2.0, "b": 0.5, "b0": 0.5, "sigma": 0.1,
+//!     "w_r": "identity", "w": 1.0, "z": [1.0] }"#).unwrap().build().unwrap();
+//! let report = organics_lyapunov::stability(&circuit).unwrap();
+//! assert!(report.stable && report.max_real < 0.0);
+//! assert_eq!(report.kind.unwrap().name(), "stable-focus");
+//! ```
+#![allow(non_snake_case)]
+
+pub mod classify;
+mod error;
+pub mod oscillator;
+pub mod spectrum;
+pub mod stability;
+
+pub use classify::Kind;
+pub use error::LyapunovError;
+pub use oscillator::OscillatorForm;
+pub use stability::{
+    LinearStability, StabilityReport, Verdict, linear_stability, stability, stability_at,
+    stability_with,
+};
