@@ -33,7 +33,7 @@
 //! $$
 //! \begin{aligned}
 //! \bar y &= (1-\delta_y)\bar g_y + \big[W_r^\top \bar{\hat y}\big]\odot H(y)
-//!     + 2 r \odot (W^\top \bar u) + [W_g^\top \bar g]_{y},\\
+//!     + 2 r \odot \lfloor a\rfloor \odot (W^\top \bar u) + [W_g^\top \bar g]_{y},\\
 //! \bar a &= (1-\delta_a)\bar g_a - \delta_y \bar g_y \odot \hat y \odot \tfrac{H(a)}{2\rho}
 //!     + r^2 H(a) \odot (W^\top \bar u) + [W_g^\top \bar g]_{a},\\
 //! \bar b_0 &= (1-\delta_{b0})\bar g_{b0} + 2\delta_a \bar g_a\, \sigma^2 b_0, \qquad
@@ -610,7 +610,7 @@ pub fn backward_step<S: Scalar>(
             Trans::No,
         ),
     }
-    // Normalisation path: v̄ = ū W; ȳ += 2 r v̄, ā += r² H(a) v̄.
+    // Normalisation path: v̄ = ū W; ȳ += 2 r ⌊a⌋ v̄, ā += r² H(a) v̄.
     gemm(
         ViewMut::new(t, rows, n),
         Beta::Overwrite,
@@ -626,7 +626,7 @@ pub fn backward_step<S: Scalar>(
         let tt = &t[b * n..(b + 1) * n];
         for i in 0..n {
             let ry = st[i].relu();
-            gs[i] = (gs[i] + two * ry * tt[i]).flush_subnormal();
+            gs[i] = (gs[i] + two * ry * st[n + i].relu() * tt[i]).flush_subnormal();
             gs[n + i] = (gs[n + i] + ry * ry * st[n + i].step() * tt[i]).flush_subnormal();
         }
     }

@@ -80,6 +80,12 @@ pub enum GradError {
         /// Columns found.
         cols: usize,
     },
+    /// An input with no rows or no time steps.
+    #[error("{what} is empty")]
+    EmptyInput {
+        /// Which input.
+        what: &'static str,
+    },
     /// An invalid configuration value.
     #[error("invalid {field}: {value} ({reason})")]
     InvalidConfig {

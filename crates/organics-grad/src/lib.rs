@@ -13,16 +13,27 @@
 //! | [`solve`] | batched per-sample LU solves |
 //! | [`spectral_norm`] | PyTorch-style spectral-norm parametrisation |
 //! | [`cell`] | the fused ORGaNICs Euler step and its hand-derived VJP |
+//! | [`composed`] | the same step from primitive tape operations (test reference) |
+//! | [`params`] | named parameter tensors ([`ParamSet`]) |
+//! | [`rnn`] | the ORGaNICs RNN classifier (sMNIST), its initialisation and tape recording |
+//! | [`bptt`] | BPTT with checkpointing and batch-parallel chunks ([`Bptt`]) |
 
+pub mod bptt;
 pub mod cell;
+pub mod composed;
 pub mod error;
 pub mod linalg;
 pub mod loss;
+pub mod params;
+pub mod rnn;
 pub mod scalar;
 pub mod solve;
 pub mod spectral_norm;
 pub mod tape;
 
+pub use bptt::{BatchStats, Bptt, BpttConfig, Checkpointing, Chunks};
 pub use error::GradError;
+pub use params::{ParamId, ParamSet, Tensor};
+pub use rnn::{OrganicsRnn, RnnConfig, SequenceBatch};
 pub use scalar::Scalar;
 pub use tape::{Tape, Var};

@@ -1,0 +1,223 @@
+//! Named parameter tensors: [`ParamSet`], the container models, gradients and optimiser
+//! moments share.
+//!
+//! A parameter set is an ordered list of named `rows x cols` row-major tensors. Gradients and
+//! optimiser moments are parameter sets of the same layout (see [`ParamSet::zeros_like`]), so
+//! an optimiser step is a loop over matching tensors. Names follow PyTorch `state_dict`
+//! conventions (`module.tensor`) so that the training crate can write them to safetensors.
+
+use crate::error::GradError;
+use crate::scalar::Scalar;
+use serde::{Deserialize, Serialize};
+
+/// Index of a tensor in a [`ParamSet`] (stable: tensors are never removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ParamId(pub usize);
+
+/// One named row-major tensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Tensor<S: Scalar> {
+    /// `state_dict`-style name.
+    pub name: String,
+    /// Rows.
+    pub rows: usize,
+    /// Columns (1 for a column vector; vectors are stored `1 x len` or `len x 1` as named).
+    pub cols: usize,
+    /// Row-major entries.
+    pub data: Vec<S>,
+}
+
+/// An ordered collection of named tensors.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct ParamSet<S: Scalar> {
+    tensors: Vec<Tensor<S>>,
+}
+
+impl<S: Scalar> ParamSet<S> {
+    /// An empty set.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            tensors: Vec::new(),
+        }
+    }
+
+    /// Appends a tensor and returns its id.
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols` or the name is taken.
+    #[track_caller]
+    pub fn push(&mut self, name: &str, rows: usize, cols: usize, data: Vec<S>) -> ParamId {
+        assert_eq!(
+            data.len(),
+            rows * cols,
+            "parameter {name}: length {} != {rows} x {cols}",
+            data.len()
+        );
+        assert!(self.find(name).is_none(), "parameter {name} defined twice");
+        self.tensors.push(Tensor {
+            name: name.to_owned(),
+            rows,
+            cols,
+            data,
+        });
+        ParamId(self.tensors.len() - 1)
+    }
+
+    /// The tensor with id `id`.
+    #[must_use]
+    pub fn get(&self, id: ParamId) -> &Tensor<S> {
+        &self.tensors[id.0]
+    }
+
+    /// Mutable access to the tensor with id `id`.
+    pub fn get_mut(&mut self, id: ParamId) -> &mut Tensor<S> {
+        &mut self.tensors[id.0]
+    }
+
+    /// The entries of tensor `id`.
+    #[must_use]
+    pub fn data(&self, id: ParamId) -> &[S] {
+        &self.tensors[id.0].data
+    }
+
+    /// Mutable entries of tensor `id`.
+    pub fn data_mut(&mut self, id: ParamId) -> &mut [S] {
+        &mut self.tensors[id.0].data
+    }
+
+    /// The id of the tensor called `name`, if any.
+    #[must_use]
+    pub fn find(&self, name: &str) -> Option<ParamId> {
+        self.tensors
+            .iter()
+            .position(|t| t.name == name)
+            .map(ParamId)
+    }
+
+    /// The id of the tensor called `name`.
+    ///
+    /// # Errors
+    /// [`GradError::UnknownParameter`].
+    pub fn id(&self, name: &str) -> Result<ParamId, GradError> {
+        self.find(name).ok_or_else(|| GradError::UnknownParameter {
+            name: name.to_owned(),
+        })
+    }
+
+    /// All tensors in order.
+    #[must_use]
+    pub fn tensors(&self) -> &[Tensor<S>] {
+        &self.tensors
+    }
+
+    /// All tensors, mutably.
+    pub fn tensors_mut(&mut self) -> &mut [Tensor<S>] {
+        &mut self.tensors
+    }
+
+    /// Number of tensors.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// Whether there are no tensors.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// Total number of scalar entries.
+    #[must_use]
+    pub fn num_scalars(&self) -> usize {
+        self.tensors.iter().map(|t| t.data.len()).sum()
+    }
+
+    /// A set with the same names and shapes, all zeros.
+    #[must_use]
+    pub fn zeros_like(&self) -> Self {
+        Self {
+            tensors: self
+                .tensors
+                .iter()
+                .map(|t| Tensor {
+                    name: t.name.clone(),
+                    rows: t.rows,
+                    cols: t.cols,
+                    data: vec![S::ZERO; t.data.len()],
+                })
+                .collect(),
+        }
+    }
+
+    /// Sets every entry to zero.
+    pub fn fill_zero(&mut self) {
+        for t in &mut self.tensors {
+            t.data.iter_mut().for_each(|x| *x = S::ZERO);
+        }
+    }
+
+    /// Checks that `other` has the same names and shapes in the same order.
+    ///
+    /// # Errors
+    /// [`GradError::ShapeMismatch`] or [`GradError::UnknownParameter`] for the first difference.
+    pub fn check_same_layout(&self, other: &Self) -> Result<(), GradError> {
+        if self.tensors.len() != other.tensors.len() {
+            let name = self
+                .tensors
+                .get(other.tensors.len())
+                .or_else(|| other.tensors.get(self.tensors.len()))
+                .map_or_else(String::new, |t| t.name.clone());
+            return Err(GradError::UnknownParameter { name });
+        }
+        for (a, b) in self.tensors.iter().zip(&other.tensors) {
+            if a.name != b.name {
+                return Err(GradError::UnknownParameter {
+                    name: b.name.clone(),
+                });
+            }
+            if a.rows != b.rows || a.cols != b.cols {
+                return Err(GradError::ShapeMismatch {
+                    name: a.name.clone(),
+                    expected_rows: a.rows,
+                    expected_cols: a.cols,
+                    rows: b.rows,
+                    cols: b.cols,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Euclidean norm of all entries together.
+    #[must_use]
+    pub fn global_norm(&self) -> f64 {
+        self.tensors
+            .iter()
+            .flat_map(|t| t.data.iter())
+            .map(|&x| x.to_f64() * x.to_f64())
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    /// Converts every entry to another scalar type (for example trained `f32` weights to
+    /// `f64` for analysis).
+    #[must_use]
+    pub fn cast<T: Scalar>(&self) -> ParamSet<T> {
+        ParamSet {
+            tensors: self
+                .tensors
+                .iter()
+                .map(|t| Tensor {
+                    name: t.name.clone(),
+                    rows: t.rows,
+                    cols: t.cols,
+                    data: t.data.iter().map(|&x| T::from_f64(x.to_f64())).collect(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,786 @@
+//! The ORGaNICs RNN for sequential MNIST (spec §D): the Euler cell of [`crate::cell`] run
+//! over `T` input steps from learned-free initial states, a linear readout of `y_T`, and
+//! softmax cross-entropy.
+//!
+//! $$ s_{t+1} = \mathrm{cell}(x_t, s_t),\quad t = 0..T-1;\qquad
+//!    \text{logits} = W_o\, y_T + c_o;\qquad L = \mathrm{CE}(\text{logits}, \text{label}). $$
+//!
+//! Raw parameters and their names (a `state_dict`-like layout; our names, since the
+//! reference code's module paths differ between versions):
+//!
+//! | name | shape | meaning | effective weight |
+//! |---|---|---|---|
+//! | `cell.W_zx` | `n x m` | input weights | as is |
+//! | `cell.W_r` | `n x n` | raw recurrent weights | `I + SN(W_r)`, `SN(W_r)` or `W_r` ([`Recurrence`]) |
+//! | `cell.W_bx0`, `cell.W_by0`, `cell.W_ba0` | `n x m`, `n x n`, `n x n` | `b0` gate | as is |
+//! | `cell.W_bx1`, `cell.W_by1`, `cell.W_ba1` | `n x m`, `n x n`, `n x n` | `b1` gate | as is |
+//! | `cell.log_W` | `n x n` | log normalisation weights | `exp` or `clamp(exp, 0, 1)` ([`NormWeights`]) |
+//! | `cell.p_y`, `cell.p_a`, `cell.p_b0`, `cell.p_b1` | `1 x n` | time parameters (learned only) | `δ = max · sigmoid(p)` |
+//! | `readout.weight`, `readout.bias` | `classes x n`, `1 x classes` | readout | as is |
+//!
+//! Non-trained buffers ([`RnnBuffers`]): `σ` (ones), the initial states `y0, a0, b0_0, b1_0`
+//! (drawn once, shared by all sequences), and the spectral-norm vectors `u`, `v` of `W_r`.
+//!
+//! Initialisation follows the NeurIPS-era code (spec §D.2): `W_zx` kaiming-uniform then divided
+//! by its largest singular value; gate weights `U(±1/√fan_in)`; raw `W_r = I` (spectral-norm
+//! variants; an orthogonal matrix for [`Recurrence::Free`]); `log W ~ U(−1, 0)` off the
+//! diagonal and `0` on it (`log max(U(0,1), 1e−8)` for [`NormWeights::ExpClamped`], as the
+//! HEAD code); `p ~ N(0, 1)`; `y0 = u/‖u‖`, `u ~ U(0,1)ⁿ`; `a0 ~ U(0,1)ⁿ`; `b0_0 = 1`;
+//! `b1_0 ~ U(0,1)ⁿ`; readout as PyTorch's `nn.Linear` default.
+
+use crate::cell::{CellConfig, CellDims, NormWeights, Recurrence, TimeConstants};
+use crate::error::GradError;
+use crate::params::{ParamId, ParamSet};
+use crate::scalar::Scalar;
+use crate::spectral_norm::{PowerIteration, SpectralNorm};
+use crate::tape::{CellVars, Tape, Var};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+/// The logistic function's value at 1: the factor of the frozen time parameters.
+const SIGMOID_OF_ONE: f64 = 0.731_058_578_630_004_9;
+
+/// Sizes and variant of an ORGaNICs RNN classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RnnConfig {
+    /// Number of principal neurons `n` (and of modulatory ones).
+    pub hidden: usize,
+    /// Input dimension `m` per time step (1 for pixel-by-pixel MNIST).
+    pub input: usize,
+    /// Number of classes of the readout.
+    pub classes: usize,
+    /// Cell variant.
+    pub cell: CellConfig,
+}
+
+impl RnnConfig {
+    /// The sequential-MNIST model of spec §D.2 with `hidden` units (128 or 64 in Table 2).
+    #[must_use]
+    pub fn smnist(hidden: usize) -> Self {
+        Self {
+            hidden,
+            input: 1,
+            classes: 10,
+            cell: CellConfig::NEURIPS,
+        }
+    }
+
+    /// The cell sizes.
+    #[must_use]
+    pub fn dims(&self) -> CellDims {
+        CellDims {
+            n: self.hidden,
+            m: self.input,
+        }
+    }
+}
+
+/// Ids of the raw parameters of an [`OrganicsRnn`] in its [`ParamSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RnnIds {
+    /// `cell.W_zx`.
+    pub w_zx: ParamId,
+    /// `cell.W_r` (raw).
+    pub w_r: ParamId,
+    /// `cell.W_bx0`.
+    pub w_bx0: ParamId,
+    /// `cell.W_by0`.
+    pub w_by0: ParamId,
+    /// `cell.W_ba0`.
+    pub w_ba0: ParamId,
+    /// `cell.W_bx1`.
+    pub w_bx1: ParamId,
+    /// `cell.W_by1`.
+    pub w_by1: ParamId,
+    /// `cell.W_ba1`.
+    pub w_ba1: ParamId,
+    /// `cell.log_W`.
+    pub log_w: ParamId,
+    /// `cell.p_y`, `cell.p_a`, `cell.p_b0`, `cell.p_b1` (learned time constants only).
+    pub tau: Option<[ParamId; 4]>,
+    /// `readout.weight`.
+    pub readout_w: ParamId,
+    /// `readout.bias`.
+    pub readout_b: ParamId,
+}
+
+/// Names of the time parameters, in the order of [`RnnIds::tau`].
+pub const TAU_NAMES: [&str; 4] = ["cell.p_y", "cell.p_a", "cell.p_b0", "cell.p_b1"];
+
+/// Non-trained state of an [`OrganicsRnn`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct RnnBuffers<S: Scalar> {
+    /// Semi-saturation `σ` (length `n`, ones).
+    pub sigma: Vec<S>,
+    /// Initial `y`.
+    pub y0: Vec<S>,
+    /// Initial `a`.
+    pub a0: Vec<S>,
+    /// Initial `b0`.
+    pub b0_0: Vec<S>,
+    /// Initial `b1`.
+    pub b1_0: Vec<S>,
+    /// Spectral-norm vectors of `W_r` (spectral-norm variants only).
+    pub spectral: Option<SpectralNorm<S>>,
+}
+
+/// An ORGaNICs RNN classifier: configuration, raw parameters and buffers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganicsRnn<S: Scalar> {
+    config: RnnConfig,
+    /// Raw trainable parameters (see the module table for names).
+    pub params: ParamSet<S>,
+    /// Non-trained buffers.
+    pub buffers: RnnBuffers<S>,
+    ids: RnnIds,
+}
+
+/// A batch of sequences, time-major: `data[(t · batch + b) · input + i]`.
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceBatch<'a, S> {
+    /// The inputs, `steps x batch x input`.
+    pub data: &'a [S],
+    /// Number of time steps `T`.
+    pub steps: usize,
+    /// Number of sequences.
+    pub batch: usize,
+    /// Input dimension per step.
+    pub input: usize,
+}
+
+impl<S: Scalar> SequenceBatch<'_, S> {
+    /// Rows `start .. start + rows` of step `t` (`rows x input`).
+    #[must_use]
+    pub fn step_rows(&self, t: usize, start: usize, rows: usize) -> &[S] {
+        let o = (t * self.batch + start) * self.input;
+        &self.data[o..o + rows * self.input]
+    }
+}
+
+/// Which implementation of the cell a tape-built model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellImpl {
+    /// One fused operation per step ([`Tape::organics_cell`]).
+    Fused,
+    /// Primitive operations ([`crate::composed::organics_cell_composed`]).
+    Composed,
+}
+
+/// The handles of a model recorded on a tape by [`OrganicsRnn::record`].
+#[derive(Debug, Clone)]
+pub struct RecordedModel {
+    /// Mean cross-entropy (`1 x 1`).
+    pub loss: Var,
+    /// Logits (`batch x classes`).
+    pub logits: Var,
+    /// The leaf of each raw parameter, indexed by `ParamId.0`.
+    pub params: Vec<Var>,
+}
+
+/// Effective (prepared) weights, computed once per forward pass from the raw parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared<S> {
+    /// `[W_zx; W_bx0; W_bx1]`.
+    pub wx: Vec<S>,
+    /// Effective `W_r`.
+    pub wr: Vec<S>,
+    /// SN output `W_r / σ` (spectral-norm variants).
+    pub wr_sn: Vec<S>,
+    /// `σ(W_r)` of the spectral norm (1 when unused).
+    pub wr_sigma: S,
+    /// `[[W_by0, W_ba0]; [W_by1, W_ba1]]`.
+    pub wg: Vec<S>,
+    /// `exp(log W)` before clamping.
+    pub w_exp: Vec<S>,
+    /// Effective `W`.
+    pub w: Vec<S>,
+    /// `[δ_y | δ_a | δ_b0 | δ_b1]`.
+    pub dt: Vec<S>,
+    /// `sigmoid(p)` per unit (same layout as `dt`).
+    pub dt_sigmoid: Vec<S>,
+    /// `σ²`.
+    pub sigma2: Vec<S>,
+}
+
+impl<S: Scalar> OrganicsRnn<S> {
+    /// A freshly initialised model (see the module docs), seeded.
+    ///
+    /// # Errors
+    /// [`GradError::InvalidConfig`] for zero sizes or non-positive time-constant maxima.
+    pub fn new(config: RnnConfig, seed: u64) -> Result<Self, GradError> {
+        validate(&config)?;
+        let RnnConfig {
+            hidden: n,
+            input: m,
+            classes,
+            cell,
+        } = config;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut uni = |len: usize, lo: f64, hi: f64| -> Vec<S> {
+            (0..len)
+                .map(|_| S::from_f64(lo + (hi - lo) * rng.random::<f64>()))
+                .collect()
+        };
+        let bx = 1.0 / (m as f64).sqrt();
+        let bn = 1.0 / (n as f64).sqrt();
+        let mut w_zx = uni(n * m, -bx, bx);
+        let w_bx0 = uni(n * m, -bx, bx);
+        let w_by0 = uni(n * n, -bn, bn);
+        let w_ba0 = uni(n * n, -bn, bn);
+        let w_bx1 = uni(n * m, -bx, bx);
+        let w_by1 = uni(n * n, -bn, bn);
+        let w_ba1 = uni(n * n, -bn, bn);
+        let mut log_w = match cell.norm_weights {
+            NormWeights::Exp => uni(n * n, -1.0, 0.0),
+            NormWeights::ExpClamped => uni(n * n, 0.0, 1.0)
+                .into_iter()
+                .map(|u| u.max(S::from_f64(1e-8)).ln())
+                .collect(),
+        };
+        for i in 0..n {
+            log_w[i * n + i] = S::ZERO;
+        }
+        let ro_w = uni(classes * n, -bn, bn);
+        let ro_b = uni(classes, -bn, bn);
+        let mut y0 = uni(n, 0.0, 1.0);
+        let a0 = uni(n, 0.0, 1.0);
+        let b1_0 = uni(n, 0.0, 1.0);
+        let norm = crate::linalg::dot(&y0, &y0).sqrt();
+        if norm > S::ZERO {
+            y0.iter_mut().for_each(|x| *x /= norm);
+        }
+        // W_zx / (largest singular value), by power iteration on W_zxᵀ W_zx.
+        let smax = largest_singular_value(&w_zx, n, m);
+        if smax > S::ZERO {
+            w_zx.iter_mut().for_each(|x| *x /= smax);
+        }
+        let mut identity = vec![S::ZERO; n * n];
+        for i in 0..n {
+            identity[i * n + i] = S::ONE;
+        }
+        let w_r = match cell.recurrence {
+            Recurrence::IdentityPlusSpectralNorm | Recurrence::SpectralNorm => identity,
+            Recurrence::Free => orthogonal(n, &mut rng),
+        };
+        let tau: Option<Vec<Vec<S>>> = match cell.time_constants {
+            TimeConstants::Learned { .. } => Some(
+                (0..4)
+                    .map(|_| {
+                        (0..n)
+                            .map(|_| {
+                                let z: f64 = StandardNormal.sample(&mut rng);
+                                S::from_f64(z)
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            ),
+            TimeConstants::Fixed { .. } => None,
+        };
+        let spectral = match cell.recurrence {
+            Recurrence::Free => None,
+            _ => Some(SpectralNorm::new(&w_r, n, n, rng.random::<u64>())),
+        };
+
+        let mut p = ParamSet::new();
+        let ids_w_zx = p.push("cell.W_zx", n, m, w_zx);
+        let ids_w_r = p.push("cell.W_r", n, n, w_r);
+        let ids_w_bx0 = p.push("cell.W_bx0", n, m, w_bx0);
+        let ids_w_by0 = p.push("cell.W_by0", n, n, w_by0);
+        let ids_w_ba0 = p.push("cell.W_ba0", n, n, w_ba0);
+        let ids_w_bx1 = p.push("cell.W_bx1", n, m, w_bx1);
+        let ids_w_by1 = p.push("cell.W_by1", n, n, w_by1);
+        let ids_w_ba1 = p.push("cell.W_ba1", n, n, w_ba1);
+        let ids_log_w = p.push("cell.log_W", n, n, log_w);
+        let tau_ids = tau.map(|v| {
+            let mut it = v.into_iter();
+            TAU_NAMES.map(|name| p.push(name, 1, n, it.next().unwrap_or_default()))
+        });
+        let readout_w = p.push("readout.weight", classes, n, ro_w);
+        let readout_b = p.push("readout.bias", 1, classes, ro_b);
+        let ids = RnnIds {
+            w_zx: ids_w_zx,
+            w_r: ids_w_r,
+            w_bx0: ids_w_bx0,
+            w_by0: ids_w_by0,
+            w_ba0: ids_w_ba0,
+            w_bx1: ids_w_bx1,
+            w_by1: ids_w_by1,
+            w_ba1: ids_w_ba1,
+            log_w: ids_log_w,
+            tau: tau_ids,
+            readout_w,
+            readout_b,
+        };
+        let buffers = RnnBuffers {
+            sigma: vec![S::ONE; n],
+            y0,
+            a0,
+            b0_0: vec![S::ONE; n],
+            b1_0,
+            spectral,
+        };
+        Ok(Self {
+            config,
+            params: p,
+            buffers,
+            ids,
+        })
+    }
+
+    /// Rebuilds a model from saved parameters and buffers (for example a checkpoint).
+    ///
+    /// # Errors
+    /// [`GradError::UnknownParameter`] / [`GradError::ShapeMismatch`] if `params` does not
+    /// have this configuration's layout; [`GradError::WrongLength`] for bad buffers.
+    pub fn from_parts(
+        config: RnnConfig,
+        params: ParamSet<S>,
+        buffers: RnnBuffers<S>,
+    ) -> Result<Self, GradError> {
+        let template = Self::new(config, 0)?;
+        template.params.check_same_layout(&params)?;
+        let n = config.hidden;
+        for (what, v) in [
+            ("sigma", &buffers.sigma),
+            ("y0", &buffers.y0),
+            ("a0", &buffers.a0),
+            ("b0_0", &buffers.b0_0),
+            ("b1_0", &buffers.b1_0),
+        ] {
+            if v.len() != n {
+                return Err(GradError::WrongLength {
+                    what,
+                    expected: n,
+                    found: v.len(),
+                });
+            }
+        }
+        match (&template.buffers.spectral, &buffers.spectral) {
+            (Some(_), Some(sn))
+                if sn.rows == n && sn.cols == n && sn.u.len() == n && sn.v.len() == n => {}
+            (None, None) => {}
+            (_, sn) => {
+                return Err(GradError::WrongLength {
+                    what: "spectral-norm vectors of cell.W_r",
+                    expected: if template.buffers.spectral.is_some() {
+                        n
+                    } else {
+                        0
+                    },
+                    found: sn.as_ref().map_or(0, |s| s.u.len()),
+                });
+            }
+        }
+        Ok(Self {
+            config,
+            params,
+            buffers,
+            ids: template.ids,
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &RnnConfig {
+        &self.config
+    }
+
+    /// Ids of the raw parameters.
+    #[must_use]
+    pub fn ids(&self) -> &RnnIds {
+        &self.ids
+    }
+
+    /// The initial state row `[y0 | a0 | b0_0 | b1_0]`.
+    #[must_use]
+    pub fn initial_state(&self) -> Vec<S> {
+        let b = &self.buffers;
+        [&b.y0[..], &b.a0, &b.b0_0, &b.b1_0].concat()
+    }
+
+    /// Checks a batch against the configuration.
+    ///
+    /// # Errors
+    /// [`GradError::WrongLength`], [`GradError::EmptyInput`], [`GradError::LabelOutOfRange`].
+    pub fn check_batch(
+        &self,
+        batch: &SequenceBatch<'_, S>,
+        labels: Option<&[usize]>,
+    ) -> Result<(), GradError> {
+        if batch.input != self.config.input {
+            return Err(GradError::WrongLength {
+                what: "input dimension per step",
+                expected: self.config.input,
+                found: batch.input,
+            });
+        }
+        if batch.batch == 0 {
+            return Err(GradError::EmptyInput { what: "batch" });
+        }
+        if batch.steps == 0 {
+            return Err(GradError::EmptyInput {
+                what: "sequence (0 time steps)",
+            });
+        }
+        let need = batch.steps * batch.batch * batch.input;
+        if batch.data.len() != need {
+            return Err(GradError::WrongLength {
+                what: "sequence data (steps x batch x input)",
+                expected: need,
+                found: batch.data.len(),
+            });
+        }
+        if let Some(labels) = labels {
+            if labels.len() != batch.batch {
+                return Err(GradError::WrongLength {
+                    what: "labels",
+                    expected: batch.batch,
+                    found: labels.len(),
+                });
+            }
+            crate::loss::check_labels(labels, self.config.classes)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one spectral-norm power iteration on `W_r` if `power` is
+    /// [`PowerIteration::Update`] (training mode) and the variant uses spectral norm.
+    pub fn power_iteration(&mut self, power: PowerIteration) {
+        if power == PowerIteration::Update {
+            let w = self.params.data(self.ids.w_r);
+            if let Some(sn) = &mut self.buffers.spectral {
+                sn.power_iteration(w);
+            }
+        }
+    }
+
+    /// Computes the effective weights into `out` (buffers reused).
+    pub fn prepare(&self, out: &mut Prepared<S>) {
+        let RnnConfig {
+            hidden: n,
+            input: m,
+            cell,
+            ..
+        } = self.config;
+        let p = &self.params;
+        let ids = &self.ids;
+        out.wx.clear();
+        out.wx.extend_from_slice(p.data(ids.w_zx));
+        out.wx.extend_from_slice(p.data(ids.w_bx0));
+        out.wx.extend_from_slice(p.data(ids.w_bx1));
+        debug_assert_eq!(out.wx.len(), 3 * n * m);
+        out.wg.clear();
+        for (l, r) in [(ids.w_by0, ids.w_ba0), (ids.w_by1, ids.w_ba1)] {
+            for i in 0..n {
+                out.wg.extend_from_slice(&p.data(l)[i * n..(i + 1) * n]);
+                out.wg.extend_from_slice(&p.data(r)[i * n..(i + 1) * n]);
+            }
+        }
+        let raw = p.data(ids.w_r);
+        out.wr.clear();
+        out.wr_sn.clear();
+        out.wr_sigma = S::ONE;
+        match (&cell.recurrence, &self.buffers.spectral) {
+            (Recurrence::Free, _) | (_, None) => out.wr.extend_from_slice(raw),
+            (rec, Some(sn)) => {
+                out.wr_sn.resize(n * n, S::ZERO);
+                out.wr_sigma = sn.forward(raw, &mut out.wr_sn);
+                out.wr.extend_from_slice(&out.wr_sn);
+                if *rec == Recurrence::IdentityPlusSpectralNorm {
+                    for i in 0..n {
+                        out.wr[i * n + i] += S::ONE;
+                    }
+                }
+            }
+        }
+        out.w_exp.clear();
+        out.w_exp.extend(p.data(ids.log_w).iter().map(|&x| x.exp()));
+        out.w.clear();
+        out.w.extend(out.w_exp.iter().map(|&e| {
+            let e = match cell.norm_weights {
+                NormWeights::Exp => e,
+                NormWeights::ExpClamped => e.min(S::ONE),
+            };
+            e.flush_subnormal()
+        }));
+        let (my, ma, mb) = cell.time_constants.maxima();
+        let maxima = [my, ma, mb, mb];
+        out.dt.clear();
+        out.dt_sigmoid.clear();
+        for (k, &mx) in maxima.iter().enumerate() {
+            for i in 0..n {
+                let s = match &ids.tau {
+                    Some(t) => p.data(t[k])[i].sigmoid(),
+                    None => S::from_f64(SIGMOID_OF_ONE),
+                };
+                out.dt_sigmoid.push(s);
+                out.dt.push(S::from_f64(mx) * s);
+            }
+        }
+        out.sigma2.clear();
+        out.sigma2.extend(self.buffers.sigma.iter().map(|&s| s * s));
+    }
+
+    /// Maps gradients of the effective weights (and of the readout) back to the raw
+    /// parameters, overwriting `out` (which must have the layout of [`Self::params`]).
+    pub fn raw_grads(
+        &self,
+        prep: &Prepared<S>,
+        g: &crate::cell::CellWeightGrads<S>,
+        readout_w: &[S],
+        readout_b: &[S],
+        out: &mut ParamSet<S>,
+    ) {
+        let RnnConfig {
+            hidden: n,
+            input: m,
+            cell,
+            ..
+        } = self.config;
+        let ids = &self.ids;
+        out.data_mut(ids.w_zx).copy_from_slice(&g.wx[..n * m]);
+        out.data_mut(ids.w_bx0)
+            .copy_from_slice(&g.wx[n * m..2 * n * m]);
+        out.data_mut(ids.w_bx1).copy_from_slice(&g.wx[2 * n * m..]);
+        for (blk, (l, r)) in [
+            (0usize, (ids.w_by0, ids.w_ba0)),
+            (1, (ids.w_by1, ids.w_ba1)),
+        ] {
+            for i in 0..n {
+                let row = &g.wg[(blk * n + i) * 2 * n..(blk * n + i + 1) * 2 * n];
+                out.data_mut(l)[i * n..(i + 1) * n].copy_from_slice(&row[..n]);
+                out.data_mut(r)[i * n..(i + 1) * n].copy_from_slice(&row[n..]);
+            }
+        }
+        {
+            let raw = self.params.data(ids.w_r);
+            let dst = out.data_mut(ids.w_r);
+            match (&cell.recurrence, &self.buffers.spectral) {
+                (Recurrence::Free, _) | (_, None) => dst.copy_from_slice(&g.wr),
+                (_, Some(sn)) => {
+                    dst.iter_mut().for_each(|x| *x = S::ZERO);
+                    sn.backward(raw, prep.wr_sigma, &g.wr, dst);
+                }
+            }
+        }
+        {
+            let dst = out.data_mut(ids.log_w);
+            for k in 0..n * n {
+                let e = prep.w_exp[k];
+                let pass = match cell.norm_weights {
+                    NormWeights::Exp => S::ONE,
+                    NormWeights::ExpClamped => {
+                        if e <= S::ONE {
+                            S::ONE
+                        } else {
+                            S::ZERO
+                        }
+                    }
+                };
+                dst[k] = (g.w[k] * e * pass).flush_subnormal();
+            }
+        }
+        if let Some(tau) = ids.tau {
+            let (my, ma, mb) = cell.time_constants.maxima();
+            let maxima = [my, ma, mb, mb];
+            for k in 0..4 {
+                let dst = out.data_mut(tau[k]);
+                for i in 0..n {
+                    let s = prep.dt_sigmoid[k * n + i];
+                    dst[i] = g.dt[k * n + i] * S::from_f64(maxima[k]) * s * (S::ONE - s);
+                }
+            }
+        }
+        out.data_mut(ids.readout_w).copy_from_slice(readout_w);
+        out.data_mut(ids.readout_b).copy_from_slice(readout_b);
+    }
+
+    /// Records the whole model (parameter transforms, `T` cell steps, readout, loss) on a
+    /// tape, with the spectral-norm vectors as they are (call [`Self::power_iteration`] first
+    /// to mimic a training forward). This is the full-tape reference for [`crate::bptt`].
+    ///
+    /// # Errors
+    /// As [`Self::check_batch`].
+    pub fn record(
+        &self,
+        tape: &mut Tape<S>,
+        batch: &SequenceBatch<'_, S>,
+        labels: &[usize],
+        imp: CellImpl,
+    ) -> Result<RecordedModel, GradError> {
+        self.check_batch(batch, Some(labels))?;
+        let RnnConfig {
+            hidden: n,
+            input: m,
+            classes,
+            cell,
+        } = self.config;
+        let ids = &self.ids;
+        let params: Vec<Var> = self
+            .params
+            .tensors()
+            .iter()
+            .map(|t| tape.param(t.rows, t.cols, &t.data))
+            .collect();
+        let pv = |id: ParamId| params[id.0];
+        let w_r = match (&cell.recurrence, &self.buffers.spectral) {
+            (Recurrence::Free, _) | (_, None) => pv(ids.w_r),
+            (rec, Some(sn)) => {
+                let s = tape.spectral_norm(pv(ids.w_r), sn);
+                if *rec == Recurrence::IdentityPlusSpectralNorm {
+                    let mut eye = vec![S::ZERO; n * n];
+                    for i in 0..n {
+                        eye[i * n + i] = S::ONE;
+                    }
+                    let eye = tape.constant(n, n, &eye);
+                    tape.add(s, eye)
+                } else {
+                    s
+                }
+            }
+        };
+        let w_exp = tape.exp(pv(ids.log_w));
+        let w_norm = match cell.norm_weights {
+            NormWeights::Exp => w_exp,
+            NormWeights::ExpClamped => tape.clamp(w_exp, S::ZERO, S::ONE),
+        };
+        let (my, ma, mb) = cell.time_constants.maxima();
+        let dt = match ids.tau {
+            Some(tau) => {
+                let mut parts = Vec::with_capacity(4);
+                for (k, mx) in [my, ma, mb, mb].into_iter().enumerate() {
+                    let s = tape.sigmoid(pv(tau[k]));
+                    parts.push(tape.scale(s, S::from_f64(mx)));
+                }
+                let ya = tape.concat_cols(parts[0], parts[1]);
+                let bb = tape.concat_cols(parts[2], parts[3]);
+                tape.concat_cols(ya, bb)
+            }
+            None => {
+                let v: Vec<S> = [my, ma, mb, mb]
+                    .iter()
+                    .flat_map(|&mx| std::iter::repeat_n(S::from_f64(mx * SIGMOID_OF_ONE), n))
+                    .collect();
+                tape.constant(1, 4 * n, &v)
+            }
+        };
+        let sigma2: Vec<S> = self.buffers.sigma.iter().map(|&s| s * s).collect();
+        let sigma2 = tape.constant(1, n, &sigma2);
+        let vars = CellVars {
+            w_zx: pv(ids.w_zx),
+            w_bx0: pv(ids.w_bx0),
+            w_bx1: pv(ids.w_bx1),
+            w_r,
+            w_by0: pv(ids.w_by0),
+            w_ba0: pv(ids.w_ba0),
+            w_by1: pv(ids.w_by1),
+            w_ba1: pv(ids.w_ba1),
+            w_norm,
+            dt,
+            sigma2,
+        };
+        let init = self.initial_state();
+        let rows: Vec<S> = (0..batch.batch)
+            .flat_map(|_| init.iter().copied())
+            .collect();
+        let mut state = tape.constant(batch.batch, 4 * n, &rows);
+        for t in 0..batch.steps {
+            let x = tape.constant(batch.batch, m, batch.step_rows(t, 0, batch.batch));
+            state = match imp {
+                CellImpl::Fused => tape.organics_cell(&cell, x, state, &vars),
+                CellImpl::Composed => {
+                    crate::composed::organics_cell_composed(tape, &cell, x, state, &vars)
+                }
+            };
+        }
+        let y = tape.slice_cols(state, 0, n);
+        let lin = tape.linear(y, pv(ids.readout_w));
+        let logits = tape.add(lin, pv(ids.readout_b));
+        debug_assert_eq!(tape.shape(logits), (batch.batch, classes));
+        let loss = tape.softmax_cross_entropy(logits, labels)?;
+        Ok(RecordedModel {
+            loss,
+            logits,
+            params,
+        })
+    }
+}
+
+fn validate(c: &RnnConfig) -> Result<(), GradError> {
+    for (field, v) in [
+        ("hidden", c.hidden),
+        ("input", c.input),
+        ("classes", c.classes),
+    ] {
+        if v == 0 {
+            return Err(GradError::InvalidConfig {
+                field,
+                value: 0.0,
+                reason: "must be at least 1",
+            });
+        }
+    }
+    let (my, ma, mb) = c.cell.time_constants.maxima();
+    for (field, v) in [
+        ("time_constants.max_y", my),
+        ("time_constants.max_a", ma),
+        ("time_constants.max_b", mb),
+    ] {
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(GradError::InvalidConfig {
+                field,
+                value: v,
+                reason: "Euler factor maximum must be positive and finite",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Largest singular value of a row-major `rows x cols` matrix by power iteration.
+fn largest_singular_value<S: Scalar>(w: &[S], rows: usize, cols: usize) -> S {
+    let mut v = vec![S::ONE; cols];
+    let mut u = vec![S::ZERO; rows];
+    let mut s = S::ZERO;
+    for _ in 0..100 {
+        for i in 0..rows {
+            u[i] = crate::linalg::dot(&w[i * cols..(i + 1) * cols], &v);
+        }
+        v.iter_mut().for_each(|x| *x = S::ZERO);
+        for i in 0..rows {
+            crate::linalg::axpy(&mut v, u[i], &w[i * cols..(i + 1) * cols]);
+        }
+        let nv = crate::linalg::dot(&v, &v).sqrt();
+        if nv <= S::ZERO {
+            return S::ZERO;
+        }
+        v.iter_mut().for_each(|x| *x /= nv);
+        s = nv.sqrt();
+    }
+    s
+}
+
+/// A random orthogonal `n x n` matrix (modified Gram–Schmidt on a Gaussian matrix).
+fn orthogonal<S: Scalar>(n: usize, rng: &mut ChaCha8Rng) -> Vec<S> {
+    let mut q: Vec<f64> = (0..n * n).map(|_| StandardNormal.sample(rng)).collect();
+    for i in 0..n {
+        for j in 0..i {
+            let d: f64 = (0..n).map(|k| q[i * n + k] * q[j * n + k]).sum();
+            for k in 0..n {
+                q[i * n + k] -= d * q[j * n + k];
+            }
+        }
+        let norm = (0..n)
+            .map(|k| q[i * n + k] * q[i * n + k])
+            .sum::<f64>()
+            .sqrt();
+        for k in 0..n {
+            q[i * n + k] /= norm;
+        }
+    }
+    q.into_iter().map(S::from_f64).collect()
+}
