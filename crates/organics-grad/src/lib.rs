@@ -17,6 +17,7 @@
 //! | [`params`] | named parameter tensors ([`ParamSet`]) |
 //! | [`rnn`] | the ORGaNICs RNN classifier (sMNIST), its initialisation and tape recording |
 //! | [`bptt`] | BPTT with checkpointing and batch-parallel chunks ([`Bptt`]) |
+//! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
 
 pub mod bptt;
 pub mod cell;
@@ -24,6 +25,7 @@ pub mod composed;
 pub mod error;
 pub mod linalg;
 pub mod loss;
+pub mod optim;
 pub mod params;
 pub mod rnn;
 pub mod scalar;
