@@ -250,3 +250,32 @@ fn auto_and_simulate_agree_on_general_recurrence() {
         }
     }
 }
+
+/// Fig. 1b (w_r = 2, b0σ = 0.05 < 1 − 1/w_r): the 2-D circuit has a stable fixed point and two
+/// unstable ones (spec §C.5), and the paper's iteration converges to an unstable one (y < 0,
+/// opposite to z). `Auto` must return the stable one, which has D = 1 − w_r + w_r √a > 0.
+#[test]
+fn auto_returns_the_attracting_fixed_point_of_fig1b() {
+    use organics_core::steady_state::{Method, solve};
+    let c = Circuit::new(CircuitParts {
+        model: Model::Main,
+        tau_y: vec![2.0],
+        tau_a: vec![2.0],
+        b: vec![0.5],
+        b0: vec![0.5],
+        sigma: vec![0.1],
+        w_r: Recurrence::Scaled(2.0),
+        w: Mat::from_fn(1, 1, |_, _| 1.0),
+        z: vec![1.0],
+    })
+    .unwrap();
+    let it = iterative(&c, IterativeOptions::default()).unwrap().report;
+    let d_it = 1.0 - 2.0 + 2.0 * it.a[0].sqrt();
+    assert!(
+        d_it < 0.0,
+        "the iteration is expected to find the D < 0 branch here: {it:?}"
+    );
+    let auto = solve(&c, Method::Auto).unwrap();
+    let d = 1.0 - 2.0 + 2.0 * auto.a[0].sqrt();
+    assert!(auto.converged() && d > 0.0 && auto.y[0] > 0.0, "{auto:?}");
+}

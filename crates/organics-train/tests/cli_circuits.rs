@@ -107,3 +107,19 @@ fn invalid_circuits_exit_2_naming_the_field() {
     rejects(&["simulate", &file("good3.json", GOOD), "--t-end", "1", "--dt", "0"], "dt");
     rejects(&["steady-state", &file("good4.json", GOOD), "--method", "magic"], "magic");
 }
+
+#[test]
+fn stability_reports_the_attracting_fixed_point() {
+    // Fig. 1b: a stable focus at y > 0 beside two unstable fixed points (spec §C.5).
+    let out = organics(&["stability", &example("fig1b.json")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    for key in ["y", "a", "eigenvalues", "max_real", "stable"] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["stable"], true);
+    assert_eq!(v["eigenvalues"].as_array().unwrap().len(), 2);
+    let max_re = v["eigenvalues"].as_array().unwrap().iter().map(|e| e[0].as_f64().unwrap()).fold(f64::NEG_INFINITY, f64::max);
+    assert!((max_re - v["max_real"].as_f64().unwrap()).abs() < 1e-15);
+    rejects(&["stability", &file("bad-stab.json", &GOOD.replace(r#""sigma":0.1"#, r#""sigma":-1"#))], "sigma[0] = -1");
+}

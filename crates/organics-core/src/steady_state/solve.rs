@@ -2,7 +2,7 @@
 //!
 //! | [`Method`] | route |
 //! |---|---|
-//! | `Auto` | closed form when W_r = I; else the iterative algorithm (main model) or a simulation (rectified model), each followed by Newton polish |
+//! | `Auto` | closed form when W_r = I; else the iterative algorithm (main model) or a simulation (rectified model), each followed by Newton polish. If the iterative route lands on a fixed point that is not attracting (max Re λ(J) ≥ 0 — it happens: with w_r = 2 and small b0σ the 2-D circuit has a saddle the iteration finds, spec §C.5), the simulated steady state is returned instead |
 //! | `ClosedForm` | [`super::closed_form`] (W_r = I only) |
 //! | `Iterative` | [`super::iterative`] with K iterations, no polish (the paper's algorithm as is) |
 //! | `Simulate` | [`crate::integrate::settle`] with Dormand–Prince from 0.01 in every variable, then Newton polish |
@@ -53,18 +53,28 @@ pub fn solve(circuit: &Circuit, method: Method) -> Result<SteadyStateReport, Cor
         Method::Auto if circuit.model() == Model::Main => {
             let start = iterative(circuit, IterativeOptions::default())?.report;
             let polished = newton_polish(circuit, &start.state(), NewtonOptions::default())?;
-            if polished.converged() {
+            if polished.converged() && is_attracting(circuit, &polished.state()) {
                 return Ok(SteadyStateReport {
                     iterations: start.iterations + polished.iterations,
                     method: "iterative+newton",
                     ..polished
                 });
             }
-            // The iteration can fail for large ‖W_r‖ (spec §B.3); fall back to simulation.
+            // The iteration can fail for large ‖W_r‖ (spec §B.3), or land on an unstable fixed
+            // point; the state the circuit actually settles to comes from simulation.
             simulate_then_polish(circuit)
         }
         Method::Auto => simulate_then_polish(circuit),
     }
+}
+
+/// Whether every eigenvalue of the Jacobian at `x` has a negative real part. (Only a sanity
+/// check of the route; organics-lyapunov reports stability with an explained tolerance.)
+fn is_attracting(circuit: &Circuit, x: &[f64]) -> bool {
+    circuit
+        .jacobian(x)
+        .eigenvalues()
+        .is_ok_and(|ev| ev.iter().all(|l| l.re < 0.0))
 }
 
 fn simulate_then_polish(circuit: &Circuit) -> Result<SteadyStateReport, CoreError> {
