@@ -9,6 +9,8 @@
 //! | [`stability`] | spectral abscissa `max Re λ(J)`, the stable/unstable verdict and its tolerance |
 //! | [`classify`] | the kind of a planar fixed point from trace and determinant |
 //! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (spec §C.3) |
+//! | [`planar`] | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories |
+//! | [`panels`] | the one-neuron circuits of the paper's Figs. 1–3 |
 //!
 //! Everything is `f64`; eigenvalues are in the inverse of the circuit's time unit (1/ms for the
 //! paper's figures). Names such as `W_r`, `b0`, `tau_y` mirror the paper's symbols.
@@ -37,3 +39,6 @@ pub use stability::{
     LinearStability, StabilityReport, Verdict, linear_stability, stability, stability_at,
     stability_with,
 };
+pub mod planar;
+pub use planar::{FixedPoint2D, Window, fixed_points, newton_fixed_points};
+pub mod panels;
