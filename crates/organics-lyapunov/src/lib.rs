@@ -11,6 +11,7 @@
 //! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (spec §C.3) |
 //! | [`planar`] | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories |
 //! | [`panels`] | the one-neuron circuits of the paper's Figs. 1–3 |
+//! | [`conjecture`] | the measured fraction of stable random circuits versus ‖W_r‖₂ (spec §C.6) |
 //!
 //! Everything is `f64`; eigenvalues are in the inverse of the circuit's time unit (1/ms for the
 //! paper's figures). Names such as `W_r`, `b0`, `tau_y` mirror the paper's symbols.
@@ -41,4 +42,5 @@ pub use stability::{
 };
 pub mod planar;
 pub use planar::{FixedPoint2D, Window, fixed_points, newton_fixed_points};
+pub mod conjecture;
 pub mod panels;
