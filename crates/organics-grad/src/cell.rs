@@ -325,6 +325,37 @@ pub const fn cache_width(n: usize) -> usize {
     4 * n
 }
 
+/// Four consecutive length-`n` pieces of `s`.
+#[inline]
+fn split4<S>(s: &[S], n: usize) -> (&[S], &[S], &[S], &[S]) {
+    (&s[..n], &s[n..2 * n], &s[2 * n..3 * n], &s[3 * n..4 * n])
+}
+
+/// Four consecutive mutable length-`n` pieces of `s`.
+#[inline]
+fn split4_mut<S>(s: &mut [S], n: usize) -> (&mut [S], &mut [S], &mut [S], &mut [S]) {
+    let (p, rest) = s[..4 * n].split_at_mut(n);
+    let (q, rest) = rest.split_at_mut(n);
+    let (r, t) = rest.split_at_mut(n);
+    (p, q, r, t)
+}
+
+/// Three consecutive length-`n` pieces of `s`.
+#[inline]
+fn split3<S>(s: &[S], n: usize) -> (&[S], &[S], &[S]) {
+    (&s[..n], &s[n..2 * n], &s[2 * n..3 * n])
+}
+
+/// Lower bound used by `max` to implement an optional rectification without a branch:
+/// `0` rectifies, `−∞` leaves the value unchanged.
+fn rect_floor<S: Scalar>(rectify: bool) -> S {
+    if rectify {
+        S::ZERO
+    } else {
+        S::from_f64(f64::NEG_INFINITY)
+    }
+}
+
 /// One forward Euler step for `rows` batch rows: reads `x` (`rows x m`) and `state`
 /// (`rows x 4n`), writes `next` (`rows x 4n`) and `cache` (`rows x 4n`).
 ///
@@ -368,34 +399,28 @@ pub fn forward_step<S: Scalar>(
     );
     // r = ⌊y⌋, v = ⌊y⌋² ⌊a⌋.
     for b in 0..rows {
-        let st = &state[b * sw..b * sw + 2 * n];
+        let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
         let rr = &mut r[b * n..(b + 1) * n];
         let vv = &mut v[b * n..(b + 1) * n];
         for i in 0..n {
-            let ry = st[i].relu();
+            let ry = y[i].relu();
             rr[i] = ry;
-            vv[i] = (ry * ry * st[n + i].relu()).flush_subnormal();
+            vv[i] = (ry * ry * a[i].relu()).flush_subnormal();
         }
     }
     // ŷ (before the mask in the RectifyAfter variant).
-    match cfg.recurrent {
-        RecurrentDrive::RectifyBefore => gemm(
-            ViewMut::strided(cache, rows, n, cw),
-            Beta::Overwrite,
-            View::new(r, rows, n),
-            Trans::No,
-            View::new(w.wr, n, n),
-            Trans::Yes,
-        ),
-        RecurrentDrive::RectifyAfter => gemm(
-            ViewMut::strided(cache, rows, n, cw),
-            Beta::Overwrite,
-            View::strided(state, rows, n, sw),
-            Trans::No,
-            View::new(w.wr, n, n),
-            Trans::Yes,
-        ),
-    }
+    let wr_input = match cfg.recurrent {
+        RecurrentDrive::RectifyBefore => View::new(r, rows, n),
+        RecurrentDrive::RectifyAfter => View::strided(state, rows, n, sw),
+    };
+    gemm(
+        ViewMut::strided(cache, rows, n, cw),
+        Beta::Overwrite,
+        wr_input,
+        Trans::No,
+        View::new(w.wr, n, n),
+        Trans::Yes,
+    );
     // u = v Wᵀ.
     gemm(
         ViewMut::strided(&mut cache[n..], rows, n, cw),
@@ -415,35 +440,70 @@ pub fn forward_step<S: Scalar>(
         Trans::Yes,
     );
 
-    let (dty, rest) = w.dt.split_at(n);
-    let (dta, rest) = rest.split_at(n);
-    let (dtb0, dtb1) = rest.split_at(n);
-    let rectify_z = cfg.input == InputDrive::Rectified;
-    let rectify_after = cfg.recurrent == RecurrentDrive::RectifyAfter;
+    let (dty, dta, dtb0, dtb1) = split4(w.dt, n);
+    let sig2 = &w.sigma2[..n];
+    let z_floor: S = rect_floor(cfg.input == InputDrive::Rectified);
+    let yh_floor: S = rect_floor(cfg.recurrent == RecurrentDrive::RectifyAfter);
     for b in 0..rows {
-        let st = &state[b * sw..(b + 1) * sw];
-        let nx = &mut next[b * sw..(b + 1) * sw];
-        let c = &mut cache[b * cw..(b + 1) * cw];
-        let pr = &p[b * 3 * n..(b + 1) * 3 * n];
-        for i in 0..n {
-            let (y, a, b0, b1) = (st[i], st[n + i], st[2 * n + i], st[3 * n + i]);
-            let zp = pr[i];
-            let z = if rectify_z { zp.relu() } else { zp };
-            let yh = if rectify_after { c[i].relu() } else { c[i] };
-            let yh = yh.flush_subnormal();
-            c[i] = yh;
-            let u = c[n + i].flush_subnormal();
-            c[n + i] = u;
-            let s0 = (c[2 * n + i] + pr[n + i]).sigmoid().flush_subnormal();
-            let s1 = (c[3 * n + i] + pr[2 * n + i]).sigmoid().flush_subnormal();
-            c[2 * n + i] = s0;
-            c[3 * n + i] = s1;
-            let rho = a.relu().sqrt();
-            nx[i] = (y + dty[i] * (-y + b1 * z + (S::ONE - rho) * yh)).flush_subnormal();
-            nx[n + i] = (a + dta[i] * (-a + w.sigma2[i] * b0 * b0 + u)).flush_subnormal();
-            nx[2 * n + i] = (b0 + dtb0[i] * (-b0 + s0)).flush_subnormal();
-            nx[3 * n + i] = (b1 + dtb1[i] * (-b1 + s1)).flush_subnormal();
-        }
+        let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
+        let (ny, na, nb0, nb1) = split4_mut(&mut next[b * sw..(b + 1) * sw], n);
+        let (yh, u, s0, s1) = split4_mut(&mut cache[b * cw..(b + 1) * cw], n);
+        let (zp, gx0, gx1) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
+        forward_row(
+            y, a, b0, b1, zp, gx0, gx1, dty, dta, dtb0, dtb1, sig2, yh, u, s0, s1, ny, na, nb0,
+            nb1, z_floor, yh_floor,
+        );
+    }
+}
+
+/// The element-wise part of [`forward_step`] for one batch row. Every buffer is its own
+/// slice argument, which the compiler knows does not alias the others, so the loop
+/// vectorises without run-time overlap checks.
+#[inline(never)]
+fn forward_row<S: Scalar>(
+    y: &[S],
+    a: &[S],
+    b0: &[S],
+    b1: &[S],
+    zp: &[S],
+    gx0: &[S],
+    gx1: &[S],
+    dty: &[S],
+    dta: &[S],
+    dtb0: &[S],
+    dtb1: &[S],
+    sig2: &[S],
+    yh: &mut [S],
+    u: &mut [S],
+    s0: &mut [S],
+    s1: &mut [S],
+    ny: &mut [S],
+    na: &mut [S],
+    nb0: &mut [S],
+    nb1: &mut [S],
+    z_floor: S,
+    yh_floor: S,
+) {
+    let n = y.len();
+    let (a, b0, b1, zp, gx0, gx1) = (&a[..n], &b0[..n], &b1[..n], &zp[..n], &gx0[..n], &gx1[..n]);
+    let (dty, dta, dtb0, dtb1, sig2) = (&dty[..n], &dta[..n], &dtb0[..n], &dtb1[..n], &sig2[..n]);
+    let (yh, u, s0, s1) = (&mut yh[..n], &mut u[..n], &mut s0[..n], &mut s1[..n]);
+    let (ny, na, nb0, nb1) = (&mut ny[..n], &mut na[..n], &mut nb0[..n], &mut nb1[..n]);
+    for i in 0..n {
+        let z = zp[i].max(z_floor);
+        let h = yh[i].max(yh_floor).flush_subnormal();
+        yh[i] = h;
+        let uu = u[i].flush_subnormal();
+        u[i] = uu;
+        let g0 = (s0[i] + gx0[i]).sigmoid().flush_subnormal();
+        let g1 = (s1[i] + gx1[i]).sigmoid().flush_subnormal();
+        s0[i] = g0;
+        s1[i] = g1;
+        let rho = a[i].relu().sqrt();
+        ny[i] = (y[i] + dty[i] * (-y[i] + b1[i] * z + (S::ONE - rho) * h)).flush_subnormal();
+        na[i] = (a[i] + dta[i] * (-a[i] + sig2[i] * b0[i] * b0[i] + uu)).flush_subnormal();
+        nb0[i] = (b0[i] + dtb0[i] * (-b0[i] + g0)).flush_subnormal();
+        nb1[i] = (b1[i] + dtb1[i] * (-b1[i] + g1)).flush_subnormal();
     }
 }
 
@@ -481,10 +541,15 @@ pub fn backward_step<S: Scalar>(
             && g_state.len() >= rows * sw,
         "cell backward: buffer too short"
     );
+    assert!(
+        ddt.len() >= 4 * n && dsigma2.len() >= n,
+        "cell backward: gradient buffers too short"
+    );
     scratch.ensure(rows, n);
-    let StepScratch { p, t, .. } = scratch;
+    let StepScratch { p, t, v: t2, .. } = scratch;
     let p = &mut p[..rows * 3 * n];
     let t = &mut t[..rows * n];
+    let t2 = &mut t2[..rows * n];
     gemm(
         ViewMut::new(p, rows, 3 * n),
         Beta::Overwrite,
@@ -494,82 +559,59 @@ pub fn backward_step<S: Scalar>(
         Trans::Yes,
     );
 
-    let (dty, rest) = w.dt.split_at(n);
-    let (dta, rest) = rest.split_at(n);
-    let (dtb0, dtb1) = rest.split_at(n);
-    let rectify_z = cfg.input == InputDrive::Rectified;
-    let rectify_after = cfg.recurrent == RecurrentDrive::RectifyAfter;
-    let half = S::from_f64(0.5);
-    let two = S::from_f64(2.0);
+    let (dty, dta, dtb0, dtb1) = split4(w.dt, n);
+    let sig2 = &w.sigma2[..n];
+    let (ddty, ddta, ddtb0, ddtb1) = split4_mut(ddt, n);
+    let dsig2 = &mut dsigma2[..n];
+    let z_floor: S = rect_floor(cfg.input == InputDrive::Rectified);
+    let yh_floor: S = rect_floor(cfg.recurrent == RecurrentDrive::RectifyAfter);
     for b in 0..rows {
-        let st = &state[b * sw..(b + 1) * sw];
-        let c = &cache[b * cw..(b + 1) * cw];
-        let gn = &g_next[b * sw..(b + 1) * sw];
-        let gs = &mut g_state[b * sw..(b + 1) * sw];
-        let pr = &p[b * 3 * n..(b + 1) * 3 * n];
-        let dp = &mut rec.dp[b * 3 * n..(b + 1) * 3 * n];
-        let dyh = &mut rec.dyhat[b * n..(b + 1) * n];
-        let du = &mut rec.du[b * n..(b + 1) * n];
-        let rr = &mut rec.r[b * n..(b + 1) * n];
-        let vv = &mut rec.v[b * n..(b + 1) * n];
-        for i in 0..n {
-            let (y, a, b0, b1) = (st[i], st[n + i], st[2 * n + i], st[3 * n + i]);
-            let (gy, ga, gb0, gb1) = (gn[i], gn[n + i], gn[2 * n + i], gn[3 * n + i]);
-            let (yh, u, s0, s1) = (c[i], c[n + i], c[2 * n + i], c[3 * n + i]);
-            let zp = pr[i];
-            let z = if rectify_z { zp.relu() } else { zp };
-            let rho = a.relu().sqrt();
-            let ry = y.relu();
-            let ra = a.relu();
-            rr[i] = ry;
-            vv[i] = (ry * ry * ra).flush_subnormal();
-
-            // y' = y + δ_y (−y + b1 z + (1 − ρ) ŷ)
-            let gyd = gy * dty[i];
-            ddt[i] += gy * (-y + b1 * z + (S::ONE - rho) * yh);
-            let dy = gy - gyd;
-            let mut db1 = gyd * z;
-            let dz = if rectify_z {
-                gyd * b1 * zp.step()
-            } else {
-                gyd * b1
-            };
-            let mut dyhat = gyd * (S::ONE - rho);
-            if rectify_after {
-                dyhat *= yh.step();
-            }
-            let mut da = if rho > S::ZERO {
-                -gyd * yh * half / rho
-            } else {
-                S::ZERO
-            };
-
-            // a' = a + δ_a (−a + σ² b0² + u)
-            let gad = ga * dta[i];
-            ddt[n + i] += ga * (-a + w.sigma2[i] * b0 * b0 + u);
-            da += ga - gad;
-            dsigma2[i] += gad * b0 * b0;
-            let mut db0 = two * gad * w.sigma2[i] * b0;
-
-            // b0' = b0 + δ_b0 (−b0 + s0), b1' likewise.
-            ddt[2 * n + i] += gb0 * (-b0 + s0);
-            db0 += gb0 - gb0 * dtb0[i];
-            let dg0 = gb0 * dtb0[i] * s0 * (S::ONE - s0);
-            ddt[3 * n + i] += gb1 * (-b1 + s1);
-            db1 += gb1 - gb1 * dtb1[i];
-            let dg1 = gb1 * dtb1[i] * s1 * (S::ONE - s1);
-
-            // Contributions through the GEMMs are added below.
-            gs[i] = dy;
-            gs[n + i] = da;
-            gs[2 * n + i] = db0.flush_subnormal();
-            gs[3 * n + i] = db1.flush_subnormal();
-            dp[i] = dz.flush_subnormal();
-            dp[n + i] = dg0.flush_subnormal();
-            dp[2 * n + i] = dg1.flush_subnormal();
-            dyh[i] = dyhat.flush_subnormal();
-            du[i] = gad.flush_subnormal();
-        }
+        let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
+        let (yh, u, s0, s1) = split4(&cache[b * cw..(b + 1) * cw], n);
+        let (gy, ga, gb0, gb1) = split4(&g_next[b * sw..(b + 1) * sw], n);
+        let (oy, oa, ob0, ob1) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
+        let (zp, _, _) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
+        let (dz, rest) = rec.dp[b * 3 * n..(b + 1) * 3 * n].split_at_mut(n);
+        let (dg0, dg1) = rest.split_at_mut(n);
+        let rows_n = b * n..(b + 1) * n;
+        backward_row(
+            y,
+            a,
+            b0,
+            b1,
+            zp,
+            yh,
+            u,
+            s0,
+            s1,
+            gy,
+            ga,
+            gb0,
+            gb1,
+            dty,
+            dta,
+            dtb0,
+            dtb1,
+            sig2,
+            oy,
+            oa,
+            ob0,
+            ob1,
+            dz,
+            dg0,
+            dg1,
+            &mut rec.dyhat[rows_n.clone()],
+            &mut rec.du[rows_n.clone()],
+            &mut rec.r[rows_n.clone()],
+            &mut rec.v[rows_n],
+            ddty,
+            ddta,
+            ddtb0,
+            ddtb1,
+            dsig2,
+            z_floor,
+            yh_floor,
+        );
     }
 
     // [ȳ ā] += ḡ wg.
@@ -581,54 +623,48 @@ pub fn backward_step<S: Scalar>(
         View::new(w.wg, 2 * n, 2 * n),
         Trans::No,
     );
-    // Recurrent path.
-    match cfg.recurrent {
-        RecurrentDrive::RectifyBefore => {
-            gemm(
-                ViewMut::new(t, rows, n),
-                Beta::Overwrite,
-                View::new(rec.dyhat, rows, n),
-                Trans::No,
-                View::new(w.wr, n, n),
-                Trans::No,
-            );
-            for b in 0..rows {
-                let st = &state[b * sw..b * sw + n];
-                let gs = &mut g_state[b * sw..b * sw + n];
-                let tt = &t[b * n..(b + 1) * n];
-                for i in 0..n {
-                    gs[i] += tt[i] * st[i].step();
-                }
-            }
-        }
-        RecurrentDrive::RectifyAfter => gemm(
+    // Recurrent path: t = \bar{\hat y} W_r (masked by H(y) below when rectifying before W_r).
+    let before = cfg.recurrent == RecurrentDrive::RectifyBefore;
+    if before {
+        gemm(
+            ViewMut::new(t, rows, n),
+            Beta::Overwrite,
+            View::new(rec.dyhat, rows, n),
+            Trans::No,
+            View::new(w.wr, n, n),
+            Trans::No,
+        );
+    } else {
+        gemm(
             ViewMut::strided(g_state, rows, n, sw),
             Beta::Accumulate,
             View::new(rec.dyhat, rows, n),
             Trans::No,
             View::new(w.wr, n, n),
             Trans::No,
-        ),
+        );
+        t.iter_mut().for_each(|e| *e = S::ZERO);
     }
-    // Normalisation path: v̄ = ū W; ȳ += 2 r ⌊a⌋ v̄, ā += r² H(a) v̄.
+    // Normalisation path: t2 = v̄ = ū W; ȳ += 2 r ⌊a⌋ v̄, ā += r² H(a) v̄.
     gemm(
-        ViewMut::new(t, rows, n),
+        ViewMut::new(t2, rows, n),
         Beta::Overwrite,
         View::new(rec.du, rows, n),
         Trans::No,
         View::new(w.w, n, n),
         Trans::No,
     );
-    let two = S::from_f64(2.0);
     for b in 0..rows {
-        let st = &state[b * sw..b * sw + 2 * n];
-        let gs = &mut g_state[b * sw..b * sw + 2 * n];
-        let tt = &t[b * n..(b + 1) * n];
-        for i in 0..n {
-            let ry = st[i].relu();
-            gs[i] = (gs[i] + two * ry * st[n + i].relu() * tt[i]).flush_subnormal();
-            gs[n + i] = (gs[n + i] + ry * ry * st[n + i].step() * tt[i]).flush_subnormal();
-        }
+        let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
+        let (oy, oa, _, _) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
+        backward_row_gemm_terms(
+            y,
+            a,
+            &t[b * n..(b + 1) * n],
+            &t2[b * n..(b + 1) * n],
+            oy,
+            oa,
+        );
     }
     if let Some(dx) = dx {
         gemm(
@@ -639,6 +675,138 @@ pub fn backward_step<S: Scalar>(
             View::new(w.wx, 3 * n, m),
             Trans::No,
         );
+    }
+}
+
+/// The element-wise part of [`backward_step`] for one batch row (see [`forward_row`]).
+#[inline(never)]
+fn backward_row<S: Scalar>(
+    y: &[S],
+    a: &[S],
+    b0: &[S],
+    b1: &[S],
+    zp: &[S],
+    yh: &[S],
+    u: &[S],
+    s0: &[S],
+    s1: &[S],
+    gy: &[S],
+    ga: &[S],
+    gb0: &[S],
+    gb1: &[S],
+    dty: &[S],
+    dta: &[S],
+    dtb0: &[S],
+    dtb1: &[S],
+    sig2: &[S],
+    oy: &mut [S],
+    oa: &mut [S],
+    ob0: &mut [S],
+    ob1: &mut [S],
+    dz: &mut [S],
+    dg0: &mut [S],
+    dg1: &mut [S],
+    dyh: &mut [S],
+    du: &mut [S],
+    rr: &mut [S],
+    vv: &mut [S],
+    ddty: &mut [S],
+    ddta: &mut [S],
+    ddtb0: &mut [S],
+    ddtb1: &mut [S],
+    dsig2: &mut [S],
+    z_floor: S,
+    yh_floor: S,
+) {
+    let n = y.len();
+    let (a, b0, b1, zp, yh, u, s0, s1) = (
+        &a[..n],
+        &b0[..n],
+        &b1[..n],
+        &zp[..n],
+        &yh[..n],
+        &u[..n],
+        &s0[..n],
+        &s1[..n],
+    );
+    let (gy, ga, gb0, gb1) = (&gy[..n], &ga[..n], &gb0[..n], &gb1[..n]);
+    let (dty, dta, dtb0, dtb1, sig2) = (&dty[..n], &dta[..n], &dtb0[..n], &dtb1[..n], &sig2[..n]);
+    let (oy, oa, ob0, ob1) = (&mut oy[..n], &mut oa[..n], &mut ob0[..n], &mut ob1[..n]);
+    let (dz, dg0, dg1, dyh, du, rr, vv) = (
+        &mut dz[..n],
+        &mut dg0[..n],
+        &mut dg1[..n],
+        &mut dyh[..n],
+        &mut du[..n],
+        &mut rr[..n],
+        &mut vv[..n],
+    );
+    let (ddty, ddta, ddtb0, ddtb1, dsig2) = (
+        &mut ddty[..n],
+        &mut ddta[..n],
+        &mut ddtb0[..n],
+        &mut ddtb1[..n],
+        &mut dsig2[..n],
+    );
+    let half = S::from_f64(0.5);
+    let two = S::from_f64(2.0);
+    for i in 0..n {
+        let z = zp[i].max(z_floor);
+        let ra = a[i].relu();
+        let rho = ra.sqrt();
+        let ry = y[i].relu();
+        rr[i] = ry;
+        vv[i] = (ry * ry * ra).flush_subnormal();
+
+        // y' = y + δ_y (−y + b1 z + (1 − ρ) ŷ)
+        let gyd = gy[i] * dty[i];
+        ddty[i] += gy[i] * (-y[i] + b1[i] * z + (S::ONE - rho) * yh[i]);
+        let zmask = if zp[i] > z_floor { S::ONE } else { S::ZERO };
+        let hmask = if yh[i] > yh_floor { S::ONE } else { S::ZERO };
+        let inv_rho = if rho > S::ZERO { half / rho } else { S::ZERO };
+
+        // a' = a + δ_a (−a + σ² b0² + u)
+        let gad = ga[i] * dta[i];
+        ddta[i] += ga[i] * (-a[i] + sig2[i] * b0[i] * b0[i] + u[i]);
+        dsig2[i] += gad * b0[i] * b0[i];
+
+        // b0' = b0 + δ_b0 (−b0 + s0), b1' likewise.
+        let gb0d = gb0[i] * dtb0[i];
+        let gb1d = gb1[i] * dtb1[i];
+        ddtb0[i] += gb0[i] * (-b0[i] + s0[i]);
+        ddtb1[i] += gb1[i] * (-b1[i] + s1[i]);
+
+        // Direct terms; contributions through the GEMMs are added afterwards.
+        oy[i] = gy[i] - gyd;
+        oa[i] = ga[i] - gad - gyd * yh[i] * inv_rho;
+        ob0[i] = (gb0[i] - gb0d + two * gad * sig2[i] * b0[i]).flush_subnormal();
+        ob1[i] = (gb1[i] - gb1d + gyd * z).flush_subnormal();
+        dz[i] = (gyd * b1[i] * zmask).flush_subnormal();
+        dg0[i] = (gb0d * s0[i] * (S::ONE - s0[i])).flush_subnormal();
+        dg1[i] = (gb1d * s1[i] * (S::ONE - s1[i])).flush_subnormal();
+        dyh[i] = (gyd * (S::ONE - rho) * hmask).flush_subnormal();
+        du[i] = gad.flush_subnormal();
+    }
+}
+
+/// Adds the GEMM-borne terms `t ⊙ H(y) + 2 ⌊y⌋ ⌊a⌋ v̄` to `ȳ` and `⌊y⌋² H(a) v̄` to `ā`.
+#[inline(never)]
+fn backward_row_gemm_terms<S: Scalar>(
+    y: &[S],
+    a: &[S],
+    t: &[S],
+    vb: &[S],
+    oy: &mut [S],
+    oa: &mut [S],
+) {
+    let n = y.len();
+    let (a, t, vb, oy, oa) = (&a[..n], &t[..n], &vb[..n], &mut oy[..n], &mut oa[..n]);
+    let two = S::from_f64(2.0);
+    for i in 0..n {
+        let ry = y[i].relu();
+        let ra = a[i].relu();
+        oy[i] = (oy[i] + t[i] * y[i].step() + two * ry * ra * vb[i]).flush_subnormal();
+        oa[i] = (oa[i] + ry * ry * a[i].step() * vb[i]).flush_subnormal();
     }
 }
 

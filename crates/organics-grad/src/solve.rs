@@ -38,7 +38,7 @@ pub fn lu_in_place<S: Scalar>(
                 p = i;
             }
         }
-        if !(best > tol) || !best.is_finite() {
+        if best <= tol || !best.is_finite() || best.to_f64().is_nan() {
             return Err(GradError::SingularSystem {
                 sample,
                 column: k,

@@ -79,10 +79,10 @@ proptest! {
         let mut r = rng(seed);
         let a = input(rows, cols, uniform(&mut r, rows * cols, -1.0, 1.0));
         let b = input(rows, 2, uniform(&mut r, rows * 2, -1.0, 1.0));
-        check(&[a.clone()], &|t, v| t.sum(v[0]))?;
-        check(&[a.clone()], &|t, v| t.mean(v[0]))?;
-        check(&[a.clone()], &|t, v| t.sum_rows(v[0]))?;
-        check(&[a.clone()], &|t, v| t.slice_cols(v[0], 1, cols - 1))?;
+        check(std::slice::from_ref(&a), &|t, v| t.sum(v[0]))?;
+        check(std::slice::from_ref(&a), &|t, v| t.mean(v[0]))?;
+        check(std::slice::from_ref(&a), &|t, v| t.sum_rows(v[0]))?;
+        check(std::slice::from_ref(&a), &|t, v| t.slice_cols(v[0], 1, cols - 1))?;
         check(&[a, b], &|t, v| t.concat_cols(v[0], v[1]))?;
     }
 
@@ -98,7 +98,7 @@ proptest! {
         let mut r = rng(seed);
         let logits = input(rows, classes, uniform(&mut r, rows * classes, -2.0, 2.0));
         let labels: Vec<usize> = (0..rows).map(|i| (seed as usize + i) % classes).collect();
-        check(&[logits.clone()], &|t, v| t.softmax_cross_entropy(v[0], &labels).unwrap())?;
+        check(std::slice::from_ref(&logits), &|t, v| t.softmax_cross_entropy(v[0], &labels).unwrap())?;
         let other = input(rows, classes, uniform(&mut r, rows * classes, -2.0, 2.0));
         check(&[logits, other], &|t, v| t.mse(v[0], v[1]))?;
     }

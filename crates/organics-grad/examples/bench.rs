@@ -1,0 +1,236 @@
+//! Throughput of one sequential-MNIST training step against the GEMM roofline.
+//!
+//! Prints one line per benchmark, `NAME: median_s=<seconds> gflops=<GFLOP/s>`:
+//!
+//! - `train_step_{1,2}t`: one full step of the paper's sMNIST model (batch 256, n = 128,
+//!   T = 784; forward, BPTT backward, Adam) on 1 and 2 threads;
+//! - `gemm_roofline_{1,2}t`: exactly the GEMMs that step executes (same shapes, same count,
+//!   same per-thread split), with nothing else;
+//! - `train_step_saturated_2t`: the same step from a "late-training" state with saturated
+//!   gates and tiny normalisation weights (the regime where subnormal floats appear).
+//!
+//! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
+//! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]`.
+
+use organics_grad::bptt::train_step_flops;
+use organics_grad::cell::{CellDims, backward_step_flops, forward_step_flops};
+use organics_grad::linalg::{Beta, Trans, View, ViewMut, gemm};
+use organics_grad::optim::{AdamConfig, Optimizer};
+use organics_grad::spectral_norm::PowerIteration;
+use organics_grad::{
+    Bptt, BpttConfig, Checkpointing, Chunks, OrganicsRnn, RnnConfig, SequenceBatch,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use std::time::Instant;
+
+const BATCH: usize = 256;
+const HIDDEN: usize = 128;
+const STEPS: usize = 784;
+const CLASSES: usize = 10;
+const BLOCK: usize = 16;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
+    f(); // warm-up: grows every buffer once
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn chunk_rows(threads: usize) -> Vec<usize> {
+    (0..threads)
+        .map(|i| (i + 1) * BATCH / threads - i * BATCH / threads)
+        .collect()
+}
+
+/// Buffers for the roofline of one chunk.
+struct Gemms {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+}
+
+/// The GEMMs of one chunk's training step: per time step the forward products (twice when
+/// checkpointing recomputes), the state-gradient products, and per block of `BLOCK` steps the
+/// weight-gradient products with inner dimension `BLOCK · rows`.
+fn roofline_chunk(g: &mut Gemms, rows: usize, forward_passes: usize) {
+    let (n, m) = (HIDDEN, 1);
+    let mm = |g: &mut Gemms, mr: usize, k: usize, nc: usize, tb: Trans| {
+        let bshape = if tb == Trans::Yes { (nc, k) } else { (k, nc) };
+        gemm(
+            ViewMut::new(&mut g.c[..mr * nc], mr, nc),
+            Beta::Overwrite,
+            View::new(&g.a[..mr * k], mr, k),
+            Trans::No,
+            View::new(&g.b[..k * nc], bshape.0, bshape.1),
+            tb,
+        );
+    };
+    for t in 0..STEPS {
+        for _ in 0..forward_passes {
+            mm(g, rows, m, 3 * n, Trans::Yes);
+            mm(g, rows, n, n, Trans::Yes);
+            mm(g, rows, n, n, Trans::Yes);
+            mm(g, rows, 2 * n, 2 * n, Trans::Yes);
+        }
+        mm(g, rows, m, 3 * n, Trans::Yes);
+        mm(g, rows, 2 * n, 2 * n, Trans::No);
+        mm(g, rows, n, n, Trans::No);
+        mm(g, rows, n, n, Trans::No);
+        if t % BLOCK == 0 {
+            let k = BLOCK * rows;
+            let wg = |g: &mut Gemms, mr: usize, nc: usize| {
+                gemm(
+                    ViewMut::new(&mut g.c[..mr * nc], mr, nc),
+                    Beta::Accumulate,
+                    View::new(&g.a[..k * mr], k, mr),
+                    Trans::Yes,
+                    View::new(&g.b[..k * nc], k, nc),
+                    Trans::No,
+                );
+            };
+            wg(g, 3 * n, m);
+            wg(g, n, n);
+            wg(g, 2 * n, 2 * n);
+            wg(g, n, n);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let reps = if quick { 1 } else { 5 };
+    let checkpointing = args
+        .iter()
+        .position(|a| a == "--checkpoint")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|k| k.parse().ok())
+        .map_or(Checkpointing::None, Checkpointing::Every);
+    let forward_passes = if matches!(checkpointing, Checkpointing::Every(k) if k < STEPS) {
+        2
+    } else {
+        1
+    };
+    faer::set_global_parallelism(faer::Par::Seq);
+
+    let dims = CellDims { n: HIDDEN, m: 1 };
+    let mut rng = ChaCha8Rng::seed_from_u64(2024);
+    // MNIST-like pixels: most are 0, the rest in (0, 1].
+    let data: Vec<f32> = (0..STEPS * BATCH)
+        .map(|_| {
+            if rng.random::<f32>() < 0.8 {
+                0.0
+            } else {
+                rng.random::<f32>()
+            }
+        })
+        .collect();
+    let labels: Vec<usize> = (0..BATCH).map(|_| rng.random_range(0..CLASSES)).collect();
+    let batch = SequenceBatch {
+        data: &data,
+        steps: STEPS,
+        batch: BATCH,
+        input: 1,
+    };
+
+    for (name, threads, saturated) in [
+        ("train_step_1t", 1, false),
+        ("train_step_2t", 2, false),
+        ("train_step_saturated_2t", 2, true),
+    ] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        let mut model = OrganicsRnn::<f32>::new(RnnConfig::smnist(HIDDEN), 7).expect("model");
+        if saturated {
+            // Late-training regime: large gate weights (saturated sigmoids, s(1−s) ~ 1e-30)
+            // and normalisation weights exp(log W) near the bottom of the f32 range.
+            let ids = *model.ids();
+            for id in [
+                ids.w_by0, ids.w_ba0, ids.w_by1, ids.w_ba1, ids.w_bx0, ids.w_bx1,
+            ] {
+                model
+                    .params
+                    .data_mut(id)
+                    .iter_mut()
+                    .for_each(|x| *x *= 60.0);
+            }
+            model
+                .params
+                .data_mut(ids.log_w)
+                .iter_mut()
+                .for_each(|x| *x = *x * 3.0 - 84.0);
+        }
+        let mut grads = model.params.zeros_like();
+        let mut opt = Optimizer::adam(AdamConfig::default(), &model.params);
+        let mut engine = Bptt::new(BpttConfig {
+            checkpointing,
+            chunks: Chunks::PerThread,
+            weight_grad_block: BLOCK,
+        })
+        .expect("engine");
+        let s = pool.install(|| {
+            time(reps, || {
+                engine
+                    .loss_and_grad(
+                        &mut model,
+                        &batch,
+                        &labels,
+                        PowerIteration::Update,
+                        &mut grads,
+                    )
+                    .expect("step");
+                opt.step(&mut model.params, &grads, 0.01).expect("adam");
+            })
+        });
+        let flops = train_step_flops(dims, CLASSES, STEPS, &chunk_rows(threads), checkpointing);
+        println!("{name}: median_s={s:.4} gflops={:.1}", flops / s / 1e9);
+    }
+
+    for (name, threads) in [("gemm_roofline_1t", 1), ("gemm_roofline_2t", 2)] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        let rows = chunk_rows(threads);
+        let big = 4 * HIDDEN * BLOCK * BATCH;
+        let mut bufs: Vec<Gemms> = rows
+            .iter()
+            .map(|_| Gemms {
+                a: vec![0.5; big],
+                b: vec![0.25; big],
+                c: vec![0.0; 4 * HIDDEN * 4 * HIDDEN.max(BATCH)],
+            })
+            .collect();
+        let s = pool.install(|| {
+            time(reps, || {
+                bufs.par_iter_mut()
+                    .zip(&rows)
+                    .for_each(|(g, &r)| roofline_chunk(g, r, forward_passes))
+            })
+        });
+        let flops: f64 = rows
+            .iter()
+            .map(|&r| {
+                STEPS as f64
+                    * (forward_passes as f64 * forward_step_flops(dims, r)
+                        + backward_step_flops(dims, r))
+            })
+            .sum();
+        println!("{name}: median_s={s:.4} gflops={:.1}", flops / s / 1e9);
+    }
+}
