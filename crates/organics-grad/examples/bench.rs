@@ -10,7 +10,8 @@
 //!   gates and tiny normalisation weights (the regime where subnormal floats appear).
 //!
 //! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
-//! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]`.
+//! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]
+//! [--only NAME]`.
 
 use organics_grad::bptt::train_step_flops;
 use organics_grad::cell::{CellDims, backward_step_flops, forward_step_flops};
@@ -119,6 +120,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|k| k.parse().ok())
         .map_or(Checkpointing::None, Checkpointing::Every);
+    // `--only NAME` runs only the benchmarks whose name contains NAME.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
     let forward_passes = if matches!(checkpointing, Checkpointing::Every(k) if k < STEPS) {
         2
     } else {
@@ -202,6 +210,9 @@ fn main() {
     }
 
     for (name, threads) in [("gemm_roofline_1t", 1), ("gemm_roofline_2t", 2)] {
+        if !name.contains(&only) {
+            continue;
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
