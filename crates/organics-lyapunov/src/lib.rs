@@ -12,6 +12,7 @@
 //! | [`planar`] | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories |
 //! | [`panels`] | the one-neuron circuits of the paper's Figs. 1–3 |
 //! | [`conjecture`] | the measured fraction of stable random circuits versus ‖W_r‖₂ (spec §C.6) |
+//! | [`portrait`] | phase-portrait figures (SVG, PNG) and the paper's Figs. 1–3 |
 //!
 //! Everything is `f64`; eigenvalues are in the inverse of the circuit's time unit (1/ms for the
 //! paper's figures). Names such as `W_r`, `b0`, `tau_y` mirror the paper's symbols.
@@ -44,3 +45,5 @@ pub mod planar;
 pub use planar::{FixedPoint2D, Window, fixed_points, newton_fixed_points};
 pub mod conjecture;
 pub mod panels;
+pub mod portrait;
+pub use portrait::{Portrait, PortraitOptions, phase_portrait, render_paper_figures};
