@@ -7,5 +7,38 @@
 //! | module | object |
 //! |---|---|
 //! | [`json`] | the JSON shapes the command line prints |
+//! | [`config`] | the typed training configuration and the paper's presets |
+//! | [`params`] | named tensors (PyTorch `state_dict` names) and initialisers |
+//! | [`model`] | fixed-point ORGaNICs layers, autoencoder, ORGaNICs RNN, LSTM, tanh RNN |
+//! | [`optim`] | Adam with L2 weight decay |
+//! | [`trainer`] | the training loop, evaluation, resumption |
+//! | [`checkpoint`] | safetensors checkpoints and the training state |
+//! | [`metrics`] | per-step and per-epoch JSONL metrics |
+//! | [`observe`] | stability observers (Jacobian spectra, hidden trajectories) |
+//! | [`error`] | [`TrainError`] |
+//!
+//! Training from code (what `cargo xtask reproduce` calls):
+//!
+//! ```no_run
+//! use organics_train::{ModelKind, ProgressMode, Task, TrainConfig, run};
+//! let mut cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
+//! cfg.epochs = 2;
+//! let summary = run(&cfg, std::path::Path::new("target/runs/mnist"), ProgressMode::Quiet)?;
+//! println!("test accuracy {:?}", summary.final_test_accuracy);
+//! # Ok::<(), organics_train::TrainError>(())
+//! ```
 
+pub mod checkpoint;
+pub mod config;
+pub mod error;
 pub mod json;
+pub mod metrics;
+pub mod model;
+pub mod observe;
+pub mod optim;
+pub mod params;
+pub mod trainer;
+
+pub use config::{CellPreset, Clipping, FixedPointSystem, ModelKind, StaticRecurrence, TauMode, Task, TrainConfig};
+pub use error::TrainError;
+pub use trainer::{Data, EvalReport, ProgressMode, RunOptions, RunSummary, StopReason, evaluate_checkpoint, resume, resume_with, run, run_with};

@@ -1,9 +1,10 @@
-//! `organics stability`, the linear-stability commands of organics-lyapunov.
+//! `organics stability`, `organics fixed-points` and `organics phase-portrait`: the analysis
+//! commands of organics-lyapunov.
 
 use crate::circuit::{load_circuit, print_json};
 use crate::error::CliError;
 use clap::Args;
-use organics_lyapunov::StabilityReport;
+use organics_lyapunov::{FixedPoint2D, PortraitOptions, StabilityReport};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -41,4 +42,53 @@ pub fn stability(args: &StabilityArgs) -> Result<(), CliError> {
     let circuit = load_circuit(&args.circuit)?;
     let report = organics_lyapunov::stability(&circuit)?;
     print_json(&stability_json(&report))
+}
+
+/// Arguments of `organics fixed-points`.
+#[derive(Debug, Args)]
+pub struct FixedPointsArgs {
+    /// The circuit file (JSON) of a one-neuron circuit (n = 1).
+    circuit: PathBuf,
+}
+
+fn fixed_point_json(f: &FixedPoint2D) -> Value {
+    json!({
+        "y": f.y,
+        "a": f.a,
+        "eigenvalues": pairs(&f.eigenvalues),
+        "stable": f.stable,
+        "kind": f.kind.name(),
+        "residual": f.residual,
+    })
+}
+
+pub fn fixed_points(args: &FixedPointsArgs) -> Result<(), CliError> {
+    let circuit = load_circuit(&args.circuit)?;
+    let fps = organics_lyapunov::fixed_points(&circuit)?;
+    print_json(&json!({ "fixed_points": fps.iter().map(fixed_point_json).collect::<Vec<_>>() }))
+}
+
+/// Arguments of `organics phase-portrait`.
+#[derive(Debug, Args)]
+pub struct PortraitArgs {
+    /// The circuit file (JSON) of a one-neuron circuit (n = 1).
+    circuit: PathBuf,
+    /// Output file: .svg or .png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Title (default: the model's name).
+    #[arg(long)]
+    title: Option<String>,
+}
+
+pub fn phase_portrait(args: &PortraitArgs) -> Result<(), CliError> {
+    let circuit = load_circuit(&args.circuit)?;
+    let opts = PortraitOptions { title: args.title.clone(), ..PortraitOptions::default() };
+    let p = organics_lyapunov::phase_portrait(&circuit, &opts, &args.out)?;
+    print_json(&json!({
+        "out": args.out,
+        "fixed_points": p.fixed_points.iter().map(fixed_point_json).collect::<Vec<_>>(),
+        "window": { "y": [p.window.y_min, p.window.y_max], "a": [p.window.a_min, p.window.a_max] },
+        "streamlines": p.streamlines,
+    }))
 }

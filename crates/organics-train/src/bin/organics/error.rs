@@ -30,9 +30,15 @@ pub enum CliError {
     /// A computation ran but did not succeed; its report was printed.
     #[error("{0}")]
     Failed(String),
+    /// A stability analysis failed.
+    #[error(transparent)]
+    Lyapunov(#[from] organics_lyapunov::LyapunovError),
     /// Data could not be fetched, verified or read.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// Training, evaluation or certification failed.
+    #[error(transparent)]
+    Train(#[from] organics_train::TrainError),
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(std::io::Error),
@@ -44,6 +50,7 @@ impl CliError {
         match self {
             CliError::Failed(_) => 1,
             CliError::Data(DataError::FetchFailed { .. }) => 1,
+            CliError::Train(e) if !e.is_invalid_input() => 1,
             _ => 2,
         }
     }

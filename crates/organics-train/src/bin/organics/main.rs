@@ -3,9 +3,11 @@
 //! offending field; a computation that runs but fails (e.g. a steady state that does not
 //! converge) prints its report and exits with status 1.
 
+mod analysis;
 mod circuit;
 mod data;
 mod error;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,9 +26,21 @@ enum Command {
     SteadyState(circuit::SteadyStateArgs),
     /// Integrate a circuit from 0.01 in every variable: {"t","y","a"} (or CSV).
     Simulate(circuit::SimulateArgs),
+    /// Linear stability at the steady state: {"y","a","eigenvalues","max_real","stable"}.
+    Stability(analysis::StabilityArgs),
+    /// Every real fixed point of a one-neuron circuit with its eigenvalues and kind.
+    FixedPoints(analysis::FixedPointsArgs),
+    /// Phase portrait of a one-neuron circuit (SVG or PNG by extension).
+    PhasePortrait(analysis::PortraitArgs),
     /// MNIST data: fetch or verify.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Train a model; prints a JSON summary (see organics_train::trainer).
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a checkpoint on the validation and test sets.
+    Eval(train::EvalArgs),
+    /// Stability report of a trained static model: fixed-point spectra over test inputs.
+    Certify(train::CertifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +63,12 @@ fn main() -> ExitCode {
         Command::SteadyState(args) => circuit::steady_state(&args),
         Command::Simulate(args) => circuit::simulate(&args),
         Command::Data(cmd) => data::run(&cmd),
+        Command::Stability(args) => analysis::stability(&args),
+        Command::FixedPoints(args) => analysis::fixed_points(&args),
+        Command::PhasePortrait(args) => analysis::phase_portrait(&args),
+        Command::Train(args) => train::train(&args),
+        Command::Eval(args) => train::eval(&args),
+        Command::Certify(args) => train::certify(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

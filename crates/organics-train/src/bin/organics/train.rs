@@ -1,0 +1,285 @@
+//! `organics train`, `organics eval` and `organics certify`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Args;
+use organics_data::View;
+use organics_train::config::Clipping;
+use organics_train::trainer::{self, Data};
+use organics_train::{ProgressMode, RunOptions, TrainConfig, TrainError, observe};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::CliError;
+
+/// Options of `organics train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Task: mnist, smnist or psmnist.
+    #[arg(long)]
+    task: Option<String>,
+    /// Model: organics, organics-2layer, mlp (mnist); organics, lstm, rnn (smnist, psmnist).
+    #[arg(long)]
+    model: Option<String>,
+    /// Full config file (JSON, e.g. a run's config.json); flags override its fields.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint (other flags are not allowed).
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Run directory (config.json, metrics.jsonl, observers.jsonl, checkpoints/).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Hidden units (first layer).
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Units of the second ORGaNICs layer (organics-2layer).
+    #[arg(long)]
+    hidden2: Option<usize>,
+    /// Epochs.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Mini-batch size.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Adam L2 weight decay.
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Seed of initialisation and shuffling.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Train on the first N training samples.
+    #[arg(long, value_name = "N")]
+    subset: Option<usize>,
+    /// Evaluate on the first N validation and test samples.
+    #[arg(long, value_name = "N")]
+    eval_subset: Option<usize>,
+    /// Input view: static, sequential, permuted, permuted:SEED, row-wise, downsampled14.
+    #[arg(long)]
+    view: Option<String>,
+    /// RNN cell preset: paper or head.
+    #[arg(long)]
+    cell: Option<String>,
+    /// RNN time constants: learned or fixed.
+    #[arg(long)]
+    tau: Option<String>,
+    /// W_r of the fixed-point layers: identity or spectral-norm.
+    #[arg(long)]
+    recurrence: Option<String>,
+    /// Linear system of the iterative steady state: sqrt-a or legacy-diag-a.
+    #[arg(long)]
+    fixed_point_system: Option<String>,
+    /// Clip the global gradient norm at this value (default: no clipping).
+    #[arg(long)]
+    clip_norm: Option<f64>,
+    /// Run the stability observers every K epochs (0: never).
+    #[arg(long, value_name = "K")]
+    observe_every: Option<u64>,
+    /// Test inputs the observers use.
+    #[arg(long)]
+    observe_samples: Option<usize>,
+    /// MNIST directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Stop with a checkpoint after this many optimiser steps in total (for testing resumption).
+    #[arg(long, value_name = "N")]
+    stop_after_steps: Option<u64>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Options of `organics eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A checkpoint directory, or a run directory (its best checkpoint).
+    checkpoint: PathBuf,
+    /// Evaluate on the first N validation and test samples.
+    #[arg(long, value_name = "N")]
+    eval_subset: Option<usize>,
+    /// MNIST directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// Options of `organics certify`.
+#[derive(Debug, Args)]
+pub struct CertifyArgs {
+    /// A checkpoint directory, or a run directory (its best checkpoint).
+    checkpoint: PathBuf,
+    /// Test inputs to analyse (default: all 10 000).
+    #[arg(long, value_name = "N")]
+    samples: Option<usize>,
+    /// MNIST directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn parse_enum<T: DeserializeOwned>(field: &'static str, text: &str) -> Result<T, TrainError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| TrainError::InvalidConfig {
+        field,
+        value: text.to_string(),
+        reason: "not one of the accepted names (see `organics train --help`)",
+    })
+}
+
+fn build_config(a: &TrainArgs) -> Result<TrainConfig, TrainError> {
+    let mut cfg = match (&a.config, &a.task, &a.model) {
+        (Some(path), _, _) => TrainConfig::from_file(path)?,
+        (None, Some(task), model) => {
+            let task = parse_enum("task", task)?;
+            let model = parse_enum("model", model.as_deref().unwrap_or("organics"))?;
+            TrainConfig::preset(task, model)
+        }
+        (None, None, _) => {
+            return Err(TrainError::InvalidConfig { field: "task", value: "(none)".into(), reason: "give --task, --config FILE or --resume DIR" });
+        }
+    };
+    if a.config.is_some() {
+        if let Some(t) = &a.task {
+            cfg.task = parse_enum("task", t)?;
+        }
+        if let Some(m) = &a.model {
+            cfg.model = parse_enum("model", m)?;
+        }
+    }
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = a.$field.clone() { cfg.$field = v; } )* };
+    }
+    set!(hidden, hidden2, epochs, batch_size, lr, weight_decay, seed, threads, observe_every, observe_samples);
+    if let Some(v) = a.subset {
+        cfg.train_subset = Some(v);
+    }
+    if let Some(v) = a.eval_subset {
+        cfg.eval_subset = Some(v);
+    }
+    if let Some(v) = &a.data_dir {
+        cfg.data_dir = Some(v.clone());
+    }
+    if let Some(v) = &a.view {
+        cfg.view = v.parse::<View>()?;
+    }
+    if let Some(v) = &a.cell {
+        cfg.cell = parse_enum("cell", v)?;
+    }
+    if let Some(v) = &a.tau {
+        cfg.tau = parse_enum("tau", v)?;
+    }
+    if let Some(v) = &a.recurrence {
+        cfg.static_recurrence = parse_enum("recurrence", v)?;
+    }
+    if let Some(v) = &a.fixed_point_system {
+        cfg.fixed_point_system = parse_enum("fixed_point_system", v)?;
+    }
+    if let Some(v) = a.clip_norm {
+        cfg.clipping = Clipping::GlobalNorm { max_norm: v };
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn default_out(cfg: &TrainConfig) -> PathBuf {
+    let name = |v: &dyn erased::Named| v.name();
+    PathBuf::from("runs").join(format!("{}-{}-{}", name(&cfg.task), name(&cfg.model), cfg.hidden))
+}
+
+mod erased {
+    pub trait Named {
+        fn name(&self) -> String;
+    }
+    impl<T: serde::Serialize> Named for T {
+        fn name(&self) -> String {
+            serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+        }
+    }
+}
+
+/// `organics train`.
+pub fn train(a: &TrainArgs) -> Result<(), CliError> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupt);
+        // A second Ctrl-C while the step finishes is ignored; the handler only sets the flag.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let opts = RunOptions {
+        progress: if a.quiet { ProgressMode::Quiet } else { ProgressMode::Bar },
+        stop_after_steps: a.stop_after_steps,
+        interrupt: Some(interrupt),
+    };
+    let summary = if let Some(dir) = &a.resume {
+        let conflicting = a.task.is_some() || a.model.is_some() || a.config.is_some() || a.epochs.is_some() || a.hidden.is_some();
+        if conflicting {
+            return Err(TrainError::InvalidConfig { field: "resume", value: dir.display().to_string(), reason: "--resume continues a run with its saved config; drop --task/--model/--config/--epochs/--hidden" }.into());
+        }
+        trainer::resume(dir, &opts)?
+    } else {
+        let cfg = build_config(a)?;
+        let out = a.out.clone().unwrap_or_else(|| default_out(&cfg));
+        let data = Data::mnist(&cfg)?;
+        trainer::run_with(&cfg, &data, &out, &opts)?
+    };
+    let out = json!({
+        "out_dir": summary.out_dir,
+        "stopped": summary.stopped,
+        "parameter_count": summary.parameter_count,
+        "epochs_finished": summary.epochs.len(),
+        "global_step": summary.global_step,
+        "final_test_accuracy": summary.final_test_accuracy,
+        "best": summary.best,
+        "seconds_per_epoch": summary.seconds_per_epoch,
+    });
+    println!("{out}");
+    Ok(())
+}
+
+fn data_for(path: &Path, data_dir: Option<&PathBuf>, eval_subset: Option<usize>) -> Result<Data, TrainError> {
+    let dir = organics_train::checkpoint::resolve(path, "best")?;
+    let state = organics_train::checkpoint::read_state(&dir)?;
+    let mut cfg = state.config;
+    if let Some(d) = data_dir {
+        cfg.data_dir = Some(d.clone());
+    }
+    cfg.train_subset = Some(1);
+    cfg.eval_subset = eval_subset;
+    Data::mnist(&cfg)
+}
+
+/// `organics eval`.
+pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
+    let data = data_for(&a.checkpoint, a.data_dir.as_ref(), a.eval_subset)?;
+    let report = trainer::evaluate_checkpoint(&a.checkpoint, &data)?;
+    println!("{}", serde_json::to_string(&report).expect("report serialises"));
+    Ok(())
+}
+
+/// `organics certify`.
+pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
+    let data = data_for(&a.checkpoint, a.data_dir.as_ref(), None)?;
+    let loaded = trainer::load(&a.checkpoint, data.test.rows(), data.test.cols())?;
+    if !matches!(loaded.trainer.net.arch, organics_train::model::Arch::Static(_)) {
+        return Err(TrainError::InvalidConfig {
+            field: "model",
+            value: format!("{:?}", loaded.state.config.model),
+            reason: "certify analyses the fixed points of static-MNIST ORGaNICs layers; recurrent models have no fixed point per input",
+        }
+        .into());
+    }
+    let samples = a.samples.unwrap_or(data.test.len());
+    let spectra = observe::static_spectra(&loaded.trainer.net, &data.test, loaded.state.config.view, samples)?;
+    let report = json!({
+        "checkpoint": loaded.dir,
+        "tau_ms": observe::TAU_MS,
+        "layers": observe::certify_summary(&spectra),
+    });
+    println!("{report}");
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! The networks of Table 1 (static MNIST) and Table 2 (sequential MNIST) behind one type,
+//! [`Network`]: its named tensors ([`ParamSet`]) and the architecture that reads them.
+//!
+//! Loss of a batch `B` (spec §D.1, §E.2): mean softmax cross-entropy of the logits, plus, for the
+//! static models, the autoencoder's reconstruction error `mean((x − x̂)²)`. A batch may be cut
+//! into row chunks evaluated on separate tapes; chunk `k` of `r_k` rows contributes its own mean
+//! loss times `r_k / B`, so the chunk losses and gradients sum to those of the whole batch.
+
+pub mod autoencoder;
+pub mod fixed_point;
+pub mod linear;
+pub mod lstm;
+pub mod organics_rnn;
+pub mod tanh_rnn;
+
+use organics_grad::{Tape, Var};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{ModelKind, TrainConfig};
+use crate::error::TrainError;
+use crate::params::ParamSet;
+use autoencoder::Autoencoder;
+use fixed_point::{FixedPointLayer, LayerOutput};
+use linear::Linear;
+use lstm::Lstm;
+use organics_rnn::OrganicsRnn;
+use tanh_rnn::TanhRnn;
+
+/// Number of classes of every readout.
+pub const CLASSES: usize = 10;
+
+/// The hidden part of a static-MNIST network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StaticBody {
+    /// One or two fixed-point ORGaNICs layers.
+    Organics(Vec<FixedPointLayer>),
+    /// A ReLU hidden layer.
+    Mlp(Linear),
+}
+
+/// Autoencoder, hidden layers and readout of a static-MNIST network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticNet {
+    /// The jointly trained autoencoder.
+    pub autoencoder: Autoencoder,
+    /// Hidden layers.
+    pub body: StaticBody,
+    /// Readout.
+    pub fc: Linear,
+}
+
+/// The architecture of a [`Network`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arch {
+    /// Static MNIST.
+    Static(StaticNet),
+    /// The ORGaNICs RNN.
+    Organics(OrganicsRnn),
+    /// The LSTM baseline.
+    Lstm(Lstm),
+    /// The tanh-RNN baseline.
+    TanhRnn(TanhRnn),
+}
+
+/// A model: tensors plus architecture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    /// Every tensor, in registration order.
+    pub params: ParamSet,
+    /// How the tensors are used.
+    pub arch: Arch,
+    /// Time steps of the input.
+    pub steps: usize,
+    /// Values per step.
+    pub input_dim: usize,
+}
+
+/// Rows `start .. start + rows` of a time-major `[T][batch][D]` batch buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunk<'a> {
+    /// The whole batch buffer.
+    pub inputs: &'a [f32],
+    /// Rows of the whole batch.
+    pub batch: usize,
+    /// First row of the chunk.
+    pub start: usize,
+    /// Rows of the chunk.
+    pub rows: usize,
+    /// Time steps `T`.
+    pub steps: usize,
+    /// Values per step `D`.
+    pub dim: usize,
+}
+
+impl<'a> Chunk<'a> {
+    /// The chunk's `rows x D` input of step `t`.
+    pub fn step(&self, t: usize) -> &'a [f32] {
+        let lo = (t * self.batch + self.start) * self.dim;
+        &self.inputs[lo..lo + self.rows * self.dim]
+    }
+}
+
+/// The tape values of one forward pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Forward {
+    /// `rows x 10` logits.
+    pub logits: Var,
+    /// The chunk's loss (mean over its rows), not yet weighted.
+    pub loss: Var,
+}
+
+impl Network {
+    /// Builds and initialises the model of `cfg` for inputs of `steps x input_dim`, seeded by
+    /// `cfg.seed`.
+    pub fn new(cfg: &TrainConfig, steps: usize, input_dim: usize) -> Network {
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let mut params = ParamSet::default();
+        let arch = if cfg.task.is_sequential() {
+            match cfg.model {
+                ModelKind::Lstm => Arch::Lstm(Lstm::new(&mut params, &mut rng, input_dim, cfg.hidden)),
+                ModelKind::Rnn => Arch::TanhRnn(TanhRnn::new(&mut params, &mut rng, input_dim, cfg.hidden)),
+                _ => Arch::Organics(OrganicsRnn::new(&mut params, &mut rng, input_dim, cfg.hidden, cfg.cell, cfg.tau)),
+            }
+        } else {
+            let features = steps * input_dim;
+            let autoencoder = Autoencoder::new(&mut params, &mut rng, features, cfg.code_dim);
+            let (body, last) = match cfg.model {
+                ModelKind::Mlp => (StaticBody::Mlp(Linear::new(&mut params, &mut rng, "hidden", cfg.code_dim, cfg.hidden)), cfg.hidden),
+                ModelKind::Organics2Layer => {
+                    let l1 = FixedPointLayer::new(&mut params, &mut rng, "org1", cfg.code_dim, cfg.hidden, cfg.static_recurrence, cfg.fixed_point_system, cfg.fixed_point_iterations);
+                    let l2 = FixedPointLayer::new(&mut params, &mut rng, "org2", cfg.hidden, cfg.hidden2, cfg.static_recurrence, cfg.fixed_point_system, cfg.fixed_point_iterations);
+                    (StaticBody::Organics(vec![l1, l2]), cfg.hidden2)
+                }
+                _ => {
+                    let l1 = FixedPointLayer::new(&mut params, &mut rng, "org1", cfg.code_dim, cfg.hidden, cfg.static_recurrence, cfg.fixed_point_system, cfg.fixed_point_iterations);
+                    (StaticBody::Organics(vec![l1]), cfg.hidden)
+                }
+            };
+            let fc = Linear::new(&mut params, &mut rng, "fc", last, CLASSES);
+            Arch::Static(StaticNet { autoencoder, body, fc })
+        };
+        Network { params, arch, steps, input_dim }
+    }
+
+    /// Number of trainable scalars.
+    pub fn parameter_count(&self) -> usize {
+        self.params.trainable_count()
+    }
+
+    /// Training-mode bookkeeping before a step: one power iteration of every spectral norm.
+    pub fn before_step(&mut self) {
+        let sns: Vec<_> = match &self.arch {
+            Arch::Static(net) => match &net.body {
+                StaticBody::Organics(layers) => layers.iter().filter_map(|l| l.w_r).collect(),
+                StaticBody::Mlp(_) => vec![],
+            },
+            Arch::Organics(rnn) => rnn.spectral_norm().into_iter().collect(),
+            Arch::Lstm(_) | Arch::TanhRnn(_) => vec![],
+        };
+        for sn in sns {
+            sn.power_iteration(&mut self.params);
+        }
+    }
+
+    /// Forward pass of a chunk with its loss; `vars` are the tape handles of
+    /// [`ParamSet::to_tape`].
+    pub fn forward(&self, tape: &mut Tape<f32>, vars: &[Var], chunk: &Chunk<'_>, labels: &[usize]) -> Result<Forward, TrainError> {
+        let (logits, recon) = match &self.arch {
+            Arch::Static(net) => {
+                let (logits, recon, _) = self.static_forward(net, tape, vars, chunk)?;
+                (logits, Some(recon))
+            }
+            _ => (self.sequence_forward(tape, vars, chunk, |_, _| {}), None),
+        };
+        let ce = tape.softmax_cross_entropy(logits, labels)?;
+        let loss = match recon {
+            Some(r) => tape.add(ce, r),
+            None => ce,
+        };
+        Ok(Forward { logits, loss })
+    }
+
+    /// Static forward: logits, reconstruction loss and each ORGaNICs layer's values.
+    pub fn static_forward(&self, net: &StaticNet, tape: &mut Tape<f32>, vars: &[Var], chunk: &Chunk<'_>) -> Result<(Var, Var, Vec<(Var, LayerOutput)>), TrainError> {
+        let features = chunk.steps * chunk.dim;
+        let x = tape.constant(chunk.rows, features, chunk.step(0));
+        let enc = net.autoencoder.forward(tape, vars, x);
+        let recon = tape.mse(enc.reconstruction, x);
+        let mut h = enc.code;
+        let mut layers = Vec::new();
+        match &net.body {
+            StaticBody::Organics(ls) => {
+                for l in ls {
+                    let out = l.forward(tape, vars, &self.params, h)?;
+                    layers.push((h, out));
+                    h = out.rates;
+                }
+            }
+            StaticBody::Mlp(lin) => {
+                let a = lin.forward(tape, vars, h);
+                h = tape.relu(a);
+            }
+        }
+        let logits = net.fc.forward(tape, vars, h);
+        Ok((logits, recon, layers))
+    }
+
+    /// Sequence forward: logits; `observe(t, state)` sees each hidden state (ORGaNICs:
+    /// `[y | a | b0 | b1]`; baselines: `h`).
+    pub fn sequence_forward(&self, tape: &mut Tape<f32>, vars: &[Var], chunk: &Chunk<'_>, observe: impl FnMut(usize, &[f32])) -> Var {
+        let step = |t: usize| chunk.step(t);
+        match &self.arch {
+            Arch::Organics(rnn) => rnn.forward(tape, vars, &self.params, chunk.rows, chunk.steps, step, observe),
+            Arch::Lstm(m) => m.forward(tape, vars, chunk.rows, chunk.steps, step, observe),
+            Arch::TanhRnn(m) => m.forward(tape, vars, chunk.rows, chunk.steps, step, observe),
+            Arch::Static(_) => unreachable!("sequence_forward on a static network"),
+        }
+    }
+}
