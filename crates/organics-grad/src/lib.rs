@@ -18,11 +18,15 @@
 //! | [`rnn`] | the ORGaNICs RNN classifier (sMNIST), its initialisation and tape recording |
 //! | [`bptt`] | BPTT with checkpointing and batch-parallel chunks ([`Bptt`]) |
 //! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
+//! | [`fixed_point`] | the static-MNIST fixed-point ORGaNICs layer (closed form / iterative) |
+//! | [`baselines`] | MLP, LSTM and tanh-RNN baselines from tape primitives |
 
+pub mod baselines;
 pub mod bptt;
 pub mod cell;
 pub mod composed;
 pub mod error;
+pub mod fixed_point;
 pub mod linalg;
 pub mod loss;
 pub mod optim;

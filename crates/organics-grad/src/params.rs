@@ -203,6 +203,39 @@ impl<S: Scalar> ParamSet<S> {
             .sqrt()
     }
 
+    /// Records every tensor as a differentiable leaf on `tape`; the result is indexed by
+    /// `ParamId.0`, and after [`crate::Tape::backward`] the gradient of tensor `i` is
+    /// `tape.grad(vars[i])`.
+    pub fn record(&self, tape: &mut crate::Tape<S>) -> Vec<crate::Var> {
+        self.tensors
+            .iter()
+            .map(|t| tape.param(t.rows, t.cols, &t.data))
+            .collect()
+    }
+
+    /// Copies the gradients of the leaves returned by [`Self::record`] into `grads`
+    /// (overwriting; same layout as `self`).
+    ///
+    /// # Errors
+    /// A layout mismatch between `self` and `grads`.
+    pub fn gather_grads(
+        &self,
+        tape: &crate::Tape<S>,
+        vars: &[crate::Var],
+        grads: &mut Self,
+    ) -> Result<(), GradError> {
+        self.check_same_layout(grads)?;
+        for (t, &v) in grads.tensors.iter_mut().zip(vars) {
+            let g = tape.grad(v);
+            if g.len() == t.data.len() {
+                t.data.copy_from_slice(g);
+            } else {
+                t.data.iter_mut().for_each(|x| *x = S::ZERO);
+            }
+        }
+        Ok(())
+    }
+
     /// Converts every entry to another scalar type (for example trained `f32` weights to
     /// `f64` for analysis).
     #[must_use]
