@@ -1,0 +1,137 @@
+//! `cargo xtask bench`: the training-step benchmarks of organics-grad, one line each,
+//! `NAME: median_s=<seconds> gflops=<GFLOP/s>`, then the ratios a reader wants: the training
+//! step against the GEMM roofline, and (with `--torch`) against PyTorch on the same machine.
+
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// One parsed benchmark line.
+#[derive(Debug, Clone, Copy)]
+pub struct Line {
+    /// Median seconds.
+    pub median_s: f64,
+    /// Achieved GFLOP/s.
+    pub gflops: f64,
+}
+
+/// Parse `NAME: median_s=X gflops=Y` lines; other lines are ignored.
+pub fn parse(text: &str) -> BTreeMap<String, Line> {
+    let mut out = BTreeMap::new();
+    for l in text.lines() {
+        let Some((name, rest)) = l.split_once(": ") else {
+            continue;
+        };
+        let mut median = None;
+        let mut gflops = None;
+        for kv in rest.split_whitespace() {
+            match kv.split_once('=') {
+                Some(("median_s", v)) => median = v.parse().ok(),
+                Some(("gflops", v)) => gflops = v.parse().ok(),
+                _ => {}
+            }
+        }
+        if let (Some(median_s), Some(gflops)) = (median, gflops) {
+            out.insert(name.trim().to_string(), Line { median_s, gflops });
+        }
+    }
+    out
+}
+
+fn run_capture(cmd: &mut Command, what: &str) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("starting {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Run the benchmarks (and PyTorch's reference when asked) and print the lines and ratios.
+pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
+    let mut cmd = Command::new("cargo");
+    cmd.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "organics-grad",
+        "--example",
+        "bench",
+        "--",
+    ])
+    .current_dir(root);
+    if quick {
+        cmd.arg("--quick");
+    }
+    let text = run_capture(&mut cmd, "the organics-grad bench example")?;
+    let lines = parse(&text);
+    if lines.is_empty() {
+        bail!("the bench example printed no `NAME: median_s=.. gflops=..` lines:\n{text}");
+    }
+    for (name, l) in &lines {
+        println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
+    }
+    for t in ["1t", "2t"] {
+        if let (Some(step), Some(roof)) = (
+            lines.get(&format!("train_step_{t}")),
+            lines.get(&format!("gemm_roofline_{t}")),
+        ) {
+            println!(
+                "ratio train_step_{t}/gemm_roofline_{t}: {:.1} % of the roofline",
+                100.0 * step.gflops / roof.gflops
+            );
+        }
+    }
+    if torch {
+        let probe = Command::new("python3")
+            .args(["-c", "import torch"])
+            .output();
+        if !probe.is_ok_and(|o| o.status.success()) {
+            println!(
+                "torch: not available (python3 -c 'import torch' failed); skipping the PyTorch comparison"
+            );
+            return Ok(());
+        }
+        let mut py = Command::new("python3");
+        py.arg("bench/torch_reference.py").current_dir(root);
+        let ttext = run_capture(&mut py, "bench/torch_reference.py")?;
+        let tlines = parse(&ttext);
+        for (name, l) in &tlines {
+            println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
+        }
+        for t in ["1t", "2t"] {
+            if let (Some(ours), Some(theirs)) = (
+                lines.get(&format!("train_step_{t}")),
+                tlines.get(&format!("torch_train_step_{t}")),
+            ) {
+                println!(
+                    "ratio torch/organics train_step_{t}: {:.2}x",
+                    theirs.median_s / ours.median_s
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_benchmark_lines_and_ignores_others() {
+        let m = parse(
+            "warming up\ntrain_step_1t: median_s=0.5 gflops=120.5\nbad: median_s=x gflops=1\n",
+        );
+        assert_eq!(m.len(), 1);
+        assert!((m["train_step_1t"].gflops - 120.5).abs() < 1e-12);
+    }
+}
