@@ -1,7 +1,7 @@
 //! Checkpoints: a directory holding
 //!
 //! - `model.safetensors`: every tensor of the model (parameters and buffers) under its
-//!   reference PyTorch `state_dict` name, f32, with the resolved config in the metadata;
+//!   reference PyTorch `state_dict` name, f32 (metadata `format: pt`);
 //! - `optimizer.safetensors`: Adam's moments, `exp_avg.{name}` and `exp_avg_sq.{name}`;
 //! - `state.json`: [`TrainingState`] (epoch, position in the epoch, Adam's step, best
 //!   validation accuracy, the config) and the sha256 of both tensor files.
@@ -91,9 +91,9 @@ pub fn save(dir: &Path, params: &ParamSet, adam: &Adam, state: &TrainingState) -
     }
     std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
     let model: Vec<_> = params.tensors.iter().map(|t| (t.name.clone(), t.shape.clone(), to_bytes(&t.data))).collect();
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), "pt".to_string());
-    meta.insert("organics_config".to_string(), serde_json::to_string(&state.config).expect("config serialises"));
+    // One metadata entry only: safetensors writes the metadata map in the map's iteration
+    // order, so a single key keeps the file bytes a function of the tensors alone.
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let model_bytes = serialize(&model, Some(meta), dir)?;
     let trainable = params.tensors.iter().filter(|t| t.role == Role::Trainable);
     let mut opt = Vec::new();

@@ -1,0 +1,40 @@
+//! Synthetic data shared by the training tests.
+#![allow(dead_code)]
+
+use organics_data::Dataset;
+use organics_train::Data;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// `count` 28x28 images; class `k` lights a 4-pixel-high horizontal band starting at row
+/// `2k + 4`, plus uniform noise in [0, 0.3), so the classes are separable but not trivially.
+pub fn synthetic(count: usize, seed: u64) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut pixels = Vec::with_capacity(count * 784);
+    let mut labels = Vec::with_capacity(count);
+    for i in 0..count {
+        let k = (i % 10) as u8;
+        for r in 0..28 {
+            for _ in 0..28 {
+                let band = r >= 2 * usize::from(k) + 4 && r < 2 * usize::from(k) + 8;
+                let v = rng.random::<f32>() * 0.3 + if band { 0.7 } else { 0.0 };
+                pixels.push(v.min(1.0));
+            }
+        }
+        labels.push(k);
+    }
+    Dataset::from_pixels(pixels, labels, 28, 28, 10)
+}
+
+/// Train / validation / test sets of synthetic images.
+pub fn data(train: usize, eval: usize) -> Data {
+    Data { train: synthetic(train, 1), validation: synthetic(eval, 2), test: synthetic(eval, 3) }
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("organics-train-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
