@@ -6,7 +6,7 @@
 //! | module | object |
 //! |---|---|
 //! | [`spectrum`] | eigenvalues / eigenvectors of a real matrix (faer), with exact balancing |
-//! | [`stability`] | spectral abscissa `max Re λ(J)`, the stable/unstable verdict and its tolerance |
+//! | [`stability`](mod@stability) | spectral abscissa `max Re λ(J)`, the stable/unstable verdict and its tolerance |
 //! | [`classify`] | the kind of a planar fixed point from trace and determinant |
 //! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (spec §C.3) |
 //! | [`planar`] | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories |

@@ -10,9 +10,9 @@
 //!   they enter a cell another line (or an earlier part of the same line) already crossed, leave
 //!   the window, or would step over a zero of the field (the direction turns back); lines shorter than a tenth of the axes are dropped.
 //!   An arrowhead at the middle of each line gives the direction of time;
-//! - the y-nullcline (orange) and the a-nullcline (green), [`crate::planar::nullclines`];
+//! - the y-nullcline (orange) and the a-nullcline (green), [`crate::planar::nullclines()`];
 //! - stable fixed points as red stars and the others as black circles,
-//!   [`crate::planar::fixed_points`];
+//!   [`crate::planar::fixed_points()`];
 //! - optional trajectories from chosen initial conditions (RK4), in dark blue.
 //!
 //! Text uses the DejaVu Sans font bundled with the crate, so figures render on machines without
@@ -40,7 +40,7 @@ pub struct PortraitOptions {
     pub height: u32,
     /// Streamline density (matplotlib's meaning: 30 · density cells per axis). The paper uses 1.5.
     pub density: f64,
-    /// Title; `None` gives "<model> model".
+    /// Title; `None` gives the model's name ("main model (Eq. 16)" or "rectified model (Eq. 102)").
     pub title: Option<String>,
     /// Initial conditions `(y, a)` of trajectories to overlay.
     pub trajectories: Vec<[f64; 2]>,

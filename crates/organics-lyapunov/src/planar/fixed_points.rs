@@ -45,7 +45,7 @@ pub struct FixedPoint2D {
     pub max_real: f64,
     /// `verdict == Stable`.
     pub stable: bool,
-    /// Stable / marginal / unstable (see [`crate::stability`] for the tolerance).
+    /// Stable / marginal / unstable (see [`crate::stability`](mod@crate::stability) for the tolerance).
     pub verdict: Verdict,
     /// Node, focus, saddle, ... from trace and determinant.
     pub kind: Kind,

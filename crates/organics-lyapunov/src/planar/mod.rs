@@ -3,8 +3,8 @@
 //! | module | object |
 //! |---|---|
 //! | [`field`] | planar vector fields ([`PlaneField`]), the circuit as one, and a seeded Newton search for zeros |
-//! | [`fixed_points`] | every real fixed point: the quartic in `s = √a` (main model), its piecewise branches (rectified model), classification |
-//! | [`nullclines`] | the y- and a-nullclines as polylines |
+//! | [`fixed_points`](mod@fixed_points) | every real fixed point: the quartic in `s = √a` (main model), its piecewise branches (rectified model), classification |
+//! | [`nullclines`](mod@nullclines) | the y- and a-nullclines as polylines |
 //! | [`flow`] | the vector field on a grid, trajectories, and plot windows |
 //!
 //! nalgebra's fixed-size `Vector2`/`Matrix2` are used inside this module only; the circuit's
