@@ -51,9 +51,12 @@
 //! **Kinks.** `H(0) = 0` (so `relu'(0) = 0`), and the derivative of `√⌊a⌋` is `1/(2√a)` for
 //! `a > 0` and `0` for `a ≤ 0`, matching PyTorch's `sqrt(relu(a))` (relu's backward selects).
 //!
-//! **Subnormals.** Every state, cache and cotangent the kernel writes is passed through
-//! [`Scalar::flush_subnormal`]; this changes values by less than `MIN_POSITIVE`
-//! (`1.2e-38` in `f32`) and keeps the GEMMs of later steps off the slow subnormal path.
+//! **Subnormals.** Every value that can become subnormal — `y'`, `a'`, `ŷ`, `u`, `⌊y⌋²⌊a⌋`
+//! and every cotangent — is passed through [`Scalar::flush_subnormal`]; this changes values by
+//! less than `MIN_POSITIVE` (`1.2e-38` in `f32`) and keeps later GEMMs and element-wise
+//! operations off the slow subnormal path. The gates cannot be subnormal (the sigmoid
+//! saturates at `4.2e-18`, see [`Scalar::sigmoid`]), nor can `b0`, `b1` (convex combinations
+//! of their previous values and the gates).
 
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
@@ -495,15 +498,16 @@ fn forward_row<S: Scalar>(
         yh[i] = h;
         let uu = u[i].flush_subnormal();
         u[i] = uu;
-        let g0 = (s0[i] + gx0[i]).sigmoid().flush_subnormal();
-        let g1 = (s1[i] + gx1[i]).sigmoid().flush_subnormal();
+        // σ saturates at 4.2e-18 (see `Scalar::sigmoid`), so gates are never subnormal, and
+        // nor are b0, b1 (convex combinations of their previous values and the gates).
+        let (g0, g1) = S::sigmoid_pair(s0[i] + gx0[i], s1[i] + gx1[i]);
         s0[i] = g0;
         s1[i] = g1;
         let rho = a[i].relu().sqrt();
         ny[i] = (y[i] + dty[i] * (-y[i] + b1[i] * z + (S::ONE - rho) * h)).flush_subnormal();
         na[i] = (a[i] + dta[i] * (-a[i] + sig2[i] * b0[i] * b0[i] + uu)).flush_subnormal();
-        nb0[i] = (b0[i] + dtb0[i] * (-b0[i] + g0)).flush_subnormal();
-        nb1[i] = (b1[i] + dtb1[i] * (-b1[i] + g1)).flush_subnormal();
+        nb0[i] = b0[i] + dtb0[i] * (-b0[i] + g0);
+        nb1[i] = b1[i] + dtb1[i] * (-b1[i] + g1);
     }
 }
 

@@ -17,9 +17,11 @@ use core::fmt::{Debug, Display};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// `σ(x)` is evaluated as `σ(max(x, −80))`: `e^{80} ≈ 5.5e34` is finite in `f32` and
-/// `σ(−80) ≈ 1.8e-35` is above the subnormal threshold `1.2e-38`.
-pub const SIGMOID_FLOOR_ARG: f64 = 80.0;
+/// `σ(x)` is evaluated as `σ(max(x, −40))`: `σ(−40) ≈ 4.2e-18` is far above the subnormal
+/// threshold `1.2e-38`, and `(1 + e^{40})² ≈ 5.5e34` is finite in `f32`, which
+/// [`Scalar::sigmoid_pair`] relies on. Below the floor the true value is smaller than
+/// `4.2e-18`, so the change is at most `4.2e-18` in value and in slope.
+pub const SIGMOID_FLOOR_ARG: f64 = 40.0;
 
 /// A real floating-point type usable by every kernel of this crate (`f32` or `f64`).
 pub trait Scalar:
@@ -67,11 +69,22 @@ pub trait Scalar:
     fn is_finite(self) -> bool;
 
     /// Logistic function `1 / (1 + e^{-x})`, branch-free, saturating at
-    /// `σ(−SIGMOID_FLOOR_ARG) ≈ 1.8e-35` for very negative `x` (a normal `f32` number, so
-    /// saturated gates never produce subnormals).
+    /// `σ(−SIGMOID_FLOOR_ARG) ≈ 4.2e-18` for very negative `x` (so saturated gates never
+    /// produce subnormals).
     #[inline]
     fn sigmoid(self) -> Self {
         Self::ONE / (Self::ONE + (-self).min(Self::from_f64(SIGMOID_FLOOR_ARG)).exp())
+    }
+
+    /// `(σ(x), σ(y))` with a single division: `d_x = 1 + e^{-x}`, `d_y = 1 + e^{-y}`,
+    /// `σ(x) = d_y / (d_x d_y)`, `σ(y) = d_x / (d_x d_y)` (about three roundings).
+    #[inline]
+    fn sigmoid_pair(x: Self, y: Self) -> (Self, Self) {
+        let floor = Self::from_f64(SIGMOID_FLOOR_ARG);
+        let dx = Self::ONE + (-x).min(floor).exp();
+        let dy = Self::ONE + (-y).min(floor).exp();
+        let inv = Self::ONE / (dx * dy);
+        (dy * inv, dx * inv)
     }
 
     /// `max(x, 0)`.
@@ -195,6 +208,28 @@ mod tests {
             // σ(x) + σ(−x) = 1 up to one rounding of each term.
             assert!((s + t - 1.0).abs() <= 2.0 * f64::EPSILON, "x = {x}");
             assert!(s.is_finite());
+        }
+    }
+
+    #[test]
+    fn sigmoid_pair_matches_two_sigmoids() {
+        for &(x, y) in &[
+            (-45.0f32, -45.0f32),
+            (-3.0, 2.0),
+            (0.0, 0.0),
+            (10.0, -39.0),
+            (50.0, 50.0),
+        ] {
+            let (a, b) = Scalar::sigmoid_pair(x, y);
+            // Three extra roundings at most: a few ulps of f32.
+            assert!(
+                (a - Scalar::sigmoid(x)).abs() <= 4.0 * f32::EPSILON * Scalar::sigmoid(x),
+                "{x}"
+            );
+            assert!(
+                (b - Scalar::sigmoid(y)).abs() <= 4.0 * f32::EPSILON * Scalar::sigmoid(y),
+                "{y}"
+            );
         }
     }
 
