@@ -70,7 +70,11 @@ fn to_bytes(data: &[f32]) -> Vec<u8> {
     data.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn serialize(entries: &[(String, Vec<usize>, Vec<u8>)], metadata: Option<HashMap<String, String>>, path: &Path) -> Result<Vec<u8>, TrainError> {
+fn serialize(
+    entries: &[(String, Vec<usize>, Vec<u8>)],
+    metadata: Option<HashMap<String, String>>,
+    path: &Path,
+) -> Result<Vec<u8>, TrainError> {
     let views = entries
         .iter()
         .map(|(name, shape, bytes)| {
@@ -83,14 +87,23 @@ fn serialize(entries: &[(String, Vec<usize>, Vec<u8>)], metadata: Option<HashMap
 }
 
 /// Writes a checkpoint directory `dir` (atomically replacing an existing one).
-pub fn save(dir: &Path, params: &ParamSet, adam: &Adam, state: &TrainingState) -> Result<(), TrainError> {
+pub fn save(
+    dir: &Path,
+    params: &ParamSet,
+    adam: &Adam,
+    state: &TrainingState,
+) -> Result<(), TrainError> {
     let tmp = with_suffix(dir, "tmp");
     let old = with_suffix(dir, "old");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
     }
     std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
-    let model: Vec<_> = params.tensors.iter().map(|t| (t.name.clone(), t.shape.clone(), to_bytes(&t.data))).collect();
+    let model: Vec<_> = params
+        .tensors
+        .iter()
+        .map(|t| (t.name.clone(), t.shape.clone(), to_bytes(&t.data)))
+        .collect();
     // One metadata entry only: safetensors writes the metadata map in the map's iteration
     // order, so a single key keeps the file bytes a function of the tensors alone.
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
@@ -99,7 +112,11 @@ pub fn save(dir: &Path, params: &ParamSet, adam: &Adam, state: &TrainingState) -
     let mut opt = Vec::new();
     for ((t, m), v) in trainable.zip(&adam.exp_avg).zip(&adam.exp_avg_sq) {
         opt.push((format!("exp_avg.{}", t.name), t.shape.clone(), to_bytes(m)));
-        opt.push((format!("exp_avg_sq.{}", t.name), t.shape.clone(), to_bytes(v)));
+        opt.push((
+            format!("exp_avg_sq.{}", t.name),
+            t.shape.clone(),
+            to_bytes(v),
+        ));
     }
     let mut opt_meta = HashMap::new();
     opt_meta.insert("step".to_string(), adam.step.to_string());
@@ -112,7 +129,10 @@ pub fn save(dir: &Path, params: &ParamSet, adam: &Adam, state: &TrainingState) -
     let files = [
         (MODEL_FILE, model_bytes),
         (OPTIMIZER_FILE, opt_bytes),
-        (STATE_FILE, serde_json::to_vec_pretty(&state).expect("state serialises")),
+        (
+            STATE_FILE,
+            serde_json::to_vec_pretty(&state).expect("state serialises"),
+        ),
     ];
     for (name, bytes) in files {
         let p = tmp.join(name);
@@ -132,7 +152,10 @@ pub fn save(dir: &Path, params: &ParamSet, adam: &Adam, state: &TrainingState) -
 }
 
 fn with_suffix(dir: &Path, suffix: &str) -> PathBuf {
-    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".");
     name.push(suffix);
     dir.with_file_name(name)
@@ -151,16 +174,25 @@ pub fn resolve(path: &Path, which: &str) -> Result<PathBuf, TrainError> {
             return Ok(old);
         }
     }
-    Err(TrainError::checkpoint(path, format!("no {STATE_FILE} here or under checkpoints/{which}/ (not a checkpoint or run directory)")))
+    Err(TrainError::checkpoint(
+        path,
+        format!(
+            "no {STATE_FILE} here or under checkpoints/{which}/ (not a checkpoint or run directory)"
+        ),
+    ))
 }
 
 /// Reads `state.json` of the checkpoint directory `dir`.
 pub fn read_state(dir: &Path) -> Result<TrainingState, TrainError> {
     let p = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&p).map_err(TrainError::io(&p))?;
-    let state: TrainingState = serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&p, format!("invalid state: {e}")))?;
+    let state: TrainingState = serde_json::from_str(&text)
+        .map_err(|e| TrainError::checkpoint(&p, format!("invalid state: {e}")))?;
     if state.format != FORMAT {
-        return Err(TrainError::checkpoint(&p, format!("format {} (this build reads format {FORMAT})", state.format)));
+        return Err(TrainError::checkpoint(
+            &p,
+            format!("format {} (this build reads format {FORMAT})", state.format),
+        ));
     }
     state.config.validate()?;
     Ok(state)
@@ -169,59 +201,113 @@ pub fn read_state(dir: &Path) -> Result<TrainingState, TrainError> {
 fn read_verified(dir: &Path, name: &str, state: &TrainingState) -> Result<Vec<u8>, TrainError> {
     let p = dir.join(name);
     let bytes = std::fs::read(&p).map_err(TrainError::io(&p))?;
-    let want = state.sha256.get(name).ok_or_else(|| TrainError::checkpoint(dir, format!("{STATE_FILE} has no sha256 for {name}")))?;
+    let want = state.sha256.get(name).ok_or_else(|| {
+        TrainError::checkpoint(dir, format!("{STATE_FILE} has no sha256 for {name}"))
+    })?;
     let got = sha_hex(&bytes);
     if &got != want {
-        return Err(TrainError::checkpoint(&p, format!("sha256 {got} does not match {want} recorded in {STATE_FILE} (corrupt or partially written)")));
+        return Err(TrainError::checkpoint(
+            &p,
+            format!(
+                "sha256 {got} does not match {want} recorded in {STATE_FILE} (corrupt or partially written)"
+            ),
+        ));
     }
     Ok(bytes)
 }
 
-fn load_into(bytes: &[u8], path: &Path, name_of: impl Fn(&str) -> String, targets: Vec<(&str, &[usize], &mut Vec<f32>)>) -> Result<(), TrainError> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| TrainError::checkpoint(path, format!("not a safetensors file: {e}")))?;
+fn load_into(
+    bytes: &[u8],
+    path: &Path,
+    name_of: impl Fn(&str) -> String,
+    targets: Vec<(&str, &[usize], &mut Vec<f32>)>,
+) -> Result<(), TrainError> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| TrainError::checkpoint(path, format!("not a safetensors file: {e}")))?;
     let expected = targets.len();
     if st.len() != expected {
-        return Err(TrainError::checkpoint(path, format!("{} tensors, the model needs {expected}", st.len())));
+        return Err(TrainError::checkpoint(
+            path,
+            format!("{} tensors, the model needs {expected}", st.len()),
+        ));
     }
     for (name, shape, data) in targets {
         let key = name_of(name);
-        let view = st.tensor(&key).map_err(|_| TrainError::checkpoint(path, format!("missing tensor {key:?}")))?;
+        let view = st
+            .tensor(&key)
+            .map_err(|_| TrainError::checkpoint(path, format!("missing tensor {key:?}")))?;
         if view.dtype() != Dtype::F32 {
-            return Err(TrainError::checkpoint(path, format!("tensor {key:?} has dtype {:?}, expected F32", view.dtype())));
+            return Err(TrainError::checkpoint(
+                path,
+                format!("tensor {key:?} has dtype {:?}, expected F32", view.dtype()),
+            ));
         }
         if view.shape() != shape {
-            return Err(TrainError::CheckpointShape { path: path.to_path_buf(), name: key, expected: shape.to_vec(), found: view.shape().to_vec() });
+            return Err(TrainError::CheckpointShape {
+                path: path.to_path_buf(),
+                name: key,
+                expected: shape.to_vec(),
+                found: view.shape().to_vec(),
+            });
         }
-        *data = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        *data = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
     }
     Ok(())
 }
 
 /// Loads the model tensors of checkpoint `dir` into `params` (names and shapes must match).
-pub fn load_model(dir: &Path, state: &TrainingState, params: &mut ParamSet) -> Result<(), TrainError> {
+pub fn load_model(
+    dir: &Path,
+    state: &TrainingState,
+    params: &mut ParamSet,
+) -> Result<(), TrainError> {
     let bytes = read_verified(dir, MODEL_FILE, state)?;
     let p = dir.join(MODEL_FILE);
-    let targets = params.tensors.iter_mut().map(|t| (t.name.as_str(), t.shape.as_slice(), &mut t.data)).collect();
+    let targets = params
+        .tensors
+        .iter_mut()
+        .map(|t| (t.name.as_str(), t.shape.as_slice(), &mut t.data))
+        .collect();
     load_into(&bytes, &p, str::to_string, targets)
 }
 
 /// Loads Adam's moments of checkpoint `dir` (for `params`' trainable tensors).
-pub fn load_optimizer(dir: &Path, state: &TrainingState, params: &ParamSet) -> Result<Adam, TrainError> {
+pub fn load_optimizer(
+    dir: &Path,
+    state: &TrainingState,
+    params: &ParamSet,
+) -> Result<Adam, TrainError> {
     let bytes = read_verified(dir, OPTIMIZER_FILE, state)?;
     let p = dir.join(OPTIMIZER_FILE);
     let mut adam = Adam::new(params);
-    let trainable: Vec<_> = params.tensors.iter().filter(|t| t.role == Role::Trainable).collect();
+    let trainable: Vec<_> = params
+        .tensors
+        .iter()
+        .filter(|t| t.role == Role::Trainable)
+        .collect();
     let mut targets = Vec::new();
     let mut names = Vec::new();
     for t in &trainable {
-        names.push((format!("exp_avg.{}", t.name), format!("exp_avg_sq.{}", t.name)));
+        names.push((
+            format!("exp_avg.{}", t.name),
+            format!("exp_avg_sq.{}", t.name),
+        ));
     }
-    for ((t, (n1, n2)), (m, v)) in trainable.iter().zip(&names).zip(adam.exp_avg.iter_mut().zip(adam.exp_avg_sq.iter_mut())) {
+    for ((t, (n1, n2)), (m, v)) in trainable
+        .iter()
+        .zip(&names)
+        .zip(adam.exp_avg.iter_mut().zip(adam.exp_avg_sq.iter_mut()))
+    {
         targets.push((n1.as_str(), t.shape.as_slice(), m));
         targets.push((n2.as_str(), t.shape.as_slice(), v));
     }
     load_into(&bytes, &p, str::to_string, targets)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| TrainError::checkpoint(&p, e.to_string()))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| TrainError::checkpoint(&p, e.to_string()))?;
     let step = meta
         .metadata()
         .as_ref()

@@ -277,7 +277,11 @@ impl TrainConfig {
             (false, View::Static) => {}
             (false, v) => return Err(bad("view", v.name(), "static MNIST needs the static view")),
             (true, View::Static) => {
-                return Err(bad("view", "static", "sequential tasks need a sequential view"));
+                return Err(bad(
+                    "view",
+                    "static",
+                    "sequential tasks need a sequential view",
+                ));
             }
             (true, _) => {}
         }
@@ -291,10 +295,18 @@ impl TrainConfig {
             return Err(bad("lr", self.lr, "must be positive and finite"));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(bad("weight_decay", self.weight_decay, "must be non-negative and finite"));
+            return Err(bad(
+                "weight_decay",
+                self.weight_decay,
+                "must be non-negative and finite",
+            ));
         }
         if self.lr_step_epochs == 0 {
-            return Err(bad("lr_step_epochs", self.lr_step_epochs, "must be at least 1"));
+            return Err(bad(
+                "lr_step_epochs",
+                self.lr_step_epochs,
+                "must be at least 1",
+            ));
         }
         if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0 && self.lr_gamma <= 1.0) {
             return Err(bad("lr_gamma", self.lr_gamma, "must lie in (0, 1]"));
@@ -302,7 +314,11 @@ impl TrainConfig {
         if let Clipping::GlobalNorm { max_norm } = self.clipping
             && !(max_norm.is_finite() && max_norm > 0.0)
         {
-            return Err(bad("clipping.max_norm", max_norm, "must be positive and finite"));
+            return Err(bad(
+                "clipping.max_norm",
+                max_norm,
+                "must be positive and finite",
+            ));
         }
         if self.threads == 0 {
             return Err(bad("threads", self.threads, "must be at least 1"));
@@ -314,7 +330,11 @@ impl TrainConfig {
             return Err(bad("eval_subset", 0, "must be at least 1"));
         }
         if self.observe_every > 0 && self.observe_samples == 0 {
-            return Err(bad("observe_samples", 0, "must be at least 1 when observers run"));
+            return Err(bad(
+                "observe_samples",
+                0,
+                "must be at least 1 when observers run",
+            ));
         }
         Ok(())
     }

@@ -39,6 +39,11 @@ pub mod optim;
 pub mod params;
 pub mod trainer;
 
-pub use config::{CellPreset, Clipping, FixedPointSystem, ModelKind, StaticRecurrence, TauMode, Task, TrainConfig};
+pub use config::{
+    CellPreset, Clipping, FixedPointSystem, ModelKind, StaticRecurrence, Task, TauMode, TrainConfig,
+};
 pub use error::TrainError;
-pub use trainer::{Data, EvalReport, ProgressMode, RunOptions, RunSummary, StopReason, evaluate_checkpoint, resume, resume_with, run, run_with};
+pub use trainer::{
+    Data, EvalReport, ProgressMode, RunOptions, RunSummary, StopReason, evaluate_checkpoint,
+    resume, resume_with, run, run_with,
+};

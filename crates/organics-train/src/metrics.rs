@@ -1,6 +1,6 @@
 //! Metrics of a run, one JSON object per line in `metrics.jsonl`:
 //!
-//! - `{"type":"step","epoch","step","global_step","loss","grad_norm","lr"}` after every optimiser
+//! - `{"type":"step","epoch","step","global_step","loss","grad_norm","lr","seconds"}` after every optimiser
 //!   step (`loss` is the batch's training loss, `grad_norm` the global L2 norm of the gradient
 //!   before any clipping);
 //! - `{"type":"epoch", "epoch", "global_step", "lr", "train_loss", "train_accuracy", "val_loss",
@@ -31,6 +31,8 @@ pub struct StepMetrics {
     pub grad_norm: f64,
     /// Learning rate used.
     pub lr: f64,
+    /// Wall-clock seconds of the step (forward, backward, update).
+    pub seconds: f64,
 }
 
 /// One finished epoch.
@@ -89,7 +91,10 @@ impl MetricsLog {
     /// (`None`: start a fresh file).
     pub fn open(path: &Path, keep_through: Option<u64>) -> Result<MetricsLog, TrainError> {
         let kept = match keep_through {
-            Some(g) if path.exists() => read(path)?.into_iter().filter(|r| r.global_step() <= g).collect(),
+            Some(g) if path.exists() => read(path)?
+                .into_iter()
+                .filter(|r| r.global_step() <= g)
+                .collect(),
             _ => Vec::new(),
         };
         let mut text = String::new();
@@ -98,8 +103,14 @@ impl MetricsLog {
             text.push('\n');
         }
         std::fs::write(path, text).map_err(TrainError::io(path))?;
-        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(TrainError::io(path))?;
-        Ok(MetricsLog { path: path.to_path_buf(), file: std::io::BufWriter::new(file) })
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(TrainError::io(path))?;
+        Ok(MetricsLog {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
     }
 
     /// Appends one record.
@@ -121,7 +132,8 @@ pub fn read(path: &Path) -> Result<Vec<Record>, TrainError> {
         .filter(|l| !l.trim().is_empty())
         .enumerate()
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| TrainError::checkpoint(path, format!("line {}: {e}", i + 1)))
+            serde_json::from_str(l)
+                .map_err(|e| TrainError::checkpoint(path, format!("line {}: {e}", i + 1)))
         })
         .collect()
 }

@@ -5,7 +5,7 @@
 //! ORGaNICs circuit of the main model (Eq. 16) with the layer's `W_r` (identity or the
 //! spectrally normalised learned matrix), `W = exp(log W)`, `b = B_1(x)`, `b_0 = B_0`, `σ = 1`,
 //! the normalised drive `z` and `τ_y = τ_a = 2` (ms). The layer's weights are converted to
-//! f64, the circuit's steady state is solved by [`organics_core::steady_state::solve`]
+//! f64, the circuit's steady state is solved by [`organics_core::steady_state::solve()`]
 //! (closed form for `W_r = I`, otherwise the iterative algorithm polished by Newton), and the
 //! spectral abscissa `max Re λ(J)` of the analytic Jacobian `J` there is recorded
 //! (in ms⁻¹). Fig. 5 is the histogram of these values over test inputs; Fig. 6 their maximum
@@ -76,11 +76,20 @@ fn spectral_abscissa(parts: CircuitParts) -> Result<f64, TrainError> {
 }
 
 /// `max Re λ` per layer for the first `samples` inputs of `test` (static networks only).
-pub fn static_spectra(net: &Network, test: &Dataset, view: View, samples: usize) -> Result<Vec<LayerSpectrum>, TrainError> {
+pub fn static_spectra(
+    net: &Network,
+    test: &Dataset,
+    view: View,
+    samples: usize,
+) -> Result<Vec<LayerSpectrum>, TrainError> {
     let Arch::Static(snet) = &net.arch else {
         return Ok(Vec::new());
     };
-    let data = if samples < test.len() { test.subset(samples) } else { test.clone() };
+    let data = if samples < test.len() {
+        test.subset(samples)
+    } else {
+        test.clone()
+    };
     let batcher = Batcher::new(&data, view, 256, Order::InOrder)?;
     let mut epoch = batcher.epoch(0);
     let mut per_layer: Vec<Vec<f64>> = Vec::new();
@@ -88,8 +97,15 @@ pub fn static_spectra(net: &Network, test: &Dataset, view: View, samples: usize)
     while let Some(batch) = epoch.next_batch() {
         tape.reset();
         let vars = net.params.to_tape(&mut tape);
-        let chunk = Chunk { inputs: batch.inputs(), batch: batch.size(), start: 0, rows: batch.size(), steps: batch.steps(), dim: batch.input_dim() };
-        let (_, _, layers) = net.static_forward(snet, &mut tape, &vars, &chunk)?;
+        let chunk = Chunk {
+            inputs: batch.inputs(),
+            batch: batch.size(),
+            start: 0,
+            rows: batch.size(),
+            steps: batch.steps(),
+            dim: batch.input_dim(),
+        };
+        let layers = net.static_forward(snet, &mut tape, &vars, &chunk)?.layers;
         per_layer.resize(layers.len(), Vec::new());
         for (k, (_, out)) in layers.iter().enumerate() {
             let (rows, n) = tape.shape(out.z);
@@ -116,7 +132,10 @@ pub fn static_spectra(net: &Network, test: &Dataset, view: View, samples: usize)
                         model: Model::Main,
                         tau_y: vec![TAU_MS; lc.n],
                         tau_a: vec![TAU_MS; lc.n],
-                        b: b1[r * n..(r + 1) * n].iter().map(|&b| b.max(MIN_GAIN)).collect(),
+                        b: b1[r * n..(r + 1) * n]
+                            .iter()
+                            .map(|&b| b.max(MIN_GAIN))
+                            .collect(),
                         b0: lc.b0.iter().map(|&b| b.max(MIN_GAIN)).collect(),
                         sigma: vec![f64::from(crate::model::fixed_point::SIGMA); lc.n],
                         w_r: lc.w_r.clone(),
@@ -134,8 +153,15 @@ pub fn static_spectra(net: &Network, test: &Dataset, view: View, samples: usize)
         .enumerate()
         .map(|(k, max_real)| {
             let stable = max_real.iter().filter(|v| **v < 0.0).count();
-            let max_over_inputs = max_real.iter().copied().fold(f64::NEG_INFINITY, |a, b| if b.is_nan() { f64::NAN } else { a.max(b) });
-            LayerSpectrum { layer: k + 1, stable_fraction: stable as f64 / max_real.len().max(1) as f64, max_over_inputs, max_real }
+            let max_over_inputs = max_real.iter().copied().fold(f64::NEG_INFINITY, |a, b| {
+                if b.is_nan() { f64::NAN } else { a.max(b) }
+            });
+            LayerSpectrum {
+                layer: k + 1,
+                stable_fraction: stable as f64 / max_real.len().max(1) as f64,
+                max_over_inputs,
+                max_real,
+            }
         })
         .collect())
 }
@@ -152,7 +178,12 @@ pub struct Trajectory {
 }
 
 /// Hidden trajectories of the test images `indices` (recurrent networks only).
-pub fn hidden_trajectories(net: &Network, test: &Dataset, view: View, indices: &[usize]) -> Result<Vec<Trajectory>, TrainError> {
+pub fn hidden_trajectories(
+    net: &Network,
+    test: &Dataset,
+    view: View,
+    indices: &[usize],
+) -> Result<Vec<Trajectory>, TrainError> {
     let units = match &net.arch {
         Arch::Organics(m) => m.units,
         Arch::Lstm(m) => m.units,
@@ -171,10 +202,21 @@ pub fn hidden_trajectories(net: &Network, test: &Dataset, view: View, indices: &
         batcher.fill(&[pos], &mut batch);
         tape.reset();
         let vars = net.params.to_tape(&mut tape);
-        let chunk = Chunk { inputs: batch.inputs(), batch: 1, start: 0, rows: 1, steps: batch.steps(), dim: batch.input_dim() };
+        let chunk = Chunk {
+            inputs: batch.inputs(),
+            batch: 1,
+            start: 0,
+            rows: 1,
+            steps: batch.steps(),
+            dim: batch.input_dim(),
+        };
         let mut y = Vec::new();
         net.sequence_forward(&mut tape, &vars, &chunk, |_, s| y.push(s[..units].to_vec()));
-        out.push(Trajectory { image: i, label: test.label(i), y });
+        out.push(Trajectory {
+            image: i,
+            label: test.label(i),
+            y,
+        });
     }
     Ok(out)
 }
@@ -204,14 +246,38 @@ pub enum ObserverRecord {
 }
 
 /// Runs the observers that fit the model and appends their records to `observers.jsonl`.
-pub fn run_observers(net: &Network, data: &Data, cfg: &TrainConfig, epoch: u64, global_step: u64, out_dir: &Path) -> Result<(), TrainError> {
+pub fn run_observers(
+    net: &Network,
+    data: &Data,
+    cfg: &TrainConfig,
+    epoch: u64,
+    global_step: u64,
+    out_dir: &Path,
+) -> Result<(), TrainError> {
     let record = match net.arch {
-        Arch::Static(_) => ObserverRecord::Spectra { epoch, global_step, layers: static_spectra(net, &data.test, cfg.view, cfg.observe_samples)? },
-        _ => ObserverRecord::Trajectories { epoch, global_step, trajectories: hidden_trajectories(net, &data.test, cfg.view, &[0])? },
+        Arch::Static(_) => ObserverRecord::Spectra {
+            epoch,
+            global_step,
+            layers: static_spectra(net, &data.test, cfg.view, cfg.observe_samples)?,
+        },
+        _ => ObserverRecord::Trajectories {
+            epoch,
+            global_step,
+            trajectories: hidden_trajectories(net, &data.test, cfg.view, &[0])?,
+        },
     };
     let path = out_dir.join(OBSERVERS_FILE);
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(TrainError::io(&path))?;
-    writeln!(f, "{}", serde_json::to_string(&record).expect("record serialises")).map_err(TrainError::io(&path))
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(TrainError::io(&path))?;
+    writeln!(
+        f,
+        "{}",
+        serde_json::to_string(&record).expect("record serialises")
+    )
+    .map_err(TrainError::io(&path))
 }
 
 /// Reads `observers.jsonl` of a run.
@@ -221,7 +287,10 @@ pub fn read_observers(out_dir: &Path) -> Result<Vec<ObserverRecord>, TrainError>
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| TrainError::checkpoint(&path, format!("line {}: {e}", i + 1))))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| TrainError::checkpoint(&path, format!("line {}: {e}", i + 1)))
+        })
         .collect()
 }
 
@@ -251,17 +320,42 @@ pub fn certify_summary(spectra: &[LayerSpectrum]) -> Vec<CertifyLayer> {
     spectra
         .iter()
         .map(|s| {
-            let mut v: Vec<f64> = s.max_real.iter().copied().filter(|x| x.is_finite()).collect();
+            let mut v: Vec<f64> = s
+                .max_real
+                .iter()
+                .copied()
+                .filter(|x| x.is_finite())
+                .collect();
             v.sort_by(f64::total_cmp);
-            let (min, max) = (v.first().copied().unwrap_or(f64::NAN), v.last().copied().unwrap_or(f64::NAN));
-            let median = if v.is_empty() { f64::NAN } else { v[v.len() / 2] };
+            let (min, max) = (
+                v.first().copied().unwrap_or(f64::NAN),
+                v.last().copied().unwrap_or(f64::NAN),
+            );
+            let median = if v.is_empty() {
+                f64::NAN
+            } else {
+                v[v.len() / 2]
+            };
             let mut histogram = vec![0usize; 40];
             let width = (max - min) / 40.0;
             for x in &v {
-                let k = if width > 0.0 { (((x - min) / width) as usize).min(39) } else { 0 };
+                let k = if width > 0.0 {
+                    (((x - min) / width) as usize).min(39)
+                } else {
+                    0
+                };
                 histogram[k] += 1;
             }
-            CertifyLayer { layer: s.layer, inputs: s.max_real.len(), stable_fraction: s.stable_fraction, unsolved: s.max_real.len() - v.len(), min, median, max, histogram }
+            CertifyLayer {
+                layer: s.layer,
+                inputs: s.max_real.len(),
+                stable_fraction: s.stable_fraction,
+                unsolved: s.max_real.len() - v.len(),
+                min,
+                median,
+                max,
+                histogram,
+            }
         })
         .collect()
 }

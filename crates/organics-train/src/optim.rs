@@ -46,7 +46,13 @@ impl Adam {
     }
 
     /// One update with learning rate `lr`; `grads` holds one gradient per trainable tensor.
-    pub fn update(&mut self, params: &mut ParamSet, grads: &[Vec<f32>], lr: f64, weight_decay: f64) {
+    pub fn update(
+        &mut self,
+        params: &mut ParamSet,
+        grads: &[Vec<f32>],
+        lr: f64,
+        weight_decay: f64,
+    ) {
         self.step += 1;
         let t = i32::try_from(self.step).unwrap_or(i32::MAX);
         let bc1 = 1.0 - BETA1.powi(t);
@@ -54,9 +60,22 @@ impl Adam {
         let step_size = (lr / bc1) as f32;
         let bc2_sqrt = bc2.sqrt() as f32;
         let (b1, b2, eps, wd) = (BETA1 as f32, BETA2 as f32, EPS as f32, weight_decay as f32);
-        let trainable = params.tensors.iter_mut().filter(|t| t.role == Role::Trainable);
-        for (((tensor, g), m), v) in trainable.zip(grads).zip(&mut self.exp_avg).zip(&mut self.exp_avg_sq) {
-            for (((p, &gi), mi), vi) in tensor.data.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let trainable = params
+            .tensors
+            .iter_mut()
+            .filter(|t| t.role == Role::Trainable);
+        for (((tensor, g), m), v) in trainable
+            .zip(grads)
+            .zip(&mut self.exp_avg)
+            .zip(&mut self.exp_avg_sq)
+        {
+            for (((p, &gi), mi), vi) in tensor
+                .data
+                .iter_mut()
+                .zip(g)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
                 let gi = gi + wd * *p;
                 *mi = b1 * *mi + (1.0 - b1) * gi;
                 *vi = b2 * *vi + (1.0 - b2) * gi * gi;

@@ -56,7 +56,14 @@ pub struct ParamId(pub usize);
 
 impl ParamSet {
     /// Adds a matrix-shaped tensor.
-    pub fn add(&mut self, name: &str, rows: usize, cols: usize, data: Vec<f32>, role: Role) -> ParamId {
+    pub fn add(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        data: Vec<f32>,
+        role: Role,
+    ) -> ParamId {
         self.add_shaped(name, rows, cols, data, role, vec![rows, cols])
     }
 
@@ -76,7 +83,10 @@ impl ParamSet {
         shape: Vec<usize>,
     ) -> ParamId {
         assert_eq!(data.len(), rows * cols, "tensor {name}: data length");
-        assert!(self.tensors.iter().all(|t| t.name != name), "tensor {name} registered twice");
+        assert!(
+            self.tensors.iter().all(|t| t.name != name),
+            "tensor {name} registered twice"
+        );
         self.tensors.push(Tensor {
             name: name.to_string(),
             rows,
@@ -105,7 +115,11 @@ impl ParamSet {
 
     /// Number of scalars with `role`.
     pub fn count(&self, role: Role) -> usize {
-        self.tensors.iter().filter(|t| t.role == role).map(|t| t.data.len()).sum()
+        self.tensors
+            .iter()
+            .filter(|t| t.role == role)
+            .map(|t| t.data.len())
+            .sum()
     }
 
     /// Pushes every tensor on `tape` (trainable ones as differentiable leaves) and returns the
@@ -123,7 +137,9 @@ impl ParamSet {
 
 /// `U(−bound, bound)` samples.
 pub fn uniform(rng: &mut ChaCha8Rng, len: usize, bound: f32) -> Vec<f32> {
-    (0..len).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * bound).collect()
+    (0..len)
+        .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * bound)
+        .collect()
 }
 
 /// PyTorch's `kaiming_uniform_(a = √5)` for an `out x fan_in` weight: `U(±1/√fan_in)`.

@@ -128,7 +128,12 @@ impl Data {
         let dir = cfg.data_dir.clone().unwrap_or_else(default_dir);
         let mnist = Mnist::load(&dir)?;
         let split = mnist.paper_split()?;
-        Ok(Data { train: split.train, validation: split.validation, test: mnist.test }.subsets(cfg))
+        Ok(Data {
+            train: split.train,
+            validation: split.validation,
+            test: mnist.test,
+        }
+        .subsets(cfg))
     }
 
     /// Applies `train_subset` and `eval_subset`.
@@ -183,24 +188,44 @@ fn argmax_correct(logits: &[f32], labels: &[usize]) -> usize {
 
 fn chunk_ranges(batch: usize, threads: usize) -> Vec<(usize, usize)> {
     let size = batch.div_ceil(threads.max(1)).max(1);
-    (0..batch).step_by(size).map(|s| (s, size.min(batch - s))).collect()
+    (0..batch)
+        .step_by(size)
+        .map(|s| (s, size.min(batch - s)))
+        .collect()
 }
 
 impl Trainer {
     /// A freshly initialised trainer for `config` and inputs of `steps x input_dim`.
-    pub fn new(config: &TrainConfig, steps: usize, input_dim: usize) -> Result<Trainer, TrainError> {
+    pub fn new(
+        config: &TrainConfig,
+        steps: usize,
+        input_dim: usize,
+    ) -> Result<Trainer, TrainError> {
         config.validate()?;
         let net = Network::new(config, steps, input_dim);
         let adam = Adam::new(&net.params);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .build()
-            .map_err(|e| TrainError::ThreadPool { threads: config.threads, message: e.to_string() })?;
+            .map_err(|e| TrainError::ThreadPool {
+                threads: config.threads,
+                message: e.to_string(),
+            })?;
         let tapes = (0..config.threads).map(|_| Tape::new()).collect();
-        Ok(Trainer { config: config.clone(), net, adam, tapes, pool })
+        Ok(Trainer {
+            config: config.clone(),
+            net,
+            adam,
+            tapes,
+            pool,
+        })
     }
 
-    fn run_chunks(&mut self, batch: &Batch, backward: bool) -> Result<Vec<ChunkResult>, TrainError> {
+    fn run_chunks(
+        &mut self,
+        batch: &Batch,
+        backward: bool,
+    ) -> Result<Vec<ChunkResult>, TrainError> {
         let b = batch.size();
         let ranges = chunk_ranges(b, self.config.threads);
         let labels: Vec<usize> = batch.labels().iter().map(|&l| usize::from(l)).collect();
@@ -212,27 +237,44 @@ impl Trainer {
             tapes
                 .par_iter_mut()
                 .zip(ranges.par_iter())
-                .map(|(tape, &(start, rows))| -> Result<ChunkResult, TrainError> {
-                    tape.reset();
-                    let vars = net.params.to_tape(tape);
-                    let chunk = Chunk { inputs, batch: b, start, rows, steps, dim };
-                    let lab = &labels[start..start + rows];
-                    let fwd = net.forward(tape, &vars, &chunk, lab)?;
-                    let loss = f64::from(tape.scalar(fwd.loss));
-                    let correct = argmax_correct(tape.value(fwd.logits), lab);
-                    let mut grads = Vec::new();
-                    if backward {
-                        let weighted = tape.scale(fwd.loss, rows as f32 / b as f32);
-                        tape.backward(weighted)?;
-                        for (t, v) in net.params.tensors.iter().zip(&vars) {
-                            if t.role == Role::Trainable {
-                                let g = tape.grad(*v);
-                                grads.push(if g.is_empty() { vec![0.0; t.data.len()] } else { g.to_vec() });
+                .map(
+                    |(tape, &(start, rows))| -> Result<ChunkResult, TrainError> {
+                        tape.reset();
+                        let vars = net.params.to_tape(tape);
+                        let chunk = Chunk {
+                            inputs,
+                            batch: b,
+                            start,
+                            rows,
+                            steps,
+                            dim,
+                        };
+                        let lab = &labels[start..start + rows];
+                        let fwd = net.forward(tape, &vars, &chunk, lab)?;
+                        let loss = f64::from(tape.scalar(fwd.loss));
+                        let correct = argmax_correct(tape.value(fwd.logits), lab);
+                        let mut grads = Vec::new();
+                        if backward {
+                            let weighted = tape.scale(fwd.loss, rows as f32 / b as f32);
+                            tape.backward(weighted)?;
+                            for (t, v) in net.params.tensors.iter().zip(&vars) {
+                                if t.role == Role::Trainable {
+                                    let g = tape.grad(*v);
+                                    grads.push(if g.is_empty() {
+                                        vec![0.0; t.data.len()]
+                                    } else {
+                                        g.to_vec()
+                                    });
+                                }
                             }
                         }
-                    }
-                    Ok(ChunkResult { grads, loss_sum: loss * rows as f64, correct })
-                })
+                        Ok(ChunkResult {
+                            grads,
+                            loss_sum: loss * rows as f64,
+                            correct,
+                        })
+                    },
+                )
                 .collect::<Result<Vec<_>, _>>()
         })
     }
@@ -253,7 +295,12 @@ impl Trainer {
             loss_sum += r.loss_sum;
             correct += r.correct;
         }
-        let norm = grads.iter().flatten().map(|&g| f64::from(g) * f64::from(g)).sum::<f64>().sqrt();
+        let norm = grads
+            .iter()
+            .flatten()
+            .map(|&g| f64::from(g) * f64::from(g))
+            .sum::<f64>()
+            .sqrt();
         if let Clipping::GlobalNorm { max_norm } = self.config.clipping
             && norm > max_norm
         {
@@ -263,19 +310,29 @@ impl Trainer {
         let loss = loss_sum / batch.size() as f64;
         if !loss.is_finite() || !norm.is_finite() {
             return Err(TrainError::NonFinite {
-                what: if loss.is_finite() { "gradient norm" } else { "loss" },
+                what: if loss.is_finite() {
+                    "gradient norm"
+                } else {
+                    "loss"
+                },
                 epoch: 0,
                 step: self.adam.step,
                 value: if loss.is_finite() { norm } else { loss },
             });
         }
-        self.adam.update(&mut self.net.params, &grads, lr, self.config.weight_decay);
+        self.adam
+            .update(&mut self.net.params, &grads, lr, self.config.weight_decay);
         Ok((loss, correct, norm))
     }
 
     /// Loss and accuracy over `data` (in order, batches of the config's size).
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation, TrainError> {
-        let batcher = Batcher::new(data, self.config.view, self.config.batch_size, Order::InOrder)?;
+        let batcher = Batcher::new(
+            data,
+            self.config.view,
+            self.config.batch_size,
+            Order::InOrder,
+        )?;
         let mut epoch = batcher.epoch(0);
         let (mut loss, mut correct) = (0.0, 0);
         while let Some(batch) = epoch.next_batch() {
@@ -285,18 +342,39 @@ impl Trainer {
             }
         }
         let n = data.len().max(1);
-        Ok(Evaluation { loss: loss / n as f64, accuracy: correct as f64 / n as f64, samples: data.len() })
+        Ok(Evaluation {
+            loss: loss / n as f64,
+            accuracy: correct as f64 / n as f64,
+            samples: data.len(),
+        })
     }
 }
 
 /// Trains a fresh model of `config` on MNIST, writing the run to `out_dir`.
-pub fn run(config: &TrainConfig, out_dir: &Path, progress: ProgressMode) -> Result<RunSummary, TrainError> {
+pub fn run(
+    config: &TrainConfig,
+    out_dir: &Path,
+    progress: ProgressMode,
+) -> Result<RunSummary, TrainError> {
     let data = Data::mnist(config)?;
-    run_with(config, &data, out_dir, &RunOptions { progress, ..RunOptions::default() })
+    run_with(
+        config,
+        &data,
+        out_dir,
+        &RunOptions {
+            progress,
+            ..RunOptions::default()
+        },
+    )
 }
 
 /// Trains a fresh model of `config` on `data` (already cut to the config's subsets).
-pub fn run_with(config: &TrainConfig, data: &Data, out_dir: &Path, opts: &RunOptions) -> Result<RunSummary, TrainError> {
+pub fn run_with(
+    config: &TrainConfig,
+    data: &Data,
+    out_dir: &Path,
+    opts: &RunOptions,
+) -> Result<RunSummary, TrainError> {
     config.validate()?;
     std::fs::create_dir_all(out_dir).map_err(TrainError::io(out_dir))?;
     let cfg_path = out_dir.join("config.json");
@@ -316,7 +394,15 @@ pub fn run_with(config: &TrainConfig, data: &Data, out_dir: &Path, opts: &RunOpt
         sha256: Default::default(),
     };
     let _ = std::fs::remove_file(out_dir.join(observe::OBSERVERS_FILE));
-    drive(trainer, state, EpochSums::default(), data, out_dir, opts, None)
+    drive(
+        trainer,
+        state,
+        EpochSums::default(),
+        data,
+        out_dir,
+        opts,
+        None,
+    )
 }
 
 /// Continues the run in `out_dir` from its last checkpoint, on MNIST.
@@ -328,13 +414,23 @@ pub fn resume(out_dir: &Path, opts: &RunOptions) -> Result<RunSummary, TrainErro
 }
 
 /// Continues the run in `out_dir` from its last checkpoint, on `data`.
-pub fn resume_with(out_dir: &Path, data: &Data, opts: &RunOptions) -> Result<RunSummary, TrainError> {
+pub fn resume_with(
+    out_dir: &Path,
+    data: &Data,
+    opts: &RunOptions,
+) -> Result<RunSummary, TrainError> {
     let dir = checkpoint::resolve(out_dir, "last")?;
     let state = checkpoint::read_state(&dir)?;
     if state.finished {
-        return Err(TrainError::AlreadyFinished { path: out_dir.to_path_buf(), epochs: state.config.epochs });
+        return Err(TrainError::AlreadyFinished {
+            path: out_dir.to_path_buf(),
+            epochs: state.config.epochs,
+        });
     }
-    let shape = state.config.view.shape(data.train.rows(), data.train.cols())?;
+    let shape = state
+        .config
+        .view
+        .shape(data.train.rows(), data.train.cols())?;
     let mut trainer = Trainer::new(&state.config, shape.steps, shape.input_dim)?;
     checkpoint::load_model(&dir, &state, &mut trainer.net.params)?;
     trainer.adam = checkpoint::load_optimizer(&dir, &state, &trainer.net.params)?;
@@ -364,11 +460,17 @@ fn read_epoch_sums(dir: &Path) -> Result<EpochSums, TrainError> {
     serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&p, e.to_string()))
 }
 
-fn save_last(out_dir: &Path, trainer: &Trainer, state: &TrainingState, sums: &EpochSums) -> Result<(), TrainError> {
+fn save_last(
+    out_dir: &Path,
+    trainer: &Trainer,
+    state: &TrainingState,
+    sums: &EpochSums,
+) -> Result<(), TrainError> {
     let dir = out_dir.join("checkpoints").join("last");
     checkpoint::save(&dir, &trainer.net.params, &trainer.adam, state)?;
     let p = dir.join(EPOCH_SUMS_FILE);
-    std::fs::write(&p, serde_json::to_string(sums).expect("sums serialise")).map_err(TrainError::io(&p))
+    std::fs::write(&p, serde_json::to_string(sums).expect("sums serialise"))
+        .map_err(TrainError::io(&p))
 }
 
 fn previous_epochs(out_dir: &Path) -> Vec<EpochMetrics> {
@@ -382,14 +484,22 @@ fn previous_epochs(out_dir: &Path) -> Vec<EpochMetrics> {
         .collect()
 }
 
-fn progress_bar(mode: ProgressMode, len: u64, pos: u64, epoch: u64, epochs: u64) -> indicatif::ProgressBar {
+fn progress_bar(
+    mode: ProgressMode,
+    len: u64,
+    pos: u64,
+    epoch: u64,
+    epochs: u64,
+) -> indicatif::ProgressBar {
     match mode {
         ProgressMode::Quiet => indicatif::ProgressBar::hidden(),
         ProgressMode::Bar => {
             let bar = indicatif::ProgressBar::new(len);
-            let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-                .expect("static template")
-                .progress_chars("=> ");
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
             bar.set_position(pos);
@@ -411,13 +521,25 @@ fn drive(
     let cfg = trainer.config.clone();
     let mut log = MetricsLog::open(&out_dir.join("metrics.jsonl"), keep_through)?;
     let mut epochs = previous_epochs(out_dir);
-    let batcher = Batcher::new(&data.train, cfg.view, cfg.batch_size, Order::Shuffled { seed: cfg.seed })?;
+    let batcher = Batcher::new(
+        &data.train,
+        cfg.view,
+        cfg.batch_size,
+        Order::Shuffled { seed: cfg.seed },
+    )?;
     let mut grad_norms = Vec::new();
     let mut buffer = Batch::new();
     let stop_now = |state: &TrainingState| -> Option<StopReason> {
-        if opts.interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+        if opts
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+        {
             Some(StopReason::Interrupted)
-        } else if opts.stop_after_steps.is_some_and(|s| state.global_step >= s) {
+        } else if opts
+            .stop_after_steps
+            .is_some_and(|s| state.global_step >= s)
+        {
             Some(StopReason::StepLimit)
         } else {
             None
@@ -430,29 +552,56 @@ fn drive(
         for _ in 0..state.batch_in_epoch {
             ep.next_batch();
         }
-        let bar = progress_bar(opts.progress, batcher.num_batches() as u64, state.batch_in_epoch, epoch, cfg.epochs);
+        let bar = progress_bar(
+            opts.progress,
+            batcher.num_batches() as u64,
+            state.batch_in_epoch,
+            epoch,
+            cfg.epochs,
+        );
         let t0 = Instant::now();
         let base_seconds = sums.seconds;
         while let Some(batch) = ep.next_batch() {
+            let t_step = Instant::now();
             let (loss, correct, norm) = trainer.step(batch, lr).map_err(|e| match e {
-                TrainError::NonFinite { what, step, value, .. } => TrainError::NonFinite { what, epoch, step, value },
+                TrainError::NonFinite {
+                    what, step, value, ..
+                } => TrainError::NonFinite {
+                    what,
+                    epoch,
+                    step,
+                    value,
+                },
                 e => e,
             })?;
             sums.loss += loss * batch.size() as f64;
             sums.correct += correct as u64;
             sums.seen += batch.size() as u64;
             state.global_step += 1;
-            log.write(&Record::Step(StepMetrics { epoch, step: state.batch_in_epoch, global_step: state.global_step, loss, grad_norm: norm, lr }))?;
+            log.write(&Record::Step(StepMetrics {
+                epoch,
+                step: state.batch_in_epoch,
+                global_step: state.global_step,
+                loss,
+                grad_norm: norm,
+                lr,
+            }))?;
             state.batch_in_epoch += 1;
             grad_norms.push(norm);
             bar.inc(1);
-            bar.set_message(format!("loss {:.4} acc {:.3}", sums.loss / sums.seen as f64, sums.correct as f64 / sums.seen as f64));
+            bar.set_message(format!(
+                "loss {:.4} acc {:.3}",
+                sums.loss / sums.seen as f64,
+                sums.correct as f64 / sums.seen as f64
+            ));
             if let Some(reason) = stop_now(&state) {
                 sums.seconds = base_seconds + t0.elapsed().as_secs_f64();
                 bar.abandon();
                 log.flush()?;
                 save_last(out_dir, &trainer, &state, &sums)?;
-                return Ok(summary(out_dir, reason, &trainer, &state, epochs, grad_norms));
+                return Ok(summary(
+                    out_dir, reason, &trainer, &state, epochs, grad_norms,
+                ));
             }
         }
         buffer = ep.into_buffer();
@@ -487,7 +636,7 @@ fn drive(
         log.write(&Record::Epoch(m.clone()))?;
         log.flush()?;
         state.train_seconds += seconds;
-        if cfg.observe_every > 0 && (epoch + 1) % cfg.observe_every == 0 {
+        if cfg.observe_every > 0 && (epoch + 1).is_multiple_of(cfg.observe_every) {
             observe::run_observers(&trainer.net, data, &cfg, epoch, state.global_step, out_dir)?;
         }
         epochs.push(m.clone());
@@ -502,17 +651,41 @@ fn drive(
         }
         save_last(out_dir, &trainer, &state, &sums)?;
         if let Some(reason) = stop_now(&state) {
-            return Ok(summary(out_dir, reason, &trainer, &state, epochs, grad_norms));
+            return Ok(summary(
+                out_dir, reason, &trainer, &state, epochs, grad_norms,
+            ));
         }
     }
-    Ok(summary(out_dir, StopReason::Finished, &trainer, &state, epochs, grad_norms))
+    Ok(summary(
+        out_dir,
+        StopReason::Finished,
+        &trainer,
+        &state,
+        epochs,
+        grad_norms,
+    ))
 }
 
-fn summary(out_dir: &Path, stopped: StopReason, trainer: &Trainer, state: &TrainingState, epochs: Vec<EpochMetrics>, grad_norms: Vec<f64>) -> RunSummary {
+fn summary(
+    out_dir: &Path,
+    stopped: StopReason,
+    trainer: &Trainer,
+    state: &TrainingState,
+    epochs: Vec<EpochMetrics>,
+    grad_norms: Vec<f64>,
+) -> RunSummary {
     let best = state.best.and_then(|(v, e)| {
-        epochs.iter().find(|m| m.epoch == e).map(|m| BestEpoch { epoch: e, val_accuracy: v, test_accuracy: m.test_accuracy })
+        epochs.iter().find(|m| m.epoch == e).map(|m| BestEpoch {
+            epoch: e,
+            val_accuracy: v,
+            test_accuracy: m.test_accuracy,
+        })
     });
-    let seconds_per_epoch = if epochs.is_empty() { None } else { Some(epochs.iter().map(|m| m.seconds).sum::<f64>() / epochs.len() as f64) };
+    let seconds_per_epoch = if epochs.is_empty() {
+        None
+    } else {
+        Some(epochs.iter().map(|m| m.seconds).sum::<f64>() / epochs.len() as f64)
+    };
     RunSummary {
         out_dir: out_dir.to_path_buf(),
         stopped,
@@ -544,7 +717,11 @@ pub fn load(path: &Path, rows: usize, cols: usize) -> Result<Loaded, TrainError>
     let shape = state.config.view.shape(rows, cols)?;
     let mut trainer = Trainer::new(&state.config, shape.steps, shape.input_dim)?;
     checkpoint::load_model(&dir, &state, &mut trainer.net.params)?;
-    Ok(Loaded { trainer, state, dir })
+    Ok(Loaded {
+        trainer,
+        state,
+        dir,
+    })
 }
 
 /// Report of `organics eval`.
@@ -567,5 +744,11 @@ pub fn evaluate_checkpoint(path: &Path, data: &Data) -> Result<EvalReport, Train
     let mut loaded = load(path, data.test.rows(), data.test.cols())?;
     let validation = loaded.trainer.evaluate(&data.validation)?;
     let test = loaded.trainer.evaluate(&data.test)?;
-    Ok(EvalReport { checkpoint: loaded.dir, epoch: loaded.state.epoch, parameter_count: loaded.state.parameter_count, validation, test })
+    Ok(EvalReport {
+        checkpoint: loaded.dir,
+        epoch: loaded.state.epoch,
+        parameter_count: loaded.state.parameter_count,
+        validation,
+        test,
+    })
 }

@@ -8,7 +8,10 @@ use organics_core::{Circuit, Model, Recurrence};
 use organics_data::{Batcher, Order, View};
 use organics_grad::Tape;
 use organics_train::model::{Arch, Chunk, Network};
-use organics_train::{CellPreset, FixedPointSystem, ModelKind, StaticRecurrence, TauMode, Task, TrainConfig, TrainError};
+use organics_train::{
+    CellPreset, FixedPointSystem, ModelKind, StaticRecurrence, Task, TauMode, TrainConfig,
+    TrainError,
+};
 
 #[test]
 fn organics_rnn_parameter_counts_match_table_2() {
@@ -18,12 +21,18 @@ fn organics_rnn_parameter_counts_match_table_2() {
         let net = Network::new(&cfg, 784, 1);
         assert_eq!(net.parameter_count(), expected, "n = {n}");
         // 6n² + 3n + 4n + 10n + 10 written out, so the test fails if a tensor is missing.
-        assert_eq!(net.parameter_count(), 6 * n * n + 3 * n + 4 * n + 10 * n + 10);
+        assert_eq!(
+            net.parameter_count(),
+            6 * n * n + 3 * n + 4 * n + 10 * n + 10
+        );
     }
     // Fixed time constants freeze the 4n time parameters.
     let mut cfg = TrainConfig::preset(Task::Smnist, ModelKind::Organics);
     cfg.tau = TauMode::Fixed;
-    assert_eq!(Network::new(&cfg, 784, 1).parameter_count(), 100_490 - 4 * 128);
+    assert_eq!(
+        Network::new(&cfg, 784, 1).parameter_count(),
+        100_490 - 4 * 128
+    );
     // The head preset has the same tensors (W_r free instead of spectrally normalised).
     cfg.tau = TauMode::Learned;
     cfg.cell = CellPreset::Head;
@@ -32,24 +41,41 @@ fn organics_rnn_parameter_counts_match_table_2() {
 
 #[test]
 fn static_and_baseline_parameter_counts() {
-    let autoencoder = (784 * 360 + 360) + (360 * 120 + 120) + (120 * 40 + 40) + (40 * 120 + 120) + (120 * 360 + 360) + (360 * 784 + 784);
+    let autoencoder = (784 * 360 + 360)
+        + (360 * 120 + 120)
+        + (120 * 40 + 40)
+        + (40 * 120 + 120)
+        + (120 * 360 + 360)
+        + (360 * 784 + 784);
     // Spec §E.2: the autoencoder has 662 264 parameters.
     assert_eq!(autoencoder, 662_264);
     let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
     // One layer of 50 with W_r = I: W_zx + W_bx + log W + b0 = 6 550, fc = 510 (spec §E.2).
-    assert_eq!(Network::new(&cfg, 1, 784).parameter_count(), autoencoder + 6_550 + 510);
+    assert_eq!(
+        Network::new(&cfg, 1, 784).parameter_count(),
+        autoencoder + 6_550 + 510
+    );
     let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics2Layer);
     // Spec §E.2: org1 38 520 + 14 400 (W_r) trainable... the reference counts W_r in its
     // 52 921 total; ours: W_zx, W_bx (2·120·40), log W, W_r (2·120²), b0 (120).
     let org1 = 2 * 120 * 40 + 2 * 120 * 120 + 120;
     let org2 = 2 * 60 * 120 + 2 * 60 * 60 + 60;
-    assert_eq!(Network::new(&cfg, 1, 784).parameter_count(), autoencoder + org1 + org2 + 610);
+    assert_eq!(
+        Network::new(&cfg, 1, 784).parameter_count(),
+        autoencoder + org1 + org2 + 610
+    );
     let mut cfg = TrainConfig::preset(Task::Smnist, ModelKind::Lstm);
     cfg.hidden = 128;
     // 4n(m + n + 2) + 10n + 10 with m = 1: PyTorch's count for nn.LSTM(1, 128) + Linear(128, 10).
-    assert_eq!(Network::new(&cfg, 784, 1).parameter_count(), 4 * 128 * (1 + 128 + 2) + 1290);
+    assert_eq!(
+        Network::new(&cfg, 784, 1).parameter_count(),
+        4 * 128 * (1 + 128 + 2) + 1290
+    );
     cfg.model = ModelKind::Rnn;
-    assert_eq!(Network::new(&cfg, 784, 1).parameter_count(), 128 * (1 + 128 + 2) + 1290);
+    assert_eq!(
+        Network::new(&cfg, 784, 1).parameter_count(),
+        128 * (1 + 128 + 2) + 1290
+    );
 }
 
 #[test]
@@ -60,18 +86,78 @@ fn config_validation_names_the_field() {
     };
     let base = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
     base.validate().unwrap();
-    check(TrainConfig { model: ModelKind::Lstm, ..base.clone() }, "model");
-    check(TrainConfig { epochs: 0, ..base.clone() }, "epochs");
-    check(TrainConfig { lr: -1.0, ..base.clone() }, "lr");
-    check(TrainConfig { lr: f64::NAN, ..base.clone() }, "lr");
-    check(TrainConfig { threads: 0, ..base.clone() }, "threads");
-    check(TrainConfig { batch_size: 0, ..base.clone() }, "batch_size");
-    check(TrainConfig { lr_gamma: 1.5, ..base.clone() }, "lr_gamma");
-    check(TrainConfig { view: View::Sequential, ..base.clone() }, "view");
+    check(
+        TrainConfig {
+            model: ModelKind::Lstm,
+            ..base.clone()
+        },
+        "model",
+    );
+    check(
+        TrainConfig {
+            epochs: 0,
+            ..base.clone()
+        },
+        "epochs",
+    );
+    check(
+        TrainConfig {
+            lr: -1.0,
+            ..base.clone()
+        },
+        "lr",
+    );
+    check(
+        TrainConfig {
+            lr: f64::NAN,
+            ..base.clone()
+        },
+        "lr",
+    );
+    check(
+        TrainConfig {
+            threads: 0,
+            ..base.clone()
+        },
+        "threads",
+    );
+    check(
+        TrainConfig {
+            batch_size: 0,
+            ..base.clone()
+        },
+        "batch_size",
+    );
+    check(
+        TrainConfig {
+            lr_gamma: 1.5,
+            ..base.clone()
+        },
+        "lr_gamma",
+    );
+    check(
+        TrainConfig {
+            view: View::Sequential,
+            ..base.clone()
+        },
+        "view",
+    );
     let seq = TrainConfig::preset(Task::Psmnist, ModelKind::Organics);
     seq.validate().unwrap();
-    check(TrainConfig { model: ModelKind::Mlp, ..seq.clone() }, "model");
-    check(TrainConfig { view: View::Static, ..seq }, "view");
+    check(
+        TrainConfig {
+            model: ModelKind::Mlp,
+            ..seq.clone()
+        },
+        "model",
+    );
+    check(
+        TrainConfig {
+            view: View::Static,
+            ..seq
+        },
+        "view",
+    );
 }
 
 #[test]
@@ -94,7 +180,10 @@ fn config_json_round_trips_and_rejects_unknown_fields() {
 #[test]
 fn fixed_point_layer_reaches_the_circuit_steady_state() {
     let mut worst = [0.0f64; 2];
-    for (k, system) in [FixedPointSystem::SqrtA, FixedPointSystem::LegacyDiagA].into_iter().enumerate() {
+    for (k, system) in [FixedPointSystem::SqrtA, FixedPointSystem::LegacyDiagA]
+        .into_iter()
+        .enumerate()
+    {
         let mut cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
         cfg.hidden = 12;
         cfg.static_recurrence = StaticRecurrence::SpectralNorm;
@@ -103,7 +192,12 @@ fn fixed_point_layer_reaches_the_circuit_steady_state() {
         let mut net = Network::new(&cfg, 1, 784);
         // Move W_r away from I: a few power iterations change nothing, so perturb the raw
         // weight with a fixed pattern (spectral normalisation keeps ‖W_r‖₂ = 1).
-        let id = net.params.tensors.iter().position(|t| t.name == "org1.Wr.parametrizations.weight.original").unwrap();
+        let id = net
+            .params
+            .tensors
+            .iter()
+            .position(|t| t.name == "org1.Wr.parametrizations.weight.original")
+            .unwrap();
         for (i, v) in net.params.tensors[id].data.iter_mut().enumerate() {
             *v += 0.3 * ((i * 7 % 11) as f32 / 11.0 - 0.5);
         }
@@ -116,13 +210,32 @@ fn fixed_point_layer_reaches_the_circuit_steady_state() {
         let batch = ep.next_batch().unwrap();
         let mut tape = Tape::<f32>::new();
         let vars = net.params.to_tape(&mut tape);
-        let chunk = Chunk { inputs: batch.inputs(), batch: 8, start: 0, rows: 8, steps: 1, dim: 784 };
-        let Arch::Static(snet) = &net.arch else { unreachable!() };
-        let (_, _, layers) = net.static_forward(snet, &mut tape, &vars, &chunk).unwrap();
+        let chunk = Chunk {
+            inputs: batch.inputs(),
+            batch: 8,
+            start: 0,
+            rows: 8,
+            steps: 1,
+            dim: 784,
+        };
+        let Arch::Static(snet) = &net.arch else {
+            unreachable!()
+        };
+        let layers = net
+            .static_forward(snet, &mut tape, &vars, &chunk)
+            .unwrap()
+            .layers;
         let out = layers[0].1;
         let n = 12;
         let to64 = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
-        let (z, b1, b0, w, wr, y) = (to64(tape.value(out.z)), to64(tape.value(out.b1)), to64(tape.value(out.b0)), to64(tape.value(out.w)), to64(tape.value(out.w_r.unwrap())), to64(tape.value(out.y)));
+        let (z, b1, b0, w, wr, y) = (
+            to64(tape.value(out.z)),
+            to64(tape.value(out.b1)),
+            to64(tape.value(out.b0)),
+            to64(tape.value(out.w)),
+            to64(tape.value(out.w_r.unwrap())),
+            to64(tape.value(out.y)),
+        );
         for r in 0..8 {
             let circuit = Circuit::new(CircuitParts {
                 model: Model::Main,
@@ -138,12 +251,24 @@ fn fixed_point_layer_reaches_the_circuit_steady_state() {
             .unwrap();
             let ss = steady_state::solve(&circuit, Method::Auto).unwrap();
             assert!(ss.converged());
-            let err = ss.y.iter().zip(&y[r * n..(r + 1) * n]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let err =
+                ss.y.iter()
+                    .zip(&y[r * n..(r + 1) * n])
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
             worst[k] = worst[k].max(err);
         }
     }
     // f32 arithmetic through 30 solves: 1e-4 is ~1000 f32 ulps at |y| ≤ 1.
-    assert!(worst[0] < 1e-4, "√a system misses the fixed point by {}", worst[0]);
+    assert!(
+        worst[0] < 1e-4,
+        "√a system misses the fixed point by {}",
+        worst[0]
+    );
     // The legacy system solves a different equation; it is off by far more than rounding.
-    assert!(worst[1] > 1e-3, "legacy system unexpectedly at the fixed point ({})", worst[1]);
+    assert!(
+        worst[1] > 1e-3,
+        "legacy system unexpectedly at the fixed point ({})",
+        worst[1]
+    );
 }

@@ -10,7 +10,10 @@ use organics_train::trainer::{self, RunOptions, StopReason};
 use organics_train::{ModelKind, ProgressMode, Task, TrainConfig, TrainError};
 
 fn quiet() -> RunOptions {
-    RunOptions { progress: ProgressMode::Quiet, ..RunOptions::default() }
+    RunOptions {
+        progress: ProgressMode::Quiet,
+        ..RunOptions::default()
+    }
 }
 
 fn static_config() -> TrainConfig {
@@ -52,16 +55,37 @@ fn static_organics_training_reduces_the_loss_and_writes_a_run() {
     assert_eq!(summary.epochs.len(), 3);
     let first = &summary.epochs[0];
     let last = summary.epochs.last().unwrap();
-    assert!(last.train_loss < 0.8 * first.train_loss, "loss {} -> {}", first.train_loss, last.train_loss);
+    assert!(
+        last.train_loss < 0.8 * first.train_loss,
+        "loss {} -> {}",
+        first.train_loss,
+        last.train_loss
+    );
     // Ten separable bands: well above chance (0.1) after 60 steps.
-    assert!(last.test_accuracy > 0.5, "test accuracy {}", last.test_accuracy);
-    for f in ["config.json", "metrics.jsonl", "observers.jsonl", "checkpoints/last/model.safetensors", "checkpoints/best/state.json"] {
+    assert!(
+        last.test_accuracy > 0.5,
+        "test accuracy {}",
+        last.test_accuracy
+    );
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "observers.jsonl",
+        "checkpoints/last/model.safetensors",
+        "checkpoints/best/state.json",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let obs = organics_train::observe::read_observers(&dir).unwrap();
-    let organics_train::observe::ObserverRecord::Spectra { layers, .. } = &obs[0] else { panic!("expected spectra") };
+    let organics_train::observe::ObserverRecord::Spectra { layers, .. } = &obs[0] else {
+        panic!("expected spectra")
+    };
     // W_r = I: the theorem says every fixed point is stable.
-    assert!((layers[0].stable_fraction - 1.0).abs() < f64::EPSILON, "{:?}", layers[0]);
+    assert!(
+        (layers[0].stable_fraction - 1.0).abs() < f64::EPSILON,
+        "{:?}",
+        layers[0]
+    );
     assert_eq!(layers[0].max_real.len(), 20);
     // eval of the best checkpoint reproduces the test accuracy logged for its epoch.
     let report = trainer::evaluate_checkpoint(&dir, &data).unwrap();
@@ -85,7 +109,9 @@ fn organics_rnn_training_reduces_the_loss() {
     assert!(tail < head, "loss did not fall: {head} -> {tail}");
     assert!(summary.grad_norms.iter().all(|g| g.is_finite() && *g > 0.0));
     let obs = organics_train::observe::read_observers(&dir).unwrap();
-    let organics_train::observe::ObserverRecord::Trajectories { trajectories, .. } = &obs[0] else { panic!("expected trajectories") };
+    let organics_train::observe::ObserverRecord::Trajectories { trajectories, .. } = &obs[0] else {
+        panic!("expected trajectories")
+    };
     assert_eq!(trajectories[0].y.len(), 197); // 196 steps + the initial state
     assert_eq!(trajectories[0].y[0].len(), 8);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -99,21 +125,31 @@ fn assert_resume_is_bitwise(cfg: &TrainConfig, data: &trainer::Data, name: &str,
     let a = common::scratch(&format!("{name}-a"));
     let b = common::scratch(&format!("{name}-b"));
     trainer::run_with(cfg, data, &a, &quiet()).unwrap();
-    let opts = RunOptions { stop_after_steps: Some(stop_at), ..quiet() };
+    let opts = RunOptions {
+        stop_after_steps: Some(stop_at),
+        ..quiet()
+    };
     let s = trainer::run_with(cfg, data, &b, &opts).unwrap();
     assert_eq!(s.stopped, StopReason::StepLimit);
     assert_eq!(s.global_step, stop_at);
     let s = trainer::resume_with(&b, data, &quiet()).unwrap();
     assert_eq!(s.stopped, StopReason::Finished);
-    assert!(final_weights(&a) == final_weights(&b), "{name}: resumed weights differ");
     assert!(
-        std::fs::read(a.join("checkpoints/last/optimizer.safetensors")).unwrap() == std::fs::read(b.join("checkpoints/last/optimizer.safetensors")).unwrap(),
+        final_weights(&a) == final_weights(&b),
+        "{name}: resumed weights differ"
+    );
+    assert!(
+        std::fs::read(a.join("checkpoints/last/optimizer.safetensors")).unwrap()
+            == std::fs::read(b.join("checkpoints/last/optimizer.safetensors")).unwrap(),
         "{name}: resumed optimiser state differs"
     );
     // The metrics read as one run: same step losses, bit for bit.
     assert_eq!(step_losses(&a), step_losses(&b));
     // A finished run cannot be resumed.
-    assert!(matches!(trainer::resume_with(&b, data, &quiet()), Err(TrainError::AlreadyFinished { .. })));
+    assert!(matches!(
+        trainer::resume_with(&b, data, &quiet()),
+        Err(TrainError::AlreadyFinished { .. })
+    ));
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();
 }
@@ -149,10 +185,20 @@ fn checkpoints_round_trip_and_reject_corruption() {
     let loaded = trainer::load(&ck, 28, 28).unwrap();
     // Round trip: saving the loaded model gives the same tensor file.
     let copy = dir.join("copy");
-    checkpoint::save(&copy, &loaded.trainer.net.params, &loaded.trainer.adam, &loaded.state).unwrap();
+    checkpoint::save(
+        &copy,
+        &loaded.trainer.net.params,
+        &loaded.trainer.adam,
+        &loaded.state,
+    )
+    .unwrap();
     let reloaded = trainer::load(&copy, 28, 28).unwrap();
     assert_eq!(reloaded.trainer.net.params, loaded.trainer.net.params);
-    assert!(std::fs::read(copy.join("model.safetensors")).unwrap() == std::fs::read(ck.join("model.safetensors")).unwrap(), "tensor files differ");
+    assert!(
+        std::fs::read(copy.join("model.safetensors")).unwrap()
+            == std::fs::read(ck.join("model.safetensors")).unwrap(),
+        "tensor files differ"
+    );
 
     // One flipped byte: the sha256 check names the file.
     let model = copy.join("model.safetensors");
@@ -161,19 +207,38 @@ fn checkpoints_round_trip_and_reject_corruption() {
     bytes[k] ^= 0x55;
     std::fs::write(&model, &bytes).unwrap();
     let err = trainer::load(&copy, 28, 28).unwrap_err().to_string();
-    assert!(err.contains("sha256") && err.contains("model.safetensors"), "{err}");
+    assert!(
+        err.contains("sha256") && err.contains("model.safetensors"),
+        "{err}"
+    );
 
     // A config that does not match the tensors: the shape error names the tensor.
     let state_path = ck.join("state.json");
     let text = std::fs::read_to_string(&state_path).unwrap();
-    std::fs::write(&state_path, text.replace("\"hidden\": 50", "\"hidden\": 51")).unwrap();
+    std::fs::write(
+        &state_path,
+        text.replace("\"hidden\": 50", "\"hidden\": 51"),
+    )
+    .unwrap();
     match trainer::load(&ck, 28, 28) {
-        Err(TrainError::CheckpointShape { name, .. }) => assert!(name.starts_with("org1."), "{name}"),
+        Err(TrainError::CheckpointShape { name, .. }) => {
+            assert!(name.starts_with("org1."), "{name}")
+        }
         other => panic!("expected a shape error, got {other:?}"),
     }
     // Garbage state.json and a missing directory are clear errors too.
     std::fs::write(&state_path, "{ not json").unwrap();
-    assert!(trainer::load(&ck, 28, 28).unwrap_err().to_string().contains("invalid state"));
-    assert!(trainer::load(&dir.join("nope"), 28, 28).unwrap_err().to_string().contains("state.json"));
+    assert!(
+        trainer::load(&ck, 28, 28)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid state")
+    );
+    assert!(
+        trainer::load(&dir.join("nope"), 28, 28)
+            .unwrap_err()
+            .to_string()
+            .contains("state.json")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -35,7 +35,12 @@ pub struct Encoded {
 
 impl Autoencoder {
     /// Registers the encoder and decoder for `input`-pixel images and a `code`-wide code.
-    pub fn new(params: &mut ParamSet, rng: &mut ChaCha8Rng, input: usize, code: usize) -> Autoencoder {
+    pub fn new(
+        params: &mut ParamSet,
+        rng: &mut ChaCha8Rng,
+        input: usize,
+        code: usize,
+    ) -> Autoencoder {
         let [h1, h2] = HIDDEN;
         let encoder = [
             Linear::new(params, rng, "autoencoder.encoder.0", input, h1),
@@ -54,7 +59,10 @@ impl Autoencoder {
     pub fn forward(&self, tape: &mut Tape<f32>, vars: &[Var], x: Var) -> Encoded {
         let code = Self::stack(&self.encoder, tape, vars, x);
         let reconstruction = Self::stack(&self.decoder, tape, vars, code);
-        Encoded { code, reconstruction }
+        Encoded {
+            code,
+            reconstruction,
+        }
     }
 
     /// The code alone.

@@ -44,11 +44,31 @@ pub struct SnHandles {
 impl SnHandles {
     /// Registers a spectrally normalised `n x n` weight initialised to `init`, as PyTorch names
     /// it under `prefix` (`{prefix}.parametrizations.weight.original`, `….0._u`, `….0._v`).
-    pub fn new(params: &mut ParamSet, prefix: &str, n: usize, init: Vec<f32>, seed: u64) -> SnHandles {
+    pub fn new(
+        params: &mut ParamSet,
+        prefix: &str,
+        n: usize,
+        init: Vec<f32>,
+        seed: u64,
+    ) -> SnHandles {
         let sn = SpectralNorm::new(&init, n, n, seed);
-        let weight = params.add(&format!("{prefix}.parametrizations.weight.original"), n, n, init, Role::Trainable);
-        let u = params.add_vector(&format!("{prefix}.parametrizations.weight.0._u"), sn.u, Role::Buffer);
-        let v = params.add_vector(&format!("{prefix}.parametrizations.weight.0._v"), sn.v, Role::Buffer);
+        let weight = params.add(
+            &format!("{prefix}.parametrizations.weight.original"),
+            n,
+            n,
+            init,
+            Role::Trainable,
+        );
+        let u = params.add_vector(
+            &format!("{prefix}.parametrizations.weight.0._u"),
+            sn.u,
+            Role::Buffer,
+        );
+        let v = params.add_vector(
+            &format!("{prefix}.parametrizations.weight.0._v"),
+            sn.v,
+            Role::Buffer,
+        );
         SnHandles { weight, u, v }
     }
 
@@ -135,26 +155,66 @@ impl FixedPointLayer {
         system: FixedPointSystem,
         iterations: usize,
     ) -> FixedPointLayer {
-        let w_zx = params.add(&format!("{prefix}.Wzx"), units, inputs, kaiming_uniform(rng, units, inputs), Role::Trainable);
-        let w_bx = params.add(&format!("{prefix}.Wbx"), units, inputs, kaiming_uniform(rng, units, inputs), Role::Trainable);
+        let w_zx = params.add(
+            &format!("{prefix}.Wzx"),
+            units,
+            inputs,
+            kaiming_uniform(rng, units, inputs),
+            Role::Trainable,
+        );
+        let w_bx = params.add(
+            &format!("{prefix}.Wbx"),
+            units,
+            inputs,
+            kaiming_uniform(rng, units, inputs),
+            Role::Trainable,
+        );
         let mut log_w: Vec<f32> = (0..units * units).map(|_| -rng.random::<f32>()).collect();
         for i in 0..units {
             log_w[i * units + i] = 0.0;
         }
-        let log_w = params.add(&format!("{prefix}.log_Way"), units, units, log_w, Role::Trainable);
+        let log_w = params.add(
+            &format!("{prefix}.log_Way"),
+            units,
+            units,
+            log_w,
+            Role::Trainable,
+        );
         let b0 = params.add_vector(&format!("{prefix}.b0"), vec![0.0; units], Role::Trainable);
         let w_r = match recurrence {
             StaticRecurrence::Identity => None,
             StaticRecurrence::SpectralNorm => {
                 let seed = rng.random::<u64>();
-                Some(SnHandles::new(params, &format!("{prefix}.Wr"), units, identity(units), seed))
+                Some(SnHandles::new(
+                    params,
+                    &format!("{prefix}.Wr"),
+                    units,
+                    identity(units),
+                    seed,
+                ))
             }
         };
-        FixedPointLayer { inputs, units, w_zx, w_bx, log_w, b0, w_r, system, iterations }
+        FixedPointLayer {
+            inputs,
+            units,
+            w_zx,
+            w_bx,
+            log_w,
+            b0,
+            w_r,
+            system,
+            iterations,
+        }
     }
 
     /// The steady-state rates for a `batch x m` input.
-    pub fn forward(&self, tape: &mut Tape<f32>, vars: &[Var], params: &ParamSet, x: Var) -> Result<LayerOutput, TrainError> {
+    pub fn forward(
+        &self,
+        tape: &mut Tape<f32>,
+        vars: &[Var],
+        params: &ParamSet,
+        x: Var,
+    ) -> Result<LayerOutput, TrainError> {
         let z = tape.linear(x, vars[self.w_zx.0]);
         let z = tape.row_l2_normalize(z, 1e-12);
         let b0 = tape.sigmoid(vars[self.b0.0]);
@@ -200,6 +260,15 @@ impl FixedPointLayer {
         };
         let ry = tape.relu(y);
         let rates = tape.square(ry);
-        Ok(LayerOutput { rates, y, a, z, b1, b0, w_r, w })
+        Ok(LayerOutput {
+            rates,
+            y,
+            a,
+            z,
+            b1,
+            b0,
+            w_r,
+            w,
+        })
     }
 }

@@ -16,7 +16,13 @@ pub struct Linear {
 
 impl Linear {
     /// Registers `{prefix}.weight` and `{prefix}.bias` with PyTorch's default initialisation.
-    pub fn new(params: &mut ParamSet, rng: &mut ChaCha8Rng, prefix: &str, inputs: usize, outputs: usize) -> Linear {
+    pub fn new(
+        params: &mut ParamSet,
+        rng: &mut ChaCha8Rng,
+        prefix: &str,
+        inputs: usize,
+        outputs: usize,
+    ) -> Linear {
         let weight = params.add(
             &format!("{prefix}.weight"),
             outputs,

@@ -33,12 +33,32 @@ impl Lstm {
     pub fn new(params: &mut ParamSet, rng: &mut ChaCha8Rng, inputs: usize, units: usize) -> Lstm {
         let n = units;
         let k = 1.0 / (n as f32).sqrt();
-        let w_ih = params.add("lstm.weight_ih_l0", 4 * n, inputs, uniform(rng, 4 * n * inputs, k), Role::Trainable);
-        let w_hh = params.add("lstm.weight_hh_l0", 4 * n, n, uniform(rng, 4 * n * n, k), Role::Trainable);
+        let w_ih = params.add(
+            "lstm.weight_ih_l0",
+            4 * n,
+            inputs,
+            uniform(rng, 4 * n * inputs, k),
+            Role::Trainable,
+        );
+        let w_hh = params.add(
+            "lstm.weight_hh_l0",
+            4 * n,
+            n,
+            uniform(rng, 4 * n * n, k),
+            Role::Trainable,
+        );
         let b_ih = params.add_vector("lstm.bias_ih_l0", uniform(rng, 4 * n, k), Role::Trainable);
         let b_hh = params.add_vector("lstm.bias_hh_l0", uniform(rng, 4 * n, k), Role::Trainable);
         let fc = Linear::new(params, rng, "fc", n, 10);
-        Lstm { units, inputs, w_ih, w_hh, b_ih, b_hh, fc }
+        Lstm {
+            units,
+            inputs,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            fc,
+        }
     }
 
     /// Runs the sequence and returns the logits; `observe` sees `h_t` (`rows x n`).

@@ -110,6 +110,17 @@ pub struct Forward {
     pub loss: Var,
 }
 
+/// The tape values of a static network's forward pass.
+#[derive(Debug, Clone)]
+pub struct StaticForward {
+    /// `rows x 10` logits.
+    pub logits: Var,
+    /// Reconstruction loss `mean((x − x̂)²)`.
+    pub recon: Var,
+    /// Each ORGaNICs layer's input and values.
+    pub layers: Vec<(Var, LayerOutput)>,
+}
+
 impl Network {
     /// Builds and initialises the model of `cfg` for inputs of `steps x input_dim`, seeded by
     /// `cfg.seed`.
@@ -118,29 +129,85 @@ impl Network {
         let mut params = ParamSet::default();
         let arch = if cfg.task.is_sequential() {
             match cfg.model {
-                ModelKind::Lstm => Arch::Lstm(Lstm::new(&mut params, &mut rng, input_dim, cfg.hidden)),
-                ModelKind::Rnn => Arch::TanhRnn(TanhRnn::new(&mut params, &mut rng, input_dim, cfg.hidden)),
-                _ => Arch::Organics(OrganicsRnn::new(&mut params, &mut rng, input_dim, cfg.hidden, cfg.cell, cfg.tau)),
+                ModelKind::Lstm => {
+                    Arch::Lstm(Lstm::new(&mut params, &mut rng, input_dim, cfg.hidden))
+                }
+                ModelKind::Rnn => {
+                    Arch::TanhRnn(TanhRnn::new(&mut params, &mut rng, input_dim, cfg.hidden))
+                }
+                _ => Arch::Organics(OrganicsRnn::new(
+                    &mut params,
+                    &mut rng,
+                    input_dim,
+                    cfg.hidden,
+                    cfg.cell,
+                    cfg.tau,
+                )),
             }
         } else {
             let features = steps * input_dim;
             let autoencoder = Autoencoder::new(&mut params, &mut rng, features, cfg.code_dim);
             let (body, last) = match cfg.model {
-                ModelKind::Mlp => (StaticBody::Mlp(Linear::new(&mut params, &mut rng, "hidden", cfg.code_dim, cfg.hidden)), cfg.hidden),
+                ModelKind::Mlp => (
+                    StaticBody::Mlp(Linear::new(
+                        &mut params,
+                        &mut rng,
+                        "hidden",
+                        cfg.code_dim,
+                        cfg.hidden,
+                    )),
+                    cfg.hidden,
+                ),
                 ModelKind::Organics2Layer => {
-                    let l1 = FixedPointLayer::new(&mut params, &mut rng, "org1", cfg.code_dim, cfg.hidden, cfg.static_recurrence, cfg.fixed_point_system, cfg.fixed_point_iterations);
-                    let l2 = FixedPointLayer::new(&mut params, &mut rng, "org2", cfg.hidden, cfg.hidden2, cfg.static_recurrence, cfg.fixed_point_system, cfg.fixed_point_iterations);
+                    let l1 = FixedPointLayer::new(
+                        &mut params,
+                        &mut rng,
+                        "org1",
+                        cfg.code_dim,
+                        cfg.hidden,
+                        cfg.static_recurrence,
+                        cfg.fixed_point_system,
+                        cfg.fixed_point_iterations,
+                    );
+                    let l2 = FixedPointLayer::new(
+                        &mut params,
+                        &mut rng,
+                        "org2",
+                        cfg.hidden,
+                        cfg.hidden2,
+                        cfg.static_recurrence,
+                        cfg.fixed_point_system,
+                        cfg.fixed_point_iterations,
+                    );
                     (StaticBody::Organics(vec![l1, l2]), cfg.hidden2)
                 }
                 _ => {
-                    let l1 = FixedPointLayer::new(&mut params, &mut rng, "org1", cfg.code_dim, cfg.hidden, cfg.static_recurrence, cfg.fixed_point_system, cfg.fixed_point_iterations);
+                    let l1 = FixedPointLayer::new(
+                        &mut params,
+                        &mut rng,
+                        "org1",
+                        cfg.code_dim,
+                        cfg.hidden,
+                        cfg.static_recurrence,
+                        cfg.fixed_point_system,
+                        cfg.fixed_point_iterations,
+                    );
                     (StaticBody::Organics(vec![l1]), cfg.hidden)
                 }
             };
             let fc = Linear::new(&mut params, &mut rng, "fc", last, CLASSES);
-            Arch::Static(StaticNet { autoencoder, body, fc })
+            Arch::Static(StaticNet {
+                autoencoder,
+                body,
+                fc,
+            })
         };
-        Network { params, arch, steps, input_dim }
+        Network {
+            params,
+            arch,
+            steps,
+            input_dim,
+        }
     }
 
     /// Number of trainable scalars.
@@ -165,11 +232,17 @@ impl Network {
 
     /// Forward pass of a chunk with its loss; `vars` are the tape handles of
     /// [`ParamSet::to_tape`].
-    pub fn forward(&self, tape: &mut Tape<f32>, vars: &[Var], chunk: &Chunk<'_>, labels: &[usize]) -> Result<Forward, TrainError> {
+    pub fn forward(
+        &self,
+        tape: &mut Tape<f32>,
+        vars: &[Var],
+        chunk: &Chunk<'_>,
+        labels: &[usize],
+    ) -> Result<Forward, TrainError> {
         let (logits, recon) = match &self.arch {
             Arch::Static(net) => {
-                let (logits, recon, _) = self.static_forward(net, tape, vars, chunk)?;
-                (logits, Some(recon))
+                let f = self.static_forward(net, tape, vars, chunk)?;
+                (f.logits, Some(f.recon))
             }
             _ => (self.sequence_forward(tape, vars, chunk, |_, _| {}), None),
         };
@@ -182,7 +255,13 @@ impl Network {
     }
 
     /// Static forward: logits, reconstruction loss and each ORGaNICs layer's values.
-    pub fn static_forward(&self, net: &StaticNet, tape: &mut Tape<f32>, vars: &[Var], chunk: &Chunk<'_>) -> Result<(Var, Var, Vec<(Var, LayerOutput)>), TrainError> {
+    pub fn static_forward(
+        &self,
+        net: &StaticNet,
+        tape: &mut Tape<f32>,
+        vars: &[Var],
+        chunk: &Chunk<'_>,
+    ) -> Result<StaticForward, TrainError> {
         let features = chunk.steps * chunk.dim;
         let x = tape.constant(chunk.rows, features, chunk.step(0));
         let enc = net.autoencoder.forward(tape, vars, x);
@@ -203,15 +282,33 @@ impl Network {
             }
         }
         let logits = net.fc.forward(tape, vars, h);
-        Ok((logits, recon, layers))
+        Ok(StaticForward {
+            logits,
+            recon,
+            layers,
+        })
     }
 
     /// Sequence forward: logits; `observe(t, state)` sees each hidden state (ORGaNICs:
     /// `[y | a | b0 | b1]`; baselines: `h`).
-    pub fn sequence_forward(&self, tape: &mut Tape<f32>, vars: &[Var], chunk: &Chunk<'_>, observe: impl FnMut(usize, &[f32])) -> Var {
+    pub fn sequence_forward(
+        &self,
+        tape: &mut Tape<f32>,
+        vars: &[Var],
+        chunk: &Chunk<'_>,
+        observe: impl FnMut(usize, &[f32]),
+    ) -> Var {
         let step = |t: usize| chunk.step(t);
         match &self.arch {
-            Arch::Organics(rnn) => rnn.forward(tape, vars, &self.params, chunk.rows, chunk.steps, step, observe),
+            Arch::Organics(rnn) => rnn.forward(
+                tape,
+                vars,
+                &self.params,
+                chunk.rows,
+                chunk.steps,
+                step,
+                observe,
+            ),
             Arch::Lstm(m) => m.forward(tape, vars, chunk.rows, chunk.steps, step, observe),
             Arch::TanhRnn(m) => m.forward(tape, vars, chunk.rows, chunk.steps, step, observe),
             Arch::Static(_) => unreachable!("sequence_forward on a static network"),

@@ -26,7 +26,9 @@ use rand_chacha::ChaCha8Rng;
 use super::fixed_point::SnHandles;
 use super::linear::Linear;
 use crate::config::{CellPreset, TauMode};
-use crate::params::{ParamId, ParamSet, Role, identity, kaiming_uniform, normal, orthogonal, unit_uniform};
+use crate::params::{
+    ParamId, ParamSet, Role, identity, kaiming_uniform, normal, orthogonal, unit_uniform,
+};
 
 /// Maxima of `Δt/τ` for `y`, `a` and the gains `b0`, `b1` (the paper runs, spec §D.2).
 pub const DT_TAU_MAX: (f64, f64, f64) = (0.02, 0.005, 0.1);
@@ -61,18 +63,36 @@ pub struct OrganicsRnn {
 
 impl OrganicsRnn {
     /// Registers the cell (`org.*`) and readout (`fc.*`).
-    pub fn new(params: &mut ParamSet, rng: &mut ChaCha8Rng, inputs: usize, units: usize, preset: CellPreset, tau: TauMode) -> OrganicsRnn {
+    pub fn new(
+        params: &mut ParamSet,
+        rng: &mut ChaCha8Rng,
+        inputs: usize,
+        units: usize,
+        preset: CellPreset,
+        tau: TauMode,
+    ) -> OrganicsRnn {
         let n = units;
         let (max_y, max_a, max_b) = DT_TAU_MAX;
         let time_constants = match tau {
-            TauMode::Learned => TimeConstants::Learned { max_y, max_a, max_b },
-            TauMode::Fixed => TimeConstants::Fixed { max_y, max_a, max_b },
+            TauMode::Learned => TimeConstants::Learned {
+                max_y,
+                max_a,
+                max_b,
+            },
+            TauMode::Fixed => TimeConstants::Fixed {
+                max_y,
+                max_a,
+                max_b,
+            },
         };
         let base = match preset {
             CellPreset::Paper => CellConfig::NEURIPS,
             CellPreset::Head => CellConfig::HEAD,
         };
-        let cell = CellConfig { time_constants, ..base };
+        let cell = CellConfig {
+            time_constants,
+            ..base
+        };
         // W_zx: kaiming uniform, then divided by its largest singular value.
         let mut w_zx = kaiming_uniform(rng, n, inputs);
         let smax = largest_singular_value(&w_zx, n, inputs);
@@ -83,11 +103,31 @@ impl OrganicsRnn {
         let w_r = match preset {
             CellPreset::Paper => {
                 let seed = rand::RngExt::random::<u64>(rng);
-                RecurrentWeight::IdentityPlusSn(SnHandles::new(params, "org.Wr", n, identity(n), seed))
+                RecurrentWeight::IdentityPlusSn(SnHandles::new(
+                    params,
+                    "org.Wr",
+                    n,
+                    identity(n),
+                    seed,
+                ))
             }
-            CellPreset::Head => RecurrentWeight::Free(params.add("org.Wr.weight", n, n, orthogonal(rng, n), Role::Trainable)),
+            CellPreset::Head => RecurrentWeight::Free(params.add(
+                "org.Wr.weight",
+                n,
+                n,
+                orthogonal(rng, n),
+                Role::Trainable,
+            )),
         };
-        let mut gate = |name: &str, fan_in: usize| params.add(name, n, fan_in, kaiming_uniform(rng, n, fan_in), Role::Trainable);
+        let mut gate = |name: &str, fan_in: usize| {
+            params.add(
+                name,
+                n,
+                fan_in,
+                kaiming_uniform(rng, n, fan_in),
+                Role::Trainable,
+            )
+        };
         let gates = [
             gate("org.Wbx0", inputs),
             gate("org.Wby0", n),
@@ -97,21 +137,37 @@ impl OrganicsRnn {
             gate("org.Wba1", n),
         ];
         let mut log_w = match preset {
-            CellPreset::Paper => unit_uniform(rng, n * n).into_iter().map(|u| -u).collect::<Vec<f32>>(),
-            CellPreset::Head => unit_uniform(rng, n * n).into_iter().map(|u| u.max(1e-8).ln()).collect(),
+            CellPreset::Paper => unit_uniform(rng, n * n)
+                .into_iter()
+                .map(|u| -u)
+                .collect::<Vec<f32>>(),
+            CellPreset::Head => unit_uniform(rng, n * n)
+                .into_iter()
+                .map(|u| u.max(1e-8).ln())
+                .collect(),
         };
         for i in 0..n {
             log_w[i * n + i] = 0.0;
         }
         let log_w = params.add("org.log_Way", n, n, log_w, Role::Trainable);
         let sigma = params.add_vector("org.sigma", vec![1.0; n], Role::Frozen);
-        let tau_names = ["org.param_dt_tauy", "org.param_dt_taua", "org.param_dt_taub0", "org.param_dt_taub1"];
+        let tau_names = [
+            "org.param_dt_tauy",
+            "org.param_dt_taua",
+            "org.param_dt_taub0",
+            "org.param_dt_taub1",
+        ];
         let tau = tau_names.map(|name| match tau {
             TauMode::Learned => params.add_vector(name, normal(rng, n), Role::Trainable),
             TauMode::Fixed => params.add_vector(name, vec![1.0; n], Role::Frozen),
         });
         let u = unit_uniform(rng, n);
-        let norm = u.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        let norm = u
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
         let y0 = u.iter().map(|v| v / norm).collect();
         let a0 = unit_uniform(rng, n);
         let b1_0 = unit_uniform(rng, n);
@@ -122,7 +178,19 @@ impl OrganicsRnn {
             params.add_vector("org.b1_0", b1_0, Role::Buffer),
         ];
         let fc = Linear::new(params, rng, "fc", n, 10);
-        OrganicsRnn { units, inputs, cell, w_zx, w_r, gates, log_w, sigma, tau, init, fc }
+        OrganicsRnn {
+            units,
+            inputs,
+            cell,
+            w_zx,
+            w_r,
+            gates,
+            log_w,
+            sigma,
+            tau,
+            init,
+            fc,
+        }
     }
 
     /// Spectral-norm state of `W_r`, if any (updated once per training step).
@@ -216,8 +284,12 @@ fn largest_singular_value(a: &[f32], rows: usize, cols: usize) -> f32 {
     let mut v = vec![1.0f64; cols];
     let mut sigma = 0.0f64;
     for _ in 0..200 {
-        let av: Vec<f64> = (0..rows).map(|i| (0..cols).map(|j| f64::from(a[i * cols + j]) * v[j]).sum()).collect();
-        let atav: Vec<f64> = (0..cols).map(|j| (0..rows).map(|i| f64::from(a[i * cols + j]) * av[i]).sum()).collect();
+        let av: Vec<f64> = (0..rows)
+            .map(|i| (0..cols).map(|j| f64::from(a[i * cols + j]) * v[j]).sum())
+            .collect();
+        let atav: Vec<f64> = (0..cols)
+            .map(|j| (0..rows).map(|i| f64::from(a[i * cols + j]) * av[i]).sum())
+            .collect();
         let norm = atav.iter().map(|x| x * x).sum::<f64>().sqrt();
         if norm == 0.0 {
             return 0.0;

@@ -27,15 +27,40 @@ pub struct TanhRnn {
 
 impl TanhRnn {
     /// Registers the RNN and its readout.
-    pub fn new(params: &mut ParamSet, rng: &mut ChaCha8Rng, inputs: usize, units: usize) -> TanhRnn {
+    pub fn new(
+        params: &mut ParamSet,
+        rng: &mut ChaCha8Rng,
+        inputs: usize,
+        units: usize,
+    ) -> TanhRnn {
         let n = units;
         let k = 1.0 / (n as f32).sqrt();
-        let w_ih = params.add("rnn.weight_ih_l0", n, inputs, uniform(rng, n * inputs, k), Role::Trainable);
-        let w_hh = params.add("rnn.weight_hh_l0", n, n, uniform(rng, n * n, k), Role::Trainable);
+        let w_ih = params.add(
+            "rnn.weight_ih_l0",
+            n,
+            inputs,
+            uniform(rng, n * inputs, k),
+            Role::Trainable,
+        );
+        let w_hh = params.add(
+            "rnn.weight_hh_l0",
+            n,
+            n,
+            uniform(rng, n * n, k),
+            Role::Trainable,
+        );
         let b_ih = params.add_vector("rnn.bias_ih_l0", uniform(rng, n, k), Role::Trainable);
         let b_hh = params.add_vector("rnn.bias_hh_l0", uniform(rng, n, k), Role::Trainable);
         let fc = Linear::new(params, rng, "fc", n, 10);
-        TanhRnn { units, inputs, w_ih, w_hh, b_ih, b_hh, fc }
+        TanhRnn {
+            units,
+            inputs,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            fc,
+        }
     }
 
     /// Runs the sequence and returns the logits; `observe` sees `h_t` (`rows x n`).

@@ -28,12 +28,17 @@ pub fn synthetic(count: usize, seed: u64) -> Dataset {
 
 /// Train / validation / test sets of synthetic images.
 pub fn data(train: usize, eval: usize) -> Data {
-    Data { train: synthetic(train, 1), validation: synthetic(eval, 2), test: synthetic(eval, 3) }
+    Data {
+        train: synthetic(train, 1),
+        validation: synthetic(eval, 2),
+        test: synthetic(eval, 3),
+    }
 }
 
 /// A fresh scratch directory under the system temp dir.
 pub fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("organics-train-test-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("organics-train-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

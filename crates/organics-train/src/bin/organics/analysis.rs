@@ -83,7 +83,10 @@ pub struct PortraitArgs {
 
 pub fn phase_portrait(args: &PortraitArgs) -> Result<(), CliError> {
     let circuit = load_circuit(&args.circuit)?;
-    let opts = PortraitOptions { title: args.title.clone(), ..PortraitOptions::default() };
+    let opts = PortraitOptions {
+        title: args.title.clone(),
+        ..PortraitOptions::default()
+    };
     let p = organics_lyapunov::phase_portrait(&circuit, &opts, &args.out)?;
     print_json(&json!({
         "out": args.out,

@@ -11,9 +11,18 @@ use std::path::{Path, PathBuf};
 
 /// Read and validate a circuit file.
 pub fn load_circuit(path: &Path) -> Result<Circuit, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.into(), source })?;
-    let spec = CircuitSpec::from_json(&text).map_err(|source| CliError::Spec { path: path.into(), source })?;
-    spec.build().map_err(|e| CliError::Spec { path: path.into(), source: e.into() })
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let spec = CircuitSpec::from_json(&text).map_err(|source| CliError::Spec {
+        path: path.into(),
+        source,
+    })?;
+    spec.build().map_err(|e| CliError::Spec {
+        path: path.into(),
+        source: e.into(),
+    })
 }
 
 /// Print one JSON value on standard output.
@@ -110,7 +119,11 @@ pub struct SimulateArgs {
 
 pub fn simulate(args: &SimulateArgs) -> Result<(), CliError> {
     let circuit = load_circuit(&args.circuit)?;
-    let tau_min = circuit.tau_y().iter().chain(circuit.tau_a()).fold(f64::INFINITY, |m, &t| m.min(t));
+    let tau_min = circuit
+        .tau_y()
+        .iter()
+        .chain(circuit.tau_a())
+        .fold(f64::INFINITY, |m, &t| m.min(t));
     let dt = args.dt.unwrap_or(0.05 * tau_min);
     let name = match args.integrator {
         IntegratorArg::Euler => "euler",
@@ -121,18 +134,33 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), CliError> {
     // Guard against runs that would record or take an absurd number of steps.
     let steps = args.t_end / dt;
     if !matches!(args.integrator, IntegratorArg::Dopri5) && steps > 1e8 {
-        return Err(CoreError::BadOption { option: "dt", value: dt, reason: "t_end / dt exceeds 1e8 steps" }.into());
+        return Err(CoreError::BadOption {
+            option: "dt",
+            value: dt,
+            reason: "t_end / dt exceeds 1e8 steps",
+        }
+        .into());
     }
     let n = circuit.n();
-    let traj = integrate(&circuit, &mut stepper, &vec![REST_START; 2 * n], args.t_end, args.every)?;
+    let traj = integrate(
+        &circuit,
+        &mut stepper,
+        &vec![REST_START; 2 * n],
+        args.t_end,
+        args.every,
+    )?;
     if args.csv {
         let mut out = std::io::stdout().lock();
-        out.write_all(organics_train::json::trajectory_csv(&traj, n).as_bytes()).map_err(CliError::Output)?;
+        out.write_all(organics_train::json::trajectory_csv(&traj, n).as_bytes())
+            .map_err(CliError::Output)?;
     } else {
         print_json(&organics_train::json::trajectory(&traj, n))?;
     }
     if traj.stopped_non_finite {
-        return Err(CliError::Failed(format!("the state became non-finite at t = {}", traj.times.last().copied().unwrap_or(0.0))));
+        return Err(CliError::Failed(format!(
+            "the state became non-finite at t = {}",
+            traj.times.last().copied().unwrap_or(0.0)
+        )));
     }
     Ok(())
 }

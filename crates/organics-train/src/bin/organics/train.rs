@@ -124,10 +124,12 @@ pub struct CertifyArgs {
 }
 
 fn parse_enum<T: DeserializeOwned>(field: &'static str, text: &str) -> Result<T, TrainError> {
-    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| TrainError::InvalidConfig {
-        field,
-        value: text.to_string(),
-        reason: "not one of the accepted names (see `organics train --help`)",
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+        TrainError::InvalidConfig {
+            field,
+            value: text.to_string(),
+            reason: "not one of the accepted names (see `organics train --help`)",
+        }
     })
 }
 
@@ -140,7 +142,11 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig, TrainError> {
             TrainConfig::preset(task, model)
         }
         (None, None, _) => {
-            return Err(TrainError::InvalidConfig { field: "task", value: "(none)".into(), reason: "give --task, --config FILE or --resume DIR" });
+            return Err(TrainError::InvalidConfig {
+                field: "task",
+                value: "(none)".into(),
+                reason: "give --task, --config FILE or --resume DIR",
+            });
         }
     };
     if a.config.is_some() {
@@ -154,7 +160,18 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig, TrainError> {
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = a.$field.clone() { cfg.$field = v; } )* };
     }
-    set!(hidden, hidden2, epochs, batch_size, lr, weight_decay, seed, threads, observe_every, observe_samples);
+    set!(
+        hidden,
+        hidden2,
+        epochs,
+        batch_size,
+        lr,
+        weight_decay,
+        seed,
+        threads,
+        observe_every,
+        observe_samples
+    );
     if let Some(v) = a.subset {
         cfg.train_subset = Some(v);
     }
@@ -188,7 +205,12 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig, TrainError> {
 
 fn default_out(cfg: &TrainConfig) -> PathBuf {
     let name = |v: &dyn erased::Named| v.name();
-    PathBuf::from("runs").join(format!("{}-{}-{}", name(&cfg.task), name(&cfg.model), cfg.hidden))
+    PathBuf::from("runs").join(format!(
+        "{}-{}-{}",
+        name(&cfg.task),
+        name(&cfg.model),
+        cfg.hidden
+    ))
 }
 
 mod erased {
@@ -197,7 +219,10 @@ mod erased {
     }
     impl<T: serde::Serialize> Named for T {
         fn name(&self) -> String {
-            serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+            serde_json::to_value(self)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
         }
     }
 }
@@ -211,12 +236,20 @@ pub fn train(a: &TrainArgs) -> Result<(), CliError> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let opts = RunOptions {
-        progress: if a.quiet { ProgressMode::Quiet } else { ProgressMode::Bar },
+        progress: if a.quiet {
+            ProgressMode::Quiet
+        } else {
+            ProgressMode::Bar
+        },
         stop_after_steps: a.stop_after_steps,
         interrupt: Some(interrupt),
     };
     let summary = if let Some(dir) = &a.resume {
-        let conflicting = a.task.is_some() || a.model.is_some() || a.config.is_some() || a.epochs.is_some() || a.hidden.is_some();
+        let conflicting = a.task.is_some()
+            || a.model.is_some()
+            || a.config.is_some()
+            || a.epochs.is_some()
+            || a.hidden.is_some();
         if conflicting {
             return Err(TrainError::InvalidConfig { field: "resume", value: dir.display().to_string(), reason: "--resume continues a run with its saved config; drop --task/--model/--config/--epochs/--hidden" }.into());
         }
@@ -241,7 +274,11 @@ pub fn train(a: &TrainArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn data_for(path: &Path, data_dir: Option<&PathBuf>, eval_subset: Option<usize>) -> Result<Data, TrainError> {
+fn data_for(
+    path: &Path,
+    data_dir: Option<&PathBuf>,
+    eval_subset: Option<usize>,
+) -> Result<Data, TrainError> {
     let dir = organics_train::checkpoint::resolve(path, "best")?;
     let state = organics_train::checkpoint::read_state(&dir)?;
     let mut cfg = state.config;
@@ -257,7 +294,10 @@ fn data_for(path: &Path, data_dir: Option<&PathBuf>, eval_subset: Option<usize>)
 pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
     let data = data_for(&a.checkpoint, a.data_dir.as_ref(), a.eval_subset)?;
     let report = trainer::evaluate_checkpoint(&a.checkpoint, &data)?;
-    println!("{}", serde_json::to_string(&report).expect("report serialises"));
+    println!(
+        "{}",
+        serde_json::to_string(&report).expect("report serialises")
+    );
     Ok(())
 }
 
@@ -265,7 +305,10 @@ pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
 pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
     let data = data_for(&a.checkpoint, a.data_dir.as_ref(), None)?;
     let loaded = trainer::load(&a.checkpoint, data.test.rows(), data.test.cols())?;
-    if !matches!(loaded.trainer.net.arch, organics_train::model::Arch::Static(_)) {
+    if !matches!(
+        loaded.trainer.net.arch,
+        organics_train::model::Arch::Static(_)
+    ) {
         return Err(TrainError::InvalidConfig {
             field: "model",
             value: format!("{:?}", loaded.state.config.model),
@@ -274,7 +317,12 @@ pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
         .into());
     }
     let samples = a.samples.unwrap_or(data.test.len());
-    let spectra = observe::static_spectra(&loaded.trainer.net, &data.test, loaded.state.config.view, samples)?;
+    let spectra = observe::static_spectra(
+        &loaded.trainer.net,
+        &data.test,
+        loaded.state.config.view,
+        samples,
+    )?;
     let report = json!({
         "checkpoint": loaded.dir,
         "tau_ms": observe::TAU_MS,
