@@ -585,6 +585,7 @@ fn drive(
                 loss,
                 grad_norm: norm,
                 lr,
+                seconds: t_step.elapsed().as_secs_f64(),
             }))?;
             state.batch_in_epoch += 1;
             grad_norms.push(norm);
