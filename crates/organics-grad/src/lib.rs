@@ -20,6 +20,43 @@
 //! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
 //! | [`fixed_point`] | the static-MNIST fixed-point ORGaNICs layer (closed form / iterative) |
 //! | [`baselines`] | MLP, LSTM and tanh-RNN baselines from tape primitives |
+//!
+//! **Two ways to differentiate.** General models (the fixed-point layer, baselines, losses)
+//! are recorded on a [`Tape`] and differentiated by [`Tape::backward`]. The ORGaNICs RNN is
+//! trained by the dedicated [`Bptt`] engine, which runs the fused cell of [`cell`] over the
+//! whole sequence per batch chunk without a tape; [`OrganicsRnn::record`] records the same
+//! model on a tape, and the tests check that both give the same gradients.
+//!
+//! **Numerics.** Kernels are generic over [`Scalar`] (`f32`, `f64`); gradient checks run in
+//! `f64` against central finite differences. The one-sided choices at kinks are stated in
+//! [`tape`] and [`cell`] (`relu'(0) = 0`; `d√⌊a⌋/da = 0` for `a ≤ 0`). Subnormal numbers are
+//! kept out of the kernels by construction (sigmoid floor, flushing, see [`cell`]), so no
+//! floating-point-environment changes (and no `unsafe`) are needed.
+//!
+//! **Layouts.** Batches are row-major `batch x features`; weights `out x in`; sequences
+//! time-major `[T][batch][input]` ([`SequenceBatch`]); the RNN state row is
+//! `[y | a | b0 | b1]`.
+//!
+//! # Example: one training step of a small ORGaNICs RNN
+//!
+//! ```
+//! use organics_grad::optim::{AdamConfig, Optimizer};
+//! use organics_grad::spectral_norm::PowerIteration;
+//! use organics_grad::{Bptt, BpttConfig, OrganicsRnn, RnnConfig, SequenceBatch};
+//!
+//! let mut model = OrganicsRnn::<f32>::new(RnnConfig::smnist(16), 42)?;
+//! let (steps, batch) = (20, 4);
+//! let pixels = vec![0.5f32; steps * batch]; // time-major [T][batch][1]
+//! let labels = [0, 3, 7, 9];
+//! let seq = SequenceBatch { data: &pixels, steps, batch, input: 1 };
+//! let mut engine = Bptt::new(BpttConfig::default())?;
+//! let mut grads = model.params.zeros_like();
+//! let mut adam = Optimizer::adam(AdamConfig::default(), &model.params);
+//! let stats = engine.loss_and_grad(&mut model, &seq, &labels, PowerIteration::Update, &mut grads)?;
+//! adam.step(&mut model.params, &grads, 0.01)?;
+//! assert!(stats.loss > 0.0 && stats.loss.is_finite());
+//! # Ok::<(), organics_grad::GradError>(())
+//! ```
 
 pub mod baselines;
 pub mod bptt;

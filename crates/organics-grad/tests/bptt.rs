@@ -286,3 +286,62 @@ fn bad_inputs_are_errors_not_panics() {
         .is_err()
     );
 }
+
+/// Optimiser moments, parameters and model buffers survive a JSON round trip, and a model
+/// is rebuilt from them. (serde_json without `float_roundtrip` may move an f64 by one ulp.)
+#[test]
+fn checkpoint_state_round_trips() {
+    use organics_grad::optim::{AdamConfig, Optimizer};
+    use organics_grad::rnn::RnnBuffers;
+    fn close(a: &ParamSet<f64>, b: &ParamSet<f64>) -> bool {
+        a.check_same_layout(b).is_ok()
+            && a.tensors()
+                .iter()
+                .zip(b.tensors())
+                .all(|(x, y)| max_rel_diff(&x.data, &y.data) <= 4.0 * f64::EPSILON)
+    }
+    let mut p = problem(21, 3, 1, 6, 3, 0);
+    let mut e = engine(Checkpointing::None, 1, 2);
+    let (_, g) = engine_grads(&mut p, &mut e);
+    let mut opt = Optimizer::adam(AdamConfig::default(), &p.model.params);
+    opt.step(&mut p.model.params, &g, 0.01).unwrap();
+    let back: Optimizer<f64> = serde_json::from_str(&serde_json::to_string(&opt).unwrap()).unwrap();
+    match (&opt, &back) {
+        (
+            Optimizer::Adam {
+                config: c1,
+                step: s1,
+                m: m1,
+                v: v1,
+            },
+            Optimizer::Adam {
+                config: c2,
+                step: s2,
+                m: m2,
+                v: v2,
+            },
+        ) => {
+            assert!(c1 == c2 && s1 == s2 && close(m1, m2) && close(v1, v2));
+        }
+        _ => panic!("optimiser kind changed in the round trip"),
+    }
+    let params: ParamSet<f64> =
+        serde_json::from_str(&serde_json::to_string(&p.model.params).unwrap()).unwrap();
+    assert!(close(&params, &p.model.params));
+    let buffers: RnnBuffers<f64> =
+        serde_json::from_str(&serde_json::to_string(&p.model.buffers).unwrap()).unwrap();
+    let rebuilt = OrganicsRnn::from_parts(*p.model.config(), params, buffers).unwrap();
+    assert!(close(&rebuilt.params, &p.model.params));
+    // A layout that does not match the configuration is rejected.
+    let wrong = OrganicsRnn::<f64>::new(
+        RnnConfig {
+            hidden: 4,
+            ..*p.model.config()
+        },
+        1,
+    )
+    .unwrap();
+    assert!(
+        OrganicsRnn::from_parts(*p.model.config(), wrong.params, p.model.buffers.clone()).is_err()
+    );
+}
