@@ -144,6 +144,14 @@ fn shrink(c: &mut TrainConfig, profile: Profile) {
             c.train_subset = Some(1_024);
             c.eval_subset = Some(500);
         }
+        Task::Mnist if c.model == ModelKind::Organics2Layer => {
+            // The learned-W_r layers solve a 120 x 120 (and 60 x 60) system per sample and
+            // iteration: about 12 ms per training image on this machine, so 4 000 images.
+            c.epochs = 2;
+            c.train_subset = Some(4_000);
+            c.eval_subset = Some(1_000);
+            c.observe_samples = 200;
+        }
         Task::Mnist => {
             c.epochs = 3;
             c.train_subset = Some(20_000);
