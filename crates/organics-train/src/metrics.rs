@@ -137,3 +137,25 @@ pub fn read(path: &Path) -> Result<Vec<Record>, TrainError> {
         })
         .collect()
 }
+
+/// The global gradient norm of every step of a run, as `(global_step, grad_norm)`.
+pub fn grad_norm_trace(out_dir: &Path) -> Result<Vec<(u64, f64)>, TrainError> {
+    Ok(read(&out_dir.join("metrics.jsonl"))?
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Step(s) => Some((s.global_step, s.grad_norm)),
+            Record::Epoch(_) => None,
+        })
+        .collect())
+}
+
+/// The per-epoch metrics of a run.
+pub fn epoch_metrics(out_dir: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
+    Ok(read(&out_dir.join("metrics.jsonl"))?
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Epoch(e) => Some(e),
+            Record::Step(_) => None,
+        })
+        .collect())
+}

@@ -359,3 +359,71 @@ pub fn certify_summary(spectra: &[LayerSpectrum]) -> Vec<CertifyLayer> {
         })
         .collect()
 }
+
+/// One point of Fig. 6: the largest spectral abscissa of a layer after an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SpectrumPoint {
+    /// Epoch (0-based) after which it was computed.
+    pub epoch: u64,
+    /// Training steps taken (Fig. 6's x axis).
+    pub global_step: u64,
+    /// Layer (1-based).
+    pub layer: usize,
+    /// `max` over the observed inputs of `max Re λ` (ms⁻¹).
+    pub max_over_inputs: f64,
+    /// Fraction of inputs with a stable fixed point.
+    pub stable_fraction: f64,
+}
+
+/// Fig. 6 data of a run: every spectra record of `observers.jsonl`, flattened per layer.
+pub fn spectra_history(out_dir: &Path) -> Result<Vec<SpectrumPoint>, TrainError> {
+    let mut out = Vec::new();
+    for r in read_observers(out_dir)? {
+        if let ObserverRecord::Spectra {
+            epoch,
+            global_step,
+            layers,
+        } = r
+        {
+            out.extend(layers.iter().map(|l| SpectrumPoint {
+                epoch,
+                global_step,
+                layer: l.layer,
+                max_over_inputs: l.max_over_inputs,
+                stable_fraction: l.stable_fraction,
+            }));
+        }
+    }
+    Ok(out)
+}
+
+/// Fig. 5 data of a checkpoint (a checkpoint or run directory; a run's best checkpoint):
+/// `max Re λ` per layer for the first `samples` test inputs.
+pub fn checkpoint_spectra(
+    path: &Path,
+    data: &Data,
+    samples: usize,
+) -> Result<Vec<LayerSpectrum>, TrainError> {
+    let loaded = crate::trainer::load(path, data.test.rows(), data.test.cols())?;
+    static_spectra(
+        &loaded.trainer.net,
+        &data.test,
+        loaded.state.config.view,
+        samples,
+    )
+}
+
+/// Fig. 7 data of a checkpoint: hidden trajectories of the test images `indices`.
+pub fn checkpoint_trajectories(
+    path: &Path,
+    data: &Data,
+    indices: &[usize],
+) -> Result<Vec<Trajectory>, TrainError> {
+    let loaded = crate::trainer::load(path, data.test.rows(), data.test.cols())?;
+    hidden_trajectories(
+        &loaded.trainer.net,
+        &data.test,
+        loaded.state.config.view,
+        indices,
+    )
+}

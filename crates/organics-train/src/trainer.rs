@@ -32,6 +32,9 @@ use crate::observe;
 use crate::optim::Adam;
 use crate::params::Role;
 
+/// Steps between flushes of `metrics.jsonl` (so a running job can be watched).
+const METRICS_FLUSH_STEPS: u64 = 10;
+
 /// Whether to draw progress bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProgressMode {
@@ -588,6 +591,9 @@ fn drive(
                 seconds: t_step.elapsed().as_secs_f64(),
             }))?;
             state.batch_in_epoch += 1;
+            if state.global_step.is_multiple_of(METRICS_FLUSH_STEPS) {
+                log.flush()?;
+            }
             grad_norms.push(norm);
             bar.inc(1);
             bar.set_message(format!(

@@ -87,6 +87,25 @@ fn static_organics_training_reduces_the_loss_and_writes_a_run() {
         layers[0]
     );
     assert_eq!(layers[0].max_real.len(), 20);
+    // Fig. 6 and gradient-norm extraction read the same files back.
+    let history = organics_train::observe::spectra_history(&dir).unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(
+        (history[0].max_over_inputs
+            - layers[0]
+                .max_real
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max))
+        .abs()
+            < 1e-15
+    );
+    let trace = metrics::grad_norm_trace(&dir).unwrap();
+    assert_eq!(trace.len() as u64, summary.global_step);
+    assert_eq!(
+        trace.iter().map(|t| t.1).collect::<Vec<_>>(),
+        summary.grad_norms
+    );
     // eval of the best checkpoint reproduces the test accuracy logged for its epoch.
     let report = trainer::evaluate_checkpoint(&dir, &data).unwrap();
     let best = summary.best.unwrap();
