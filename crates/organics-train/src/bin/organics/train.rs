@@ -227,8 +227,15 @@ mod erased {
     }
 }
 
+/// faer's own threading is slower than one thread at our matrix sizes (design notes); the
+/// cores are used by splitting batches instead.
+fn sequential_faer() {
+    faer::set_global_parallelism(faer::Par::Seq);
+}
+
 /// `organics train`.
 pub fn train(a: &TrainArgs) -> Result<(), CliError> {
+    sequential_faer();
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupt);
@@ -292,6 +299,7 @@ fn data_for(
 
 /// `organics eval`.
 pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
+    sequential_faer();
     let data = data_for(&a.checkpoint, a.data_dir.as_ref(), a.eval_subset)?;
     let report = trainer::evaluate_checkpoint(&a.checkpoint, &data)?;
     println!(
@@ -303,6 +311,7 @@ pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
 
 /// `organics certify`.
 pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
+    sequential_faer();
     let data = data_for(&a.checkpoint, a.data_dir.as_ref(), None)?;
     let loaded = trainer::load(&a.checkpoint, data.test.rows(), data.test.cols())?;
     if !matches!(
