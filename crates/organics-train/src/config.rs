@@ -54,6 +54,7 @@ pub enum ModelKind {
     /// Static MNIST: autoencoder + one fixed-point ORGaNICs layer; sequential: the ORGaNICs RNN.
     Organics,
     /// Static MNIST: autoencoder + two fixed-point ORGaNICs layers (`hidden` → `hidden2`).
+    #[serde(rename = "organics-2layer")]
     Organics2Layer,
     /// Static MNIST: autoencoder + a ReLU hidden layer of `hidden` units.
     Mlp,

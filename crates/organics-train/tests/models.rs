@@ -272,3 +272,26 @@ fn fixed_point_layer_reaches_the_circuit_steady_state() {
         worst[1]
     );
 }
+
+#[test]
+fn model_and_task_names_are_the_cli_names() {
+    let name = |v: serde_json::Value| v.as_str().unwrap().to_string();
+    let models = [
+        ModelKind::Organics,
+        ModelKind::Organics2Layer,
+        ModelKind::Mlp,
+        ModelKind::Lstm,
+        ModelKind::Rnn,
+    ];
+    let names: Vec<String> = models
+        .iter()
+        .map(|m| name(serde_json::to_value(m).unwrap()))
+        .collect();
+    assert_eq!(names, ["organics", "organics-2layer", "mlp", "lstm", "rnn"]);
+    let tasks = [Task::Mnist, Task::Smnist, Task::Psmnist];
+    let names: Vec<String> = tasks
+        .iter()
+        .map(|t| name(serde_json::to_value(t).unwrap()))
+        .collect();
+    assert_eq!(names, ["mnist", "smnist", "psmnist"]);
+}
