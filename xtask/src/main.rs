@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
 //!
 //! - `ci`: what continuous integration runs (`.ci/run`): format check, clippy, data fetch,
-//!   the tests, rustdoc.
+//!   the tests, rustdoc, `reproduce --check`.
 //! - `reproduce`: every table and figure of the paper into `target/reproduce/`.
 //! - `sweep --slurm`, `collect`: the full profile over seeds on a Slurm cluster, merged back.
 //! - `bench`: training-step and GEMM-roofline benchmarks, one `NAME: median_s= gflops=` line each.
