@@ -9,8 +9,8 @@
 //!
 //! | route | applies to | module |
 //! |---|---|---|
-//! | closed form `a = b0²σ² + W (b z)²`, `y = b z / √a` | W_r = I, both models | [`closed_form`] |
-//! | the paper's iterative algorithm (and the authors' legacy `diag(a)` variant) | main model, any W_r | [`iterative`] |
+//! | closed form `a = b0²σ² + W (b z)²`, `y = b z / √a` | W_r = I, both models | [`closed_form()`] |
+//! | the paper's iterative algorithm (and the authors' legacy `diag(a)` variant) | main model, any W_r | [`iterative()`] |
 //! | Newton on the full 2n system with the analytic Jacobian | any circuit, from a nearby guess | [`newton`] |
 //! | time integration to rest | any circuit | [`crate::integrate::settle`] |
 //!

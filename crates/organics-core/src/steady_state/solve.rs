@@ -3,8 +3,8 @@
 //! | [`Method`] | route |
 //! |---|---|
 //! | `Auto` | closed form when W_r = I; else the iterative algorithm (main model) or a simulation (rectified model), each followed by Newton polish. If the iterative route lands on a fixed point that is not attracting (max Re λ(J) ≥ 0 — it happens: with w_r = 2 and small b0σ the 2-D circuit has a saddle the iteration finds, spec §C.5), the simulated steady state is returned instead |
-//! | `ClosedForm` | [`super::closed_form`] (W_r = I only) |
-//! | `Iterative` | [`super::iterative`] with K iterations, no polish (the paper's algorithm as is) |
+//! | `ClosedForm` | [`super::closed_form()`] (W_r = I only) |
+//! | `Iterative` | [`super::iterative()`] with K iterations, no polish (the paper's algorithm as is) |
 //! | `Simulate` | [`crate::integrate::settle`] with Dormand–Prince from 0.01 in every variable, then Newton polish |
 
 use super::{
