@@ -257,11 +257,21 @@ pub fn table2(ctx: &Ctx) -> Result<Outcome> {
             figures.extend(fig7(ctx, &s, &row.config, letter, task, &mut notes)?);
         }
     }
-    writeln!(
-        md,
-        "\nSettings of every trained row: {}.",
-        describe_profile(&rows::table2(ctx.profile))
-    )?;
+    md.push_str(&notes);
+    md.push_str("\nSettings of the trained rows:\n\n");
+    for task in [Task::Smnist, Task::Psmnist] {
+        if let Some(r) = rows::table2(ctx.profile)
+            .into_iter()
+            .find(|r| r.config.task == task)
+        {
+            let name = if task == Task::Smnist {
+                "sMNIST"
+            } else {
+                "psMNIST"
+            };
+            writeln!(md, "- {name}: {}", rows::describe(&r.config))?;
+        }
+    }
     Ok(Outcome {
         markdown: md,
         figures,
