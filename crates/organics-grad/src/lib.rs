@@ -18,14 +18,13 @@
 //! | [`rnn`] | the ORGaNICs RNN classifier (sMNIST), its initialisation and tape recording |
 //! | [`bptt`] | BPTT with checkpointing and batch-parallel chunks ([`Bptt`]) |
 //! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
-//! | [`fixed_point`] | the static-MNIST fixed-point ORGaNICs layer (closed form / iterative) |
-//! | [`baselines`] | MLP, LSTM and tanh-RNN baselines from tape primitives |
 //!
-//! **Two ways to differentiate.** General models (the fixed-point layer, baselines, losses)
-//! are recorded on a [`Tape`] and differentiated by [`Tape::backward`]. The ORGaNICs RNN is
-//! trained by the dedicated [`Bptt`] engine, which runs the fused cell of [`cell`] over the
-//! whole sequence per batch chunk without a tape; [`OrganicsRnn::record`] records the same
-//! model on a tape, and the tests check that both give the same gradients.
+//! **Two ways to differentiate.** General models (the losses here; the fixed-point layer and
+//! the baselines of `organics-train`) are recorded on a [`Tape`] and differentiated by
+//! [`Tape::backward`]. The ORGaNICs RNN is trained by the dedicated [`Bptt`] engine, which
+//! runs the fused cell of [`cell`] over the whole sequence per batch chunk without a tape;
+//! [`OrganicsRnn::record`] records the same model on a tape, and the tests check that both give
+//! the same gradients.
 //!
 //! **Numerics.** Kernels are generic over [`Scalar`] (`f32`, `f64`); gradient checks run in
 //! `f64` against central finite differences. The one-sided choices at kinks are stated in
@@ -58,12 +57,10 @@
 //! # Ok::<(), organics_grad::GradError>(())
 //! ```
 
-pub mod baselines;
 pub mod bptt;
 pub mod cell;
 pub mod composed;
 pub mod error;
-pub mod fixed_point;
 pub mod linalg;
 pub mod loss;
 pub mod optim;

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use organics_data::View;
+use organics_grad::optim::StepLr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -340,9 +341,18 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The learning-rate schedule: [`StepLr`] with `η₀ = lr`, step `lr_step_epochs`, `γ = lr_gamma`.
+    pub fn schedule(&self) -> StepLr {
+        StepLr {
+            base_lr: self.lr,
+            step_size: usize::try_from(self.lr_step_epochs).unwrap_or(usize::MAX),
+            gamma: self.lr_gamma,
+        }
+    }
+
     /// The learning rate of `epoch` under StepLR: `lr · γ^⌊epoch / step⌋`.
     pub fn lr_at(&self, epoch: u64) -> f64 {
-        let k = epoch / self.lr_step_epochs;
-        self.lr * self.lr_gamma.powi(i32::try_from(k).unwrap_or(i32::MAX))
+        self.schedule()
+            .lr(usize::try_from(epoch).unwrap_or(usize::MAX))
     }
 }

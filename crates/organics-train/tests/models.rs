@@ -295,3 +295,24 @@ fn model_and_task_names_are_the_cli_names() {
         .collect();
     assert_eq!(names, ["mnist", "smnist", "psmnist"]);
 }
+
+/// The schedule is StepLR: constant within a step of `lr_step_epochs` epochs, multiplied by
+/// `γ` at each boundary (values from the closed form `lr · γ^⌊epoch / step⌋`).
+#[test]
+fn learning_rate_follows_step_lr() {
+    let cfg = TrainConfig::preset(Task::Smnist, ModelKind::Organics);
+    let (lr, g, s) = (cfg.lr, cfg.lr_gamma, cfg.lr_step_epochs);
+    // Bitwise: γ⁰ = 1 and γ¹ = γ exactly, so no rounding enters before the first two boundaries.
+    assert_eq!(cfg.lr_at(0).to_bits(), lr.to_bits());
+    assert_eq!(cfg.lr_at(s - 1).to_bits(), lr.to_bits());
+    assert_eq!(cfg.lr_at(s).to_bits(), (lr * g).to_bits());
+    // Two and more boundaries: equal to γ^k up to powi's rounding (a few ulps).
+    for k in 2..5u64 {
+        let want = lr * g.powi(k as i32);
+        let got = cfg.lr_at(k * s + s / 2);
+        assert!(
+            (got - want).abs() <= 4.0 * f64::EPSILON * want,
+            "k = {k}: {got} vs {want}"
+        );
+    }
+}
