@@ -176,7 +176,7 @@ impl Figure for LineChart {
             .build_cartesian_2d(xmin..xmax, ymin..ymax)
             .map_err(|e| anyhow!("{e}"))?;
         let fmt_y = |v: &f64| {
-            if log { format!("1e{:.0}", v) } else { trim(*v) }
+            if log { log_label(*v) } else { trim(*v) }
         };
         chart
             .configure_mesh()
@@ -251,6 +251,15 @@ impl Figure for LineChart {
 
 fn padded_tuple((a, b): (f64, f64)) -> (f64, f64) {
     padded(a, b)
+}
+
+/// A tick label on a log10 axis: `1e2` at whole exponents, else the value (`3.2e1`).
+fn log_label(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("1e{:.0}", v.round())
+    } else {
+        format!("{:.1e}", 10f64.powf(v))
+    }
 }
 
 /// A short decimal label: integers without decimals, else up to 3 significant digits.

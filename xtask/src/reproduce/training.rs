@@ -385,7 +385,7 @@ pub fn gradnorms(ctx: &Ctx) -> Result<Outcome> {
     }
     let figures = plot::save(
         &LineChart {
-            title: "Global gradient norm without clipping, sMNIST (first epoch)".into(),
+            title: "Global gradient norm per training step without clipping, sMNIST".into(),
             x_label: "training step".into(),
             y_label: "‖∇ loss‖₂".into(),
             log_y: true,
