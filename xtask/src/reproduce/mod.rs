@@ -266,7 +266,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<()> {
     // Longer training runs cannot fit a quick reproduction; their commands and results are
     // kept by hand in docs/training.md and carried into the report.
     if let Ok(longer) = std::fs::read_to_string(root.join("docs/training.md")) {
-        md.push_str("\n");
+        md.push('\n');
         md.push_str(longer.replacen("# ", "## ", 1).trim_end());
         md.push('\n');
     }
