@@ -93,7 +93,9 @@ fi
     Ok(())
 }
 
-fn mean_sd(v: &[f64]) -> (f64, f64) {
+/// Mean and sample standard deviation (0 for fewer than two values); shared with the
+/// reproduction's statistics.
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     let m = v.iter().sum::<f64>() / v.len() as f64;
     if v.len() < 2 {
         return (m, 0.0);

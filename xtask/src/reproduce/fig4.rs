@@ -6,6 +6,7 @@
 
 use super::{Check, Ctx, Outcome};
 use crate::plot::{self, Heatmap, LineChart, Series, Style};
+use crate::sweep::mean_sd;
 use anyhow::Result;
 use organics_core::ensemble;
 use organics_core::params::Model;
@@ -21,12 +22,6 @@ fn l2(a: &[f64], b: &[f64]) -> f64 {
         .map(|(x, y)| (x - y).powi(2))
         .sum::<f64>()
         .sqrt()
-}
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64;
-    (m, var.sqrt())
 }
 
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
