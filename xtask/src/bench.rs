@@ -76,6 +76,10 @@ pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
     if lines.is_empty() {
         bail!("the bench example printed no `NAME: median_s=.. gflops=..` lines:\n{text}");
     }
+    // Context lines (`# ...`, e.g. the instruction set of the element-wise kernels).
+    for note in text.lines().filter(|l| l.starts_with("# ")) {
+        println!("{note}");
+    }
     for (name, l) in &lines {
         println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
     }

@@ -7,7 +7,9 @@
 //! - `gemm_roofline_{1,2}t`: exactly the GEMMs that step executes (same shapes, same count,
 //!   same per-thread split), with nothing else;
 //! - `train_step_saturated_2t`: the same step from a "late-training" state with saturated
-//!   gates and tiny normalisation weights (the regime where subnormal floats appear).
+//!   gates and tiny normalisation weights (the regime where subnormal floats appear);
+//! - `train_step_baseline_isa_2t`: the same step with the element-wise loops on the build's
+//!   baseline instructions (SSE2) instead of the widest detected set (see `simd`).
 //!
 //! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
 //! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]
@@ -17,6 +19,7 @@ use organics_grad::bptt::train_step_flops;
 use organics_grad::cell::{CellDims, backward_step_flops, forward_step_flops};
 use organics_grad::linalg::{Beta, Trans, View, ViewMut, gemm};
 use organics_grad::optim::{AdamConfig, Optimizer};
+use organics_grad::simd::InstructionSet;
 use organics_grad::spectral_norm::PowerIteration;
 use organics_grad::{
     Bptt, BpttConfig, Checkpointing, Chunks, OrganicsRnn, RnnConfig, SequenceBatch,
@@ -154,10 +157,20 @@ fn main() {
         input: 1,
     };
 
-    for (name, threads, saturated) in [
-        ("train_step_1t", 1, false),
-        ("train_step_2t", 2, false),
-        ("train_step_saturated_2t", 2, true),
+    println!(
+        "# element-wise kernels: {}",
+        InstructionSet::detected_name()
+    );
+    for (name, threads, saturated, isa) in [
+        ("train_step_1t", 1, false, InstructionSet::Detect),
+        ("train_step_2t", 2, false, InstructionSet::Detect),
+        ("train_step_saturated_2t", 2, true, InstructionSet::Detect),
+        (
+            "train_step_baseline_isa_2t",
+            2,
+            false,
+            InstructionSet::Baseline,
+        ),
     ] {
         if !name.contains(&only) {
             continue;
@@ -192,6 +205,7 @@ fn main() {
             checkpointing,
             chunks: Chunks::PerThread,
             weight_grad_block: BLOCK,
+            instruction_set: isa,
         })
         .expect("engine");
         let s = pool.install(|| {

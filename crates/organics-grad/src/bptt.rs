@@ -41,6 +41,7 @@ use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::params::ParamSet;
 use crate::rnn::{OrganicsRnn, Prepared, SequenceBatch};
 use crate::scalar::Scalar;
+use crate::simd::InstructionSet;
 use crate::spectral_norm::PowerIteration;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,10 @@ pub struct BpttConfig {
     pub chunks: Chunks,
     /// Number of consecutive steps whose weight gradients are formed by one GEMM.
     pub weight_grad_block: usize,
+    /// Vector instruction set of the cell's element-wise loops (results are bit-identical
+    /// for every choice; see [`crate::simd`]).
+    #[serde(default)]
+    pub instruction_set: InstructionSet,
 }
 
 impl Default for BpttConfig {
@@ -80,6 +85,7 @@ impl Default for BpttConfig {
             checkpointing: Checkpointing::None,
             chunks: Chunks::PerThread,
             weight_grad_block: 16,
+            instruction_set: InstructionSet::Detect,
         }
     }
 }
@@ -206,6 +212,7 @@ impl<S: Scalar> Bptt<S> {
         for (i, ch) in self.chunks.iter_mut().enumerate() {
             ch.start = i * batch / c;
             ch.rows = (i + 1) * batch / c - ch.start;
+            ch.scratch.set_instruction_set(self.config.instruction_set);
         }
     }
 

@@ -60,6 +60,7 @@
 
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
+use crate::simd::{InstructionSet, simd_kernel};
 use serde::{Deserialize, Serialize};
 
 /// Whether the input drive is rectified: `z = W_zx x` or `z = ⌊W_zx x⌋`.
@@ -275,16 +276,36 @@ impl<S: Scalar> CellWeightGrads<S> {
     }
 }
 
-/// Per-step scratch of the forward and backward kernels (grown on demand, then reused).
+/// Per-step scratch of the forward and backward kernels (grown on demand, then reused), and
+/// the vector instruction set the element-wise loops run with (see [`crate::simd`]).
 #[derive(Debug, Clone, Default)]
 pub struct StepScratch<S> {
     p: Vec<S>,
     r: Vec<S>,
     v: Vec<S>,
     t: Vec<S>,
+    isa: InstructionSet,
 }
 
 impl<S: Scalar> StepScratch<S> {
+    /// Sets the instruction set of the element-wise loops (keeps the buffers).
+    pub fn set_instruction_set(&mut self, isa: InstructionSet) {
+        self.isa = isa;
+    }
+
+    /// Empty scratch whose element-wise loops run with the given instruction set (the default
+    /// detects the widest one; every choice gives bit-identical results).
+    #[must_use]
+    pub fn with_instruction_set(isa: InstructionSet) -> Self {
+        Self {
+            p: Vec::new(),
+            r: Vec::new(),
+            v: Vec::new(),
+            t: Vec::new(),
+            isa,
+        }
+    }
+
     fn ensure(&mut self, rows: usize, n: usize) {
         for (buf, len) in [
             (&mut self.p, rows * 3 * n),
@@ -386,7 +407,8 @@ pub fn forward_step<S: Scalar>(
         "cell forward: buffer too short"
     );
     scratch.ensure(rows, n);
-    let StepScratch { p, r, v, .. } = scratch;
+    let StepScratch { p, r, v, isa, .. } = scratch;
+    let isa = *isa;
     let p = &mut p[..rows * 3 * n];
     let r = &mut r[..rows * n];
     let v = &mut v[..rows * n];
@@ -401,16 +423,14 @@ pub fn forward_step<S: Scalar>(
         Trans::Yes,
     );
     // r = ⌊y⌋, v = ⌊y⌋² ⌊a⌋.
-    for b in 0..rows {
-        let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
-        let rr = &mut r[b * n..(b + 1) * n];
-        let vv = &mut v[b * n..(b + 1) * n];
-        for i in 0..n {
-            let ry = y[i].relu();
-            rr[i] = ry;
-            vv[i] = (ry * ry * a[i].relu()).flush_subnormal();
-        }
-    }
+    isa.dispatch(RectifiedRows {
+        rows,
+        n,
+        sw,
+        state,
+        r,
+        v,
+    });
     // ŷ (before the mask in the RectifyAfter variant).
     let wr_input = match cfg.recurrent {
         RecurrentDrive::RectifyBefore => View::new(r, rows, n),
@@ -447,22 +467,159 @@ pub fn forward_step<S: Scalar>(
     let sig2 = &w.sigma2[..n];
     let z_floor: S = rect_floor(cfg.input == InputDrive::Rectified);
     let yh_floor: S = rect_floor(cfg.recurrent == RecurrentDrive::RectifyAfter);
+    isa.dispatch(ForwardRows {
+        rows,
+        n,
+        sw,
+        cw,
+        state,
+        next,
+        cache,
+        p,
+        dty,
+        dta,
+        dtb0,
+        dtb1,
+        sig2,
+        z_floor,
+        yh_floor,
+    });
+}
+
+simd_kernel! {
+    /// `r = ⌊y⌋`, `v = ⌊y⌋² ⌊a⌋` for every row of a forward step.
+    RectifiedRows<'a> { rows: usize, n: usize, sw: usize, state: &'a [S], r: &'a mut [S], v: &'a mut [S] }
+    {
+    for b in 0..rows {
+        let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
+        rectified_row(y, a, &mut r[b * n..(b + 1) * n], &mut v[b * n..(b + 1) * n]);
+    }
+    }
+}
+
+simd_kernel! {
+    /// The element-wise part of [`forward_step`] for every row.
+    ForwardRows<'a> {
+        rows: usize, n: usize, sw: usize, cw: usize,
+        state: &'a [S], next: &'a mut [S], cache: &'a mut [S], p: &'a [S],
+        dty: &'a [S], dta: &'a [S], dtb0: &'a [S], dtb1: &'a [S], sig2: &'a [S],
+        z_floor: S, yh_floor: S,
+    }
+    {
     for b in 0..rows {
         let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
         let (ny, na, nb0, nb1) = split4_mut(&mut next[b * sw..(b + 1) * sw], n);
         let (yh, u, s0, s1) = split4_mut(&mut cache[b * cw..(b + 1) * cw], n);
         let (zp, gx0, gx1) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
         forward_row(
-            y, a, b0, b1, zp, gx0, gx1, dty, dta, dtb0, dtb1, sig2, yh, u, s0, s1, ny, na, nb0,
-            nb1, z_floor, yh_floor,
+            y, a, b0, b1, zp, gx0, gx1, dty, dta, dtb0, dtb1, sig2, yh, u, s0, s1, ny, na,
+            nb0, nb1, z_floor, yh_floor,
         );
+    }
+    }
+}
+
+simd_kernel! {
+    /// The element-wise part of [`backward_step`] before its GEMMs, for every row.
+    BackwardRows<'a> {
+        rows: usize, n: usize, sw: usize, cw: usize,
+        state: &'a [S], cache: &'a [S], g_next: &'a [S], g_state: &'a mut [S], p: &'a [S],
+        dp: &'a mut [S], dyhat: &'a mut [S], du: &'a mut [S], rr: &'a mut [S], vv: &'a mut [S],
+        dty: &'a [S], dta: &'a [S], dtb0: &'a [S], dtb1: &'a [S], sig2: &'a [S],
+        ddty: &'a mut [S], ddta: &'a mut [S], ddtb0: &'a mut [S], ddtb1: &'a mut [S],
+        dsig2: &'a mut [S], z_floor: S, yh_floor: S,
+    }
+    {
+    for b in 0..rows {
+        let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
+        let (yh, u, s0, s1) = split4(&cache[b * cw..(b + 1) * cw], n);
+        let (gy, ga, gb0, gb1) = split4(&g_next[b * sw..(b + 1) * sw], n);
+        let (oy, oa, ob0, ob1) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
+        let (zp, _, _) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
+        let (dz, rest) = dp[b * 3 * n..(b + 1) * 3 * n].split_at_mut(n);
+        let (dg0, dg1) = rest.split_at_mut(n);
+        let rows_n = b * n..(b + 1) * n;
+        backward_row(
+            y,
+            a,
+            b0,
+            b1,
+            zp,
+            yh,
+            u,
+            s0,
+            s1,
+            gy,
+            ga,
+            gb0,
+            gb1,
+            dty,
+            dta,
+            dtb0,
+            dtb1,
+            sig2,
+            oy,
+            oa,
+            ob0,
+            ob1,
+            dz,
+            dg0,
+            dg1,
+            &mut dyhat[rows_n.clone()],
+            &mut du[rows_n.clone()],
+            &mut rr[rows_n.clone()],
+            &mut vv[rows_n],
+            ddty,
+            ddta,
+            ddtb0,
+            ddtb1,
+            dsig2,
+            z_floor,
+            yh_floor,
+        );
+    }
+    }
+}
+
+simd_kernel! {
+    /// The element-wise part of [`backward_step`] after its GEMMs, for every row.
+    GemmTermRows<'a> {
+        rows: usize, n: usize, sw: usize,
+        state: &'a [S], g_state: &'a mut [S], t: &'a [S], t2: &'a [S],
+    }
+    {
+    for b in 0..rows {
+        let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
+        let (oy, oa, _, _) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
+        backward_row_gemm_terms(
+            y,
+            a,
+            &t[b * n..(b + 1) * n],
+            &t2[b * n..(b + 1) * n],
+            oy,
+            oa,
+        );
+    }
+    }
+}
+
+/// `r = ⌊y⌋`, `v = ⌊y⌋² ⌊a⌋` for one batch row.
+#[inline(always)]
+fn rectified_row<S: Scalar>(y: &[S], a: &[S], r: &mut [S], v: &mut [S]) {
+    let n = y.len();
+    let (a, r, v) = (&a[..n], &mut r[..n], &mut v[..n]);
+    for i in 0..n {
+        let ry = y[i].relu();
+        r[i] = ry;
+        v[i] = (ry * ry * a[i].relu()).flush_subnormal();
     }
 }
 
 /// The element-wise part of [`forward_step`] for one batch row. Every buffer is its own
 /// slice argument, which the compiler knows does not alias the others, so the loop
-/// vectorises without run-time overlap checks.
-#[inline(never)]
+/// vectorises without run-time overlap checks. Always inlined, so that it is compiled for
+/// each instruction set [`InstructionSet::dispatch`] enables.
+#[inline(always)]
 fn forward_row<S: Scalar>(
     y: &[S],
     a: &[S],
@@ -550,7 +707,10 @@ pub fn backward_step<S: Scalar>(
         "cell backward: gradient buffers too short"
     );
     scratch.ensure(rows, n);
-    let StepScratch { p, t, v: t2, .. } = scratch;
+    let StepScratch {
+        p, t, v: t2, isa, ..
+    } = scratch;
+    let isa = *isa;
     let p = &mut p[..rows * 3 * n];
     let t = &mut t[..rows * n];
     let t2 = &mut t2[..rows * n];
@@ -569,54 +729,34 @@ pub fn backward_step<S: Scalar>(
     let dsig2 = &mut dsigma2[..n];
     let z_floor: S = rect_floor(cfg.input == InputDrive::Rectified);
     let yh_floor: S = rect_floor(cfg.recurrent == RecurrentDrive::RectifyAfter);
-    for b in 0..rows {
-        let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
-        let (yh, u, s0, s1) = split4(&cache[b * cw..(b + 1) * cw], n);
-        let (gy, ga, gb0, gb1) = split4(&g_next[b * sw..(b + 1) * sw], n);
-        let (oy, oa, ob0, ob1) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
-        let (zp, _, _) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
-        let (dz, rest) = rec.dp[b * 3 * n..(b + 1) * 3 * n].split_at_mut(n);
-        let (dg0, dg1) = rest.split_at_mut(n);
-        let rows_n = b * n..(b + 1) * n;
-        backward_row(
-            y,
-            a,
-            b0,
-            b1,
-            zp,
-            yh,
-            u,
-            s0,
-            s1,
-            gy,
-            ga,
-            gb0,
-            gb1,
-            dty,
-            dta,
-            dtb0,
-            dtb1,
-            sig2,
-            oy,
-            oa,
-            ob0,
-            ob1,
-            dz,
-            dg0,
-            dg1,
-            &mut rec.dyhat[rows_n.clone()],
-            &mut rec.du[rows_n.clone()],
-            &mut rec.r[rows_n.clone()],
-            &mut rec.v[rows_n],
-            ddty,
-            ddta,
-            ddtb0,
-            ddtb1,
-            dsig2,
-            z_floor,
-            yh_floor,
-        );
-    }
+    isa.dispatch(BackwardRows {
+        rows,
+        n,
+        sw,
+        cw,
+        state,
+        cache,
+        g_next,
+        g_state: &mut *g_state,
+        p,
+        dp: &mut *rec.dp,
+        dyhat: &mut *rec.dyhat,
+        du: &mut *rec.du,
+        rr: &mut *rec.r,
+        vv: &mut *rec.v,
+        dty,
+        dta,
+        dtb0,
+        dtb1,
+        sig2,
+        ddty,
+        ddta,
+        ddtb0,
+        ddtb1,
+        dsig2,
+        z_floor,
+        yh_floor,
+    });
 
     // [ȳ ā] += ḡ wg.
     gemm(
@@ -658,18 +798,15 @@ pub fn backward_step<S: Scalar>(
         View::new(w.w, n, n),
         Trans::No,
     );
-    for b in 0..rows {
-        let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
-        let (oy, oa, _, _) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
-        backward_row_gemm_terms(
-            y,
-            a,
-            &t[b * n..(b + 1) * n],
-            &t2[b * n..(b + 1) * n],
-            oy,
-            oa,
-        );
-    }
+    isa.dispatch(GemmTermRows {
+        rows,
+        n,
+        sw,
+        state,
+        g_state,
+        t,
+        t2,
+    });
     if let Some(dx) = dx {
         gemm(
             ViewMut::new(dx, rows, m),
@@ -683,7 +820,7 @@ pub fn backward_step<S: Scalar>(
 }
 
 /// The element-wise part of [`backward_step`] for one batch row (see [`forward_row`]).
-#[inline(never)]
+#[inline(always)]
 fn backward_row<S: Scalar>(
     y: &[S],
     a: &[S],
@@ -794,7 +931,7 @@ fn backward_row<S: Scalar>(
 }
 
 /// Adds the GEMM-borne terms `t ⊙ H(y) + 2 ⌊y⌋ ⌊a⌋ v̄` to `ȳ` and `⌊y⌋² H(a) v̄` to `ā`.
-#[inline(never)]
+#[inline(always)]
 fn backward_row_gemm_terms<S: Scalar>(
     y: &[S],
     a: &[S],

@@ -7,6 +7,7 @@
 //! | module | object |
 //! |---|---|
 //! | [`scalar`] | the element type [`Scalar`] (`f32` for training, `f64` for gradient checks) |
+//! | [`simd`] | run-time choice of the vector instruction set of the element-wise kernels |
 //! | [`linalg`] | row-major views and faer GEMM |
 //! | [`tape`] | the reverse-mode [`Tape`] and its primitive operations |
 //! | [`loss`] | softmax cross-entropy, mean-squared error |
@@ -30,7 +31,9 @@
 //! `f64` against central finite differences. The one-sided choices at kinks are stated in
 //! [`tape`] and [`cell`] (`relu'(0) = 0`; `d√⌊a⌋/da = 0` for `a ≤ 0`). Subnormal numbers are
 //! kept out of the kernels by construction (sigmoid floor, flushing, see [`cell`]), so no
-//! floating-point-environment changes (and no `unsafe`) are needed.
+//! floating-point-environment changes (and no `unsafe`) are needed. The cell's element-wise
+//! loops run on AVX2 when the processor has it (chosen at run time in [`simd`]), with
+//! results bit-identical to the baseline build's.
 //!
 //! **Layouts.** Batches are row-major `batch x features`; weights `out x in`; sequences
 //! time-major `[T][batch][input]` ([`SequenceBatch`]); the RNN state row is
@@ -67,6 +70,7 @@ pub mod optim;
 pub mod params;
 pub mod rnn;
 pub mod scalar;
+pub mod simd;
 pub mod solve;
 pub mod spectral_norm;
 pub mod tape;

@@ -6,6 +6,7 @@ use organics_grad::cell::{
     CellConfig, InputDrive, NormWeights, Recurrence, RecurrentDrive, TimeConstants,
 };
 use organics_grad::rnn::CellImpl;
+use organics_grad::simd::InstructionSet;
 use organics_grad::spectral_norm::PowerIteration;
 use organics_grad::{
     Bptt, BpttConfig, Checkpointing, Chunks, OrganicsRnn, ParamSet, RnnConfig, SequenceBatch, Tape,
@@ -103,6 +104,7 @@ fn engine(checkpointing: Checkpointing, chunks: usize, block: usize) -> Bptt<f64
         checkpointing,
         chunks: Chunks::Fixed(chunks),
         weight_grad_block: block,
+        ..BpttConfig::default()
     })
     .unwrap()
 }
@@ -210,6 +212,30 @@ fn checkpointing_is_bit_identical() {
             assert_eq!(l0.to_bits(), l1.to_bits());
             assert_eq!(g0, g1, "variant {variant}, k = {k}");
         }
+    }
+}
+
+/// The loss and every gradient of a whole BPTT pass are bitwise the same whether the cell's
+/// element-wise loops run on the widest detected instruction set or on the baseline (see
+/// `organics_grad::simd`; vacuous on a processor without wider vectors).
+#[test]
+fn instruction_set_does_not_change_gradients() {
+    for variant in 0..4 {
+        let mut p = problem(40 + variant as u64, 21, 2, 13, 5, variant);
+        let mut run = |isa: InstructionSet| {
+            let mut e = Bptt::new(BpttConfig {
+                checkpointing: Checkpointing::Every(4),
+                chunks: Chunks::Fixed(2),
+                instruction_set: isa,
+                ..BpttConfig::default()
+            })
+            .unwrap();
+            engine_grads(&mut p, &mut e)
+        };
+        let (l0, g0) = run(InstructionSet::Detect);
+        let (l1, g1) = run(InstructionSet::Baseline);
+        assert_eq!(l0.to_bits(), l1.to_bits(), "variant {variant}");
+        assert_eq!(g0, g1, "variant {variant}");
     }
 }
 
