@@ -253,8 +253,8 @@ impl Trainer {
         self.engine.is_some()
     }
 
-    /// The gradient of the last [`Self::step`] (before clipping; layout of
-    /// [`crate::params::ParamSet::trainable`]).
+    /// The gradient the last [`Self::step`] gave the optimiser (after clipping, if the config
+    /// asks for it; layout of [`crate::params::ParamSet::trainable`]).
     pub fn last_gradient(&self) -> &organics_grad::ParamSet<f32> {
         &self.grads
     }
