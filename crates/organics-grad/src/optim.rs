@@ -3,10 +3,24 @@
 //!
 //! Adam (`torch.optim.Adam`, L2 weight decay added to the gradient), at step `t ≥ 1`:
 //!
-//! $$ g \leftarrow g + \lambda\theta,\quad m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
+//! $$ g \leftarrow g + \lambda\theta,\quad m \leftarrow m + (1-\beta_1)(g - m),\quad
 //!    v \leftarrow \beta_2 v + (1-\beta_2) g^2,\quad
 //!    \theta \leftarrow \theta - \frac{\eta}{1-\beta_1^t}\,
 //!    \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon} . $$
+//!
+//! The element-wise order of operations is PyTorch's (torch ≥ 2.0, single-tensor CPU path),
+//! each scalar coefficient computed in `f64` and rounded once to `S`, as PyTorch passes Python
+//! floats to its kernels:
+//!
+//! - `g + λ·θ` (`grad.add(param, alpha = λ)`);
+//! - `m + (1−β₁)·(g − m)` (`exp_avg.lerp_(g, 1−β₁)`, weight below ½);
+//! - `(β₂·v + ((1−β₂)·g)·g)` (`exp_avg_sq.mul_(β₂).addcmul_(g, g, value = 1−β₂)`);
+//! - `denom = √v / √(1−β₂^t) + ε` (a division, not a multiplication by the reciprocal);
+//! - `θ − (η/(1−β₁^t))·m / denom` (`param.addcdiv_(m, denom, value = −η/(1−β₁^t))`).
+//!
+//! One deliberate difference: `v` is flushed to zero when it falls below the smallest normal
+//! number (subnormal `v` only arises from gradients below `1e-19` and would slow every later
+//! step; `√v` is then far below `ε`, so the update changes by less than one part in `10¹¹`).
 //!
 //! AdamW (`torch.optim.AdamW`) instead decays the weights, `θ ← θ (1 − ηλ)`, and leaves `g`
 //! alone. SGD (`torch.optim.SGD`, dampening 0): `g ← g + λθ`; `b ← g` at the first step, else
@@ -163,9 +177,9 @@ impl<S: Scalar> Optimizer<S> {
                 let bc1 = 1.0 - c.beta1.powi(t);
                 let bc2 = 1.0 - c.beta2.powi(t);
                 let step_size = S::from_f64(lr / bc1);
-                let inv_sqrt_bc2 = S::from_f64(1.0 / bc2.sqrt());
-                let (b1, b2) = (S::from_f64(c.beta1), S::from_f64(c.beta2));
-                let (ob1, ob2) = (S::ONE - b1, S::ONE - b2);
+                let sqrt_bc2 = S::from_f64(bc2.sqrt());
+                let b2 = S::from_f64(c.beta2);
+                let (ob1, ob2) = (S::from_f64(1.0 - c.beta1), S::from_f64(1.0 - c.beta2));
                 let eps = S::from_f64(c.eps);
                 let wd = S::from_f64(c.weight_decay);
                 let decay = S::ONE - S::from_f64(lr * c.weight_decay);
@@ -190,9 +204,10 @@ impl<S: Scalar> Optimizer<S> {
                                 gi
                             }
                         };
-                        *mi = b1 * *mi + ob1 * g;
+                        *mi += ob1 * (g - *mi);
                         *vi = (b2 * *vi + ob2 * g * g).flush_subnormal();
-                        *pi -= step_size * *mi / (vi.sqrt() * inv_sqrt_bc2 + eps);
+                        let denom = vi.sqrt() / sqrt_bc2 + eps;
+                        *pi -= step_size * *mi / denom;
                     }
                 }
             }
@@ -311,6 +326,57 @@ mod tests {
                 (moved + 0.01 * g.signum()).abs() < 1e-7,
                 "g = {g}: moved {moved}"
             );
+        }
+    }
+
+    #[test]
+    fn adam_f32_follows_pytorch_order_of_operations_bitwise() {
+        // Three steps on 64 random entries with L2 decay, against the update written out in
+        // PyTorch's order (module doc). Same operations in the same order give the same bits;
+        // folding 1/√(1−β₂ᵗ) into a multiplication, the (β₁m + (1−β₁)g) form or rounding β
+        // to f32 before forming 1−β each change the last bits of some entries.
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let len = 64;
+        let theta0: Vec<f32> = (0..len).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+        let mut p = ParamSet::<f32>::new();
+        p.push("w", 8, 8, theta0.clone());
+        let cfg = AdamConfig {
+            weight_decay: 1e-2,
+            ..AdamConfig::default()
+        };
+        let mut opt = Optimizer::adam(cfg, &p);
+        let (mut theta, mut m, mut v) = (theta0, vec![0.0f32; len], vec![0.0f32; len]);
+        for t in 1..=3 {
+            let g: Vec<f32> = (0..len).map(|_| rng.random::<f32>() * 0.2 - 0.1).collect();
+            let mut gs = ParamSet::<f32>::new();
+            gs.push("w", 8, 8, g.clone());
+            let lr = 0.01 * f64::from(t);
+            opt.step(&mut p, &gs, lr).unwrap();
+            let bc1 = 1.0 - 0.9f64.powi(t);
+            let bc2 = 1.0 - 0.999f64.powi(t);
+            for i in 0..len {
+                let gi = g[i] + 1e-2f32 * theta[i];
+                m[i] += 0.1f32 * (gi - m[i]);
+                v[i] = 0.999f32 * v[i] + 0.001f32 * gi * gi;
+                let denom = v[i].sqrt() / (bc2.sqrt() as f32) + 1e-8f32;
+                theta[i] -= (lr / bc1) as f32 * m[i] / denom;
+            }
+            let got = p.data(crate::ParamId(0));
+            for i in 0..len {
+                assert_eq!(got[i].to_bits(), theta[i].to_bits(), "step {t}, entry {i}");
+            }
+        }
+        let Optimizer::Adam {
+            m: om, v: ov, step, ..
+        } = &opt
+        else {
+            unreachable!()
+        };
+        assert_eq!(*step, 3);
+        for i in 0..len {
+            assert_eq!(om.data(crate::ParamId(0))[i].to_bits(), m[i].to_bits());
+            assert_eq!(ov.data(crate::ParamId(0))[i].to_bits(), v[i].to_bits());
         }
     }
 

@@ -2,7 +2,9 @@
 //!
 //! - `model.safetensors`: every tensor of the model (parameters and buffers) under its
 //!   reference PyTorch `state_dict` name, f32 (metadata `format: pt`);
-//! - `optimizer.safetensors`: Adam's moments, `exp_avg.{name}` and `exp_avg_sq.{name}`;
+//! - `optimizer.safetensors`: the moments of organics-grad's Adam
+//!   ([`organics_grad::optim::Optimizer::Adam`]), `exp_avg.{name}` and `exp_avg_sq.{name}`
+//!   for every trainable tensor, and its step count (metadata `step`);
 //! - `state.json`: [`TrainingState`] (epoch, position in the epoch, Adam's step, best
 //!   validation accuracy, the config) and the sha256 of both tensor files.
 //!
@@ -22,10 +24,11 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use organics_grad::optim::{AdamConfig, Optimizer, WeightDecay};
+
 use crate::config::TrainConfig;
 use crate::error::TrainError;
-use crate::optim::Adam;
-use crate::params::{ParamSet, Role};
+use crate::params::ParamSet;
 
 /// Version of the checkpoint layout.
 pub const FORMAT: u32 = 1;
@@ -86,13 +89,43 @@ fn serialize(
     safetensors::serialize(views, metadata).map_err(|e| TrainError::checkpoint(path, e.to_string()))
 }
 
+/// The Adam optimiser of a run: organics-grad's [`Optimizer::Adam`] with PyTorch's defaults
+/// (`β₁ = 0.9`, `β₂ = 0.999`, `ε = 10⁻⁸`) and the config's L2 weight decay, with zero moments
+/// for the trainable tensors of `params`.
+pub fn adam(config: &TrainConfig, params: &ParamSet) -> Optimizer<f32> {
+    Optimizer::adam(adam_config(config), params.trainable())
+}
+
+fn adam_config(config: &TrainConfig) -> AdamConfig {
+    AdamConfig {
+        weight_decay: config.weight_decay,
+        decay: WeightDecay::L2,
+        ..AdamConfig::default()
+    }
+}
+
 /// Writes a checkpoint directory `dir` (atomically replacing an existing one).
+///
+/// # Errors
+/// [`TrainError::Io`]; [`TrainError::Checkpoint`] if `optimizer` is not Adam (the only
+/// optimiser whose state this layout stores) or does not match `params`.
 pub fn save(
     dir: &Path,
     params: &ParamSet,
-    adam: &Adam,
+    optimizer: &Optimizer<f32>,
     state: &TrainingState,
 ) -> Result<(), TrainError> {
+    let Optimizer::Adam { step, m, v, .. } = optimizer else {
+        return Err(TrainError::checkpoint(
+            dir,
+            "only Adam's state can be written (optimizer.safetensors stores exp_avg and exp_avg_sq)",
+        ));
+    };
+    params
+        .trainable()
+        .check_same_layout(m)
+        .and_then(|()| params.trainable().check_same_layout(v))
+        .map_err(|e| TrainError::checkpoint(dir, format!("optimiser state: {e}")))?;
     let tmp = with_suffix(dir, "tmp");
     let old = with_suffix(dir, "old");
     if tmp.exists() {
@@ -100,26 +133,32 @@ pub fn save(
     }
     std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
     let model: Vec<_> = params
-        .tensors
-        .iter()
-        .map(|t| (t.name.clone(), t.shape.clone(), to_bytes(&t.data)))
+        .ids()
+        .map(|id| {
+            let t = params.get(id);
+            (t.name.clone(), params.shape(id).to_vec(), to_bytes(&t.data))
+        })
         .collect();
     // One metadata entry only: safetensors writes the metadata map in the map's iteration
     // order, so a single key keeps the file bytes a function of the tensors alone.
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let model_bytes = serialize(&model, Some(meta), dir)?;
-    let trainable = params.tensors.iter().filter(|t| t.role == Role::Trainable);
     let mut opt = Vec::new();
-    for ((t, m), v) in trainable.zip(&adam.exp_avg).zip(&adam.exp_avg_sq) {
-        opt.push((format!("exp_avg.{}", t.name), t.shape.clone(), to_bytes(m)));
+    for ((id, mt), vt) in params.trainable_ids().zip(m.tensors()).zip(v.tensors()) {
+        let (name, shape) = (&params.get(id).name, params.shape(id));
         opt.push((
-            format!("exp_avg_sq.{}", t.name),
-            t.shape.clone(),
-            to_bytes(v),
+            format!("exp_avg.{name}"),
+            shape.to_vec(),
+            to_bytes(&mt.data),
+        ));
+        opt.push((
+            format!("exp_avg_sq.{name}"),
+            shape.to_vec(),
+            to_bytes(&vt.data),
         ));
     }
     let mut opt_meta = HashMap::new();
-    opt_meta.insert("step".to_string(), adam.step.to_string());
+    opt_meta.insert("step".to_string(), step.to_string());
     let opt_bytes = serialize(&opt, Some(opt_meta), dir)?;
     let mut state = state.clone();
     state.sha256 = HashMap::from([
@@ -216,47 +255,48 @@ fn read_verified(dir: &Path, name: &str, state: &TrainingState) -> Result<Vec<u8
     Ok(bytes)
 }
 
-fn load_into(
-    bytes: &[u8],
+/// Copies the f32 tensor `key` of `st` (of shape `shape`) into `data`.
+fn read_tensor(
+    st: &SafeTensors<'_>,
     path: &Path,
-    name_of: impl Fn(&str) -> String,
-    targets: Vec<(&str, &[usize], &mut Vec<f32>)>,
+    key: &str,
+    shape: &[usize],
+    data: &mut [f32],
 ) -> Result<(), TrainError> {
+    let view = st
+        .tensor(key)
+        .map_err(|_| TrainError::checkpoint(path, format!("missing tensor {key:?}")))?;
+    if view.dtype() != Dtype::F32 {
+        return Err(TrainError::checkpoint(
+            path,
+            format!("tensor {key:?} has dtype {:?}, expected F32", view.dtype()),
+        ));
+    }
+    if view.shape() != shape || view.data().len() != 4 * data.len() {
+        return Err(TrainError::CheckpointShape {
+            path: path.to_path_buf(),
+            name: key.to_string(),
+            expected: shape.to_vec(),
+            found: view.shape().to_vec(),
+        });
+    }
+    for (d, c) in data.iter_mut().zip(view.data().chunks_exact(4)) {
+        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+    Ok(())
+}
+
+/// Parses a safetensors file that must hold exactly `expected` tensors.
+fn open<'a>(bytes: &'a [u8], path: &Path, expected: usize) -> Result<SafeTensors<'a>, TrainError> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| TrainError::checkpoint(path, format!("not a safetensors file: {e}")))?;
-    let expected = targets.len();
     if st.len() != expected {
         return Err(TrainError::checkpoint(
             path,
             format!("{} tensors, the model needs {expected}", st.len()),
         ));
     }
-    for (name, shape, data) in targets {
-        let key = name_of(name);
-        let view = st
-            .tensor(&key)
-            .map_err(|_| TrainError::checkpoint(path, format!("missing tensor {key:?}")))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(TrainError::checkpoint(
-                path,
-                format!("tensor {key:?} has dtype {:?}, expected F32", view.dtype()),
-            ));
-        }
-        if view.shape() != shape {
-            return Err(TrainError::CheckpointShape {
-                path: path.to_path_buf(),
-                name: key,
-                expected: shape.to_vec(),
-                found: view.shape().to_vec(),
-            });
-        }
-        *data = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-    }
-    Ok(())
+    Ok(st)
 }
 
 /// Loads the model tensors of checkpoint `dir` into `params` (names and shapes must match).
@@ -267,45 +307,36 @@ pub fn load_model(
 ) -> Result<(), TrainError> {
     let bytes = read_verified(dir, MODEL_FILE, state)?;
     let p = dir.join(MODEL_FILE);
-    let targets = params
-        .tensors
-        .iter_mut()
-        .map(|t| (t.name.as_str(), t.shape.as_slice(), &mut t.data))
-        .collect();
-    load_into(&bytes, &p, str::to_string, targets)
+    let st = open(&bytes, &p, params.len())?;
+    for id in params.ids() {
+        let (name, shape) = (params.get(id).name.clone(), params.shape(id).to_vec());
+        read_tensor(&st, &p, &name, &shape, params.data_mut(id))?;
+    }
+    Ok(())
 }
 
-/// Loads Adam's moments of checkpoint `dir` (for `params`' trainable tensors).
+/// Loads the Adam state of checkpoint `dir` (moments of `params`' trainable tensors and the
+/// step count) into an optimiser configured by `config` ([`adam`]).
 pub fn load_optimizer(
     dir: &Path,
     state: &TrainingState,
     params: &ParamSet,
-) -> Result<Adam, TrainError> {
+    config: &TrainConfig,
+) -> Result<Optimizer<f32>, TrainError> {
     let bytes = read_verified(dir, OPTIMIZER_FILE, state)?;
     let p = dir.join(OPTIMIZER_FILE);
-    let mut adam = Adam::new(params);
-    let trainable: Vec<_> = params
-        .tensors
-        .iter()
-        .filter(|t| t.role == Role::Trainable)
-        .collect();
-    let mut targets = Vec::new();
-    let mut names = Vec::new();
-    for t in &trainable {
-        names.push((
-            format!("exp_avg.{}", t.name),
-            format!("exp_avg_sq.{}", t.name),
-        ));
+    let (mut m, mut v) = (
+        params.trainable().zeros_like(),
+        params.trainable().zeros_like(),
+    );
+    let ids: Vec<_> = params.trainable_ids().collect();
+    let st = open(&bytes, &p, 2 * ids.len())?;
+    for (k, &id) in ids.iter().enumerate() {
+        let (name, shape) = (&params.get(id).name, params.shape(id));
+        let k = organics_grad::ParamId(k);
+        read_tensor(&st, &p, &format!("exp_avg.{name}"), shape, m.data_mut(k))?;
+        read_tensor(&st, &p, &format!("exp_avg_sq.{name}"), shape, v.data_mut(k))?;
     }
-    for ((t, (n1, n2)), (m, v)) in trainable
-        .iter()
-        .zip(&names)
-        .zip(adam.exp_avg.iter_mut().zip(adam.exp_avg_sq.iter_mut()))
-    {
-        targets.push((n1.as_str(), t.shape.as_slice(), m));
-        targets.push((n2.as_str(), t.shape.as_slice(), v));
-    }
-    load_into(&bytes, &p, str::to_string, targets)?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| TrainError::checkpoint(&p, e.to_string()))?;
     let step = meta
@@ -314,6 +345,10 @@ pub fn load_optimizer(
         .and_then(|m| m.get("step"))
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| TrainError::checkpoint(&p, "metadata has no optimiser step"))?;
-    adam.step = step;
-    Ok(adam)
+    Ok(Optimizer::Adam {
+        config: adam_config(config),
+        step,
+        m,
+        v,
+    })
 }

@@ -69,6 +69,19 @@ pub enum TrainError {
         /// The value.
         value: f64,
     },
+    /// A frozen tensor does not hold the value the training engine assumes (e.g. the fixed
+    /// time parameters of the ORGaNICs RNN, which organics-grad takes to be 1).
+    #[error("tensor {name:?}: entry {index} is {value}, but this frozen tensor must be {expected}")]
+    FrozenValue {
+        /// Tensor name.
+        name: String,
+        /// First offending entry.
+        index: usize,
+        /// Its value.
+        value: f32,
+        /// The value required.
+        expected: f32,
+    },
     /// `--resume` was given a run whose training already finished.
     #[error("run {path} already finished all {epochs} epochs")]
     AlreadyFinished {

@@ -8,10 +8,9 @@
 //! |---|---|
 //! | [`json`] | the JSON shapes the command line prints |
 //! | [`config`] | the typed training configuration and the paper's presets |
-//! | [`params`] | named tensors (PyTorch `state_dict` names) and initialisers |
-//! | [`model`] | fixed-point ORGaNICs layers, autoencoder, ORGaNICs RNN, LSTM, tanh RNN |
-//! | [`optim`] | Adam with L2 weight decay |
-//! | [`trainer`] | the training loop, evaluation, resumption |
+//! | [`params`] | named tensors (PyTorch `state_dict` names) over organics-grad's `ParamSet`, and initialisers |
+//! | [`model`] | fixed-point ORGaNICs layers, autoencoder, ORGaNICs RNN (and its BPTT engine), LSTM, tanh RNN |
+//! | [`trainer`] | the training loop (organics-grad's Adam and StepLR), evaluation, resumption |
 //! | [`checkpoint`] | safetensors checkpoints and the training state |
 //! | [`metrics`] | per-step and per-epoch JSONL metrics |
 //! | [`observe`] | stability observers (Jacobian spectra, hidden trajectories) |
@@ -35,7 +34,6 @@ pub mod json;
 pub mod metrics;
 pub mod model;
 pub mod observe;
-pub mod optim;
 pub mod params;
 pub mod trainer;
 

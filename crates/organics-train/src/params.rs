@@ -1,6 +1,12 @@
 //! Named tensors of a model: trainable parameters, frozen parameters and buffers, in a fixed
 //! order, with the seeded initialisers the models use.
 //!
+//! A [`ParamSet`] is a thin layer over two [`organics_grad::ParamSet<f32>`]s: the trainable
+//! tensors (in registration order, the layout of gradients and of the optimiser's moments, so
+//! [`organics_grad::optim::Optimizer`] updates them in place) and the other tensors (frozen
+//! parameters and buffers); on top of them it keeps each tensor's [`Role`], its registration
+//! order and the shape written to files.
+//!
 //! Names follow the reference PyTorch `state_dict` where a counterpart exists (for example
 //! `autoencoder.encoder.0.weight`, `org1.log_Way`, `fc.bias`), so a checkpoint's
 //! `model.safetensors` loads into PyTorch by name.
@@ -10,10 +16,12 @@
 //! - `kaiming_uniform(a = √5)` of an `out x in` weight: `U(−1/√in, 1/√in)`;
 //! - a `Linear` bias: `U(−1/√in, 1/√in)`.
 
-use organics_grad::{Tape, Var};
+use organics_grad::{Tape, Tensor, Var};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
 
 /// What a tensor is to the optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,36 +34,33 @@ pub enum Role {
     Buffer,
 }
 
-/// One named row-major `rows x cols` tensor.
+/// Where a registered tensor lives.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    /// `state_dict` name.
-    pub name: String,
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// Row-major values.
-    pub data: Vec<f32>,
-    /// Role.
-    pub role: Role,
-    /// Shape written to safetensors (PyTorch's: `[n]` for vectors, `[out, in]` for weights).
-    pub shape: Vec<usize>,
+struct Entry {
+    role: Role,
+    /// Position in the trainable set (role `Trainable`) or in the other set.
+    slot: organics_grad::ParamId,
+    /// Shape written to safetensors.
+    shape: Vec<usize>,
 }
 
 /// The ordered tensors of a model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ParamSet {
-    /// Tensors in registration order.
-    pub tensors: Vec<Tensor>,
+    trainable: organics_grad::ParamSet<f32>,
+    other: organics_grad::ParamSet<f32>,
+    entries: Vec<Entry>,
 }
 
-/// Handle of a tensor in a [`ParamSet`] (its position).
+/// Handle of a tensor in a [`ParamSet`] (its registration position).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamId(pub usize);
 
 impl ParamSet {
-    /// Adds a matrix-shaped tensor.
+    /// Adds a matrix-shaped tensor (`[rows, cols]` in files).
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols` or the name is taken (a bug in the model's definition).
     pub fn add(
         &mut self,
         name: &str,
@@ -68,6 +73,9 @@ impl ParamSet {
     }
 
     /// Adds a vector, stored as `1 x n` on the tape and `[n]` in files.
+    ///
+    /// # Panics
+    /// If the name is taken.
     pub fn add_vector(&mut self, name: &str, data: Vec<f32>, role: Role) -> ParamId {
         let n = data.len();
         self.add_shaped(name, 1, n, data, role, vec![n])
@@ -82,30 +90,89 @@ impl ParamSet {
         role: Role,
         shape: Vec<usize>,
     ) -> ParamId {
-        assert_eq!(data.len(), rows * cols, "tensor {name}: data length");
-        assert!(
-            self.tensors.iter().all(|t| t.name != name),
-            "tensor {name} registered twice"
-        );
-        self.tensors.push(Tensor {
-            name: name.to_string(),
-            rows,
-            cols,
-            data,
-            role,
-            shape,
-        });
-        ParamId(self.tensors.len() - 1)
+        assert!(self.find(name).is_none(), "tensor {name} registered twice");
+        let set = match role {
+            Role::Trainable => &mut self.trainable,
+            Role::Frozen | Role::Buffer => &mut self.other,
+        };
+        let slot = set.push(name, rows, cols, data);
+        self.entries.push(Entry { role, slot, shape });
+        ParamId(self.entries.len() - 1)
     }
 
-    /// The tensor behind `id`.
-    pub fn get(&self, id: ParamId) -> &Tensor {
-        &self.tensors[id.0]
+    fn set_of(&self, id: ParamId) -> (&organics_grad::ParamSet<f32>, organics_grad::ParamId) {
+        let e = &self.entries[id.0];
+        match e.role {
+            Role::Trainable => (&self.trainable, e.slot),
+            Role::Frozen | Role::Buffer => (&self.other, e.slot),
+        }
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no tensor is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every handle, in registration order.
+    pub fn ids(&self) -> impl Iterator<Item = ParamId> + use<> {
+        (0..self.entries.len()).map(ParamId)
+    }
+
+    /// The handles of the trainable tensors, in the order of [`Self::trainable`].
+    pub fn trainable_ids(&self) -> impl Iterator<Item = ParamId> + '_ {
+        self.ids()
+            .filter(|id| self.entries[id.0].role == Role::Trainable)
+    }
+
+    /// The handle of the tensor called `name`, if any.
+    pub fn find(&self, name: &str) -> Option<ParamId> {
+        self.ids().find(|&id| self.get(id).name == name)
+    }
+
+    /// The tensor behind `id` (name, `rows x cols`, row-major values).
+    pub fn get(&self, id: ParamId) -> &Tensor<f32> {
+        let (set, slot) = self.set_of(id);
+        set.get(slot)
+    }
+
+    /// The values behind `id`.
+    pub fn data(&self, id: ParamId) -> &[f32] {
+        &self.get(id).data
     }
 
     /// Mutable access to the values behind `id`.
-    pub fn data_mut(&mut self, id: ParamId) -> &mut Vec<f32> {
-        &mut self.tensors[id.0].data
+    pub fn data_mut(&mut self, id: ParamId) -> &mut [f32] {
+        let e = &self.entries[id.0];
+        match e.role {
+            Role::Trainable => self.trainable.data_mut(e.slot),
+            Role::Frozen | Role::Buffer => self.other.data_mut(e.slot),
+        }
+    }
+
+    /// The role of `id`.
+    pub fn role(&self, id: ParamId) -> Role {
+        self.entries[id.0].role
+    }
+
+    /// The shape of `id` in files (PyTorch's: `[n]` for vectors, `[out, in]` for weights).
+    pub fn shape(&self, id: ParamId) -> &[usize] {
+        &self.entries[id.0].shape
+    }
+
+    /// The trainable tensors, in registration order: the layout of gradients and optimiser
+    /// state ([`organics_grad::ParamSet::zeros_like`]).
+    pub fn trainable(&self) -> &organics_grad::ParamSet<f32> {
+        &self.trainable
+    }
+
+    /// The trainable tensors, mutably (what the optimiser updates).
+    pub fn trainable_mut(&mut self) -> &mut organics_grad::ParamSet<f32> {
+        &mut self.trainable
     }
 
     /// Number of trainable scalars.
@@ -115,23 +182,48 @@ impl ParamSet {
 
     /// Number of scalars with `role`.
     pub fn count(&self, role: Role) -> usize {
-        self.tensors
-            .iter()
-            .filter(|t| t.role == role)
-            .map(|t| t.data.len())
+        self.ids()
+            .filter(|&id| self.role(id) == role)
+            .map(|id| self.data(id).len())
             .sum()
     }
 
     /// Pushes every tensor on `tape` (trainable ones as differentiable leaves) and returns the
     /// handles in registration order.
     pub fn to_tape(&self, tape: &mut Tape<f32>) -> Vec<Var> {
-        self.tensors
-            .iter()
-            .map(|t| match t.role {
-                Role::Trainable => tape.param(t.rows, t.cols, &t.data),
-                Role::Frozen | Role::Buffer => tape.constant(t.rows, t.cols, &t.data),
+        self.ids()
+            .map(|id| {
+                let t = self.get(id);
+                match self.role(id) {
+                    Role::Trainable => tape.param(t.rows, t.cols, &t.data),
+                    Role::Frozen | Role::Buffer => tape.constant(t.rows, t.cols, &t.data),
+                }
             })
             .collect()
+    }
+
+    /// Copies the gradients of the trainable leaves of `vars` (from [`Self::to_tape`], after
+    /// [`Tape::backward`]) into `grads` (layout of [`Self::trainable`]); a leaf the loss does
+    /// not reach gets zeros.
+    ///
+    /// # Errors
+    /// [`TrainError::Grad`] if `grads` does not have the trainable layout.
+    pub fn gather_grads(
+        &self,
+        tape: &Tape<f32>,
+        vars: &[Var],
+        grads: &mut organics_grad::ParamSet<f32>,
+    ) -> Result<(), TrainError> {
+        self.trainable.check_same_layout(grads)?;
+        for (id, dst) in self.trainable_ids().zip(grads.tensors_mut()) {
+            let g = tape.grad(vars[id.0]);
+            if g.len() == dst.data.len() {
+                dst.data.copy_from_slice(g);
+            } else {
+                dst.data.iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,12 +1,21 @@
 //! The training driver: data-parallel mini-batch steps, Adam with StepLR, evaluation,
 //! checkpoints, resumption and interruption.
 //!
-//! **Data parallelism.** A batch of `B` rows is cut into `threads` contiguous chunks of
-//! `⌈B/threads⌉` rows (the last one shorter); each chunk runs forward and backward on its own
-//! tape on a worker of a private rayon pool, and the chunk gradients are summed in chunk order on
-//! the calling thread. The cut and the summation order depend only on `B` and `threads`, so a
-//! run is bitwise reproducible for a fixed thread count (not across thread counts: float
-//! addition is not associative).
+//! **Two gradient engines.** The one-layer ORGaNICs RNN (sMNIST, psMNIST, row-wise views) is
+//! trained and evaluated by organics-grad's BPTT engine ([`crate::model::bptt::RnnEngine`], the
+//! benchmarked path); every other model (fixed-point layers and autoencoder, LSTM, tanh RNN)
+//! is recorded on tapes.
+//!
+//! **Data parallelism.** Both engines cut a batch of `B` rows into `threads` contiguous chunks
+//! (tapes: `⌈B/threads⌉` rows, the last one shorter; BPTT: rows `⌊kB/threads⌋ .. ⌊(k+1)B/threads⌋`);
+//! each chunk runs forward and backward on a worker of a private rayon pool of `threads`
+//! threads, and the chunk gradients are summed in chunk order. The cut and the summation order
+//! depend only on `B` and `threads`, so a run is bitwise reproducible for a fixed thread count
+//! (not across thread counts: float addition is not associative).
+//!
+//! **Optimiser.** organics-grad's [`Optimizer`] (Adam with PyTorch's L2 weight decay and order
+//! of operations) updates the trainable tensors ([`crate::params::ParamSet::trainable_mut`]) in
+//! place; optional clipping is organics-grad's [`GradClip`] (PyTorch's `clip_grad_norm_`).
 //!
 //! **Determinism of resumption.** The state that evolves during training is the tensors
 //! (parameters and spectral-norm vectors), Adam's moments and step, and the position
@@ -19,7 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use organics_data::{Batch, Batcher, Dataset, Mnist, Order, default_dir};
-use organics_grad::Tape;
+use organics_grad::optim::{GradClip, Optimizer};
+use organics_grad::{GradError, Tape};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -27,10 +37,9 @@ use crate::checkpoint::{self, FORMAT, TrainingState};
 use crate::config::{Clipping, TrainConfig};
 use crate::error::TrainError;
 use crate::metrics::{EpochMetrics, MetricsLog, Record, StepMetrics};
-use crate::model::{CLASSES, Chunk, Network};
+use crate::model::bptt::{RnnEngine, sequence};
+use crate::model::{Arch, CLASSES, Chunk, Network};
 use crate::observe;
-use crate::optim::Adam;
-use crate::params::Role;
 
 /// Steps between flushes of `metrics.jsonl` (so a running job can be watched).
 const METRICS_FLUSH_STEPS: u64 = 10;
@@ -160,15 +169,20 @@ pub struct Trainer {
     pub config: TrainConfig,
     /// The model.
     pub net: Network,
-    /// The optimiser.
-    pub adam: Adam,
+    /// Adam over the trainable tensors of `net.params` ([`checkpoint::adam`]).
+    pub optimizer: Optimizer<f32>,
+    /// Gradient of the last step (layout of [`crate::params::ParamSet::trainable`]).
+    grads: organics_grad::ParamSet<f32>,
+    /// The BPTT engine of the one-layer ORGaNICs RNN (`None`: tapes).
+    engine: Option<RnnEngine>,
+    labels: Vec<usize>,
     tapes: Vec<Tape<f32>>,
     pool: rayon::ThreadPool,
 }
 
-/// Result of one chunk's forward (and backward) pass.
+/// Result of one chunk's forward (and backward) pass on a tape.
 struct ChunkResult {
-    grads: Vec<Vec<f32>>,
+    grads: Option<organics_grad::ParamSet<f32>>,
     loss_sum: f64,
     correct: usize,
 }
@@ -206,7 +220,9 @@ impl Trainer {
     ) -> Result<Trainer, TrainError> {
         config.validate()?;
         let net = Network::new(config, steps, input_dim);
-        let adam = Adam::new(&net.params);
+        let optimizer = checkpoint::adam(config, &net.params);
+        let grads = net.params.trainable().zeros_like();
+        let engine = net.rnn_engine(config.threads)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .build()
@@ -214,14 +230,33 @@ impl Trainer {
                 threads: config.threads,
                 message: e.to_string(),
             })?;
-        let tapes = (0..config.threads).map(|_| Tape::new()).collect();
+        let tapes = if engine.is_some() {
+            Vec::new()
+        } else {
+            (0..config.threads).map(|_| Tape::new()).collect()
+        };
         Ok(Trainer {
             config: config.clone(),
             net,
-            adam,
+            optimizer,
+            grads,
+            engine,
+            labels: Vec::new(),
             tapes,
             pool,
         })
+    }
+
+    /// Whether training and evaluation run organics-grad's BPTT engine (the one-layer
+    /// ORGaNICs RNN) rather than tapes.
+    pub fn uses_bptt_engine(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// The gradient the last [`Self::step`] gave the optimiser (after clipping, if the config
+    /// asks for it; layout of [`crate::params::ParamSet::trainable`]).
+    pub fn last_gradient(&self) -> &organics_grad::ParamSet<f32> {
+        &self.grads
     }
 
     fn run_chunks(
@@ -256,20 +291,13 @@ impl Trainer {
                         let fwd = net.forward(tape, &vars, &chunk, lab)?;
                         let loss = f64::from(tape.scalar(fwd.loss));
                         let correct = argmax_correct(tape.value(fwd.logits), lab);
-                        let mut grads = Vec::new();
+                        let mut grads = None;
                         if backward {
                             let weighted = tape.scale(fwd.loss, rows as f32 / b as f32);
                             tape.backward(weighted)?;
-                            for (t, v) in net.params.tensors.iter().zip(&vars) {
-                                if t.role == Role::Trainable {
-                                    let g = tape.grad(*v);
-                                    grads.push(if g.is_empty() {
-                                        vec![0.0; t.data.len()]
-                                    } else {
-                                        g.to_vec()
-                                    });
-                                }
-                            }
+                            let mut g = net.params.trainable().zeros_like();
+                            net.params.gather_grads(tape, &vars, &mut g)?;
+                            grads = Some(g);
                         }
                         Ok(ChunkResult {
                             grads,
@@ -282,35 +310,55 @@ impl Trainer {
         })
     }
 
-    /// One optimiser step on `batch` at learning rate `lr`; returns (mean loss, correct, grad norm).
-    pub fn step(&mut self, batch: &Batch, lr: f64) -> Result<(f64, usize, f64), TrainError> {
+    /// Mean loss and correct count of `batch`, with the gradient of the mean loss in
+    /// `self.grads`: organics-grad's BPTT engine for the ORGaNICs RNN, tapes otherwise.
+    fn loss_and_grad(&mut self, batch: &Batch) -> Result<(f64, usize), TrainError> {
+        if let (Some(engine), Arch::Organics(rnn)) = (&mut self.engine, &self.net.arch) {
+            self.labels.clear();
+            self.labels
+                .extend(batch.labels().iter().map(|&l| usize::from(l)));
+            let (params, grads, labels) = (&mut self.net.params, &mut self.grads, &self.labels);
+            let stats = self
+                .pool
+                .install(|| engine.loss_and_grad(rnn, params, &sequence(batch), labels, grads));
+            let stats = stats.map_err(|e| match e {
+                TrainError::Grad(GradError::NonFinite { value, .. }) => TrainError::NonFinite {
+                    what: "loss",
+                    epoch: 0,
+                    step: self.optimizer.steps(),
+                    value,
+                },
+                e => e,
+            })?;
+            return Ok((stats.loss, stats.correct));
+        }
         self.net.before_step();
         let results = self.run_chunks(batch, true)?;
-        let mut iter = results.into_iter();
-        let first = iter.next().expect("a batch has at least one chunk");
-        let mut grads = first.grads;
-        let mut loss_sum = first.loss_sum;
-        let mut correct = first.correct;
-        for r in iter {
-            for (g, h) in grads.iter_mut().zip(&r.grads) {
-                organics_grad::linalg::add_assign(g, h);
+        let (mut loss_sum, mut correct) = (0.0, 0);
+        for (k, r) in results.into_iter().enumerate() {
+            let g = r.grads.expect("backward pass requested");
+            for (dst, src) in self.grads.tensors_mut().iter_mut().zip(g.tensors()) {
+                if k == 0 {
+                    dst.data.copy_from_slice(&src.data);
+                } else {
+                    organics_grad::linalg::add_assign(&mut dst.data, &src.data);
+                }
             }
             loss_sum += r.loss_sum;
             correct += r.correct;
         }
-        let norm = grads
-            .iter()
-            .flatten()
-            .map(|&g| f64::from(g) * f64::from(g))
-            .sum::<f64>()
-            .sqrt();
-        if let Clipping::GlobalNorm { max_norm } = self.config.clipping
-            && norm > max_norm
-        {
-            let s = (max_norm / norm) as f32;
-            grads.iter_mut().flatten().for_each(|g| *g *= s);
-        }
-        let loss = loss_sum / batch.size() as f64;
+        Ok((loss_sum / batch.size() as f64, correct))
+    }
+
+    /// One optimiser step on `batch` at learning rate `lr`; returns (mean loss, correct, grad
+    /// norm before clipping).
+    pub fn step(&mut self, batch: &Batch, lr: f64) -> Result<(f64, usize, f64), TrainError> {
+        let (loss, correct) = self.loss_and_grad(batch)?;
+        let clip = match self.config.clipping {
+            Clipping::None => GradClip::Off,
+            Clipping::GlobalNorm { max_norm } => GradClip::GlobalNorm(max_norm),
+        };
+        let norm = clip.apply(&mut self.grads);
         if !loss.is_finite() || !norm.is_finite() {
             return Err(TrainError::NonFinite {
                 what: if loss.is_finite() {
@@ -319,12 +367,12 @@ impl Trainer {
                     "loss"
                 },
                 epoch: 0,
-                step: self.adam.step,
+                step: self.optimizer.steps(),
                 value: if loss.is_finite() { norm } else { loss },
             });
         }
-        self.adam
-            .update(&mut self.net.params, &grads, lr, self.config.weight_decay);
+        self.optimizer
+            .step(self.net.params.trainable_mut(), &self.grads, lr)?;
         Ok((loss, correct, norm))
     }
 
@@ -339,9 +387,21 @@ impl Trainer {
         let mut epoch = batcher.epoch(0);
         let (mut loss, mut correct) = (0.0, 0);
         while let Some(batch) = epoch.next_batch() {
-            for r in self.run_chunks(batch, false)? {
-                loss += r.loss_sum;
-                correct += r.correct;
+            if let (Some(engine), Arch::Organics(rnn)) = (&mut self.engine, &self.net.arch) {
+                self.labels.clear();
+                self.labels
+                    .extend(batch.labels().iter().map(|&l| usize::from(l)));
+                let (params, labels) = (&self.net.params, &self.labels);
+                let stats = self
+                    .pool
+                    .install(|| engine.evaluate(rnn, params, &sequence(batch), labels))?;
+                loss += stats.loss * batch.size() as f64;
+                correct += stats.correct;
+            } else {
+                for r in self.run_chunks(batch, false)? {
+                    loss += r.loss_sum;
+                    correct += r.correct;
+                }
             }
         }
         let n = data.len().max(1);
@@ -436,7 +496,8 @@ pub fn resume_with(
         .shape(data.train.rows(), data.train.cols())?;
     let mut trainer = Trainer::new(&state.config, shape.steps, shape.input_dim)?;
     checkpoint::load_model(&dir, &state, &mut trainer.net.params)?;
-    trainer.adam = checkpoint::load_optimizer(&dir, &state, &trainer.net.params)?;
+    trainer.optimizer =
+        checkpoint::load_optimizer(&dir, &state, &trainer.net.params, &state.config)?;
     let sums = read_epoch_sums(&dir)?;
     let g = state.global_step;
     drive(trainer, state, sums, data, out_dir, opts, Some(g))
@@ -470,7 +531,7 @@ fn save_last(
     sums: &EpochSums,
 ) -> Result<(), TrainError> {
     let dir = out_dir.join("checkpoints").join("last");
-    checkpoint::save(&dir, &trainer.net.params, &trainer.adam, state)?;
+    checkpoint::save(&dir, &trainer.net.params, &trainer.optimizer, state)?;
     let p = dir.join(EPOCH_SUMS_FILE);
     std::fs::write(&p, serde_json::to_string(sums).expect("sums serialise"))
         .map_err(TrainError::io(&p))
@@ -654,10 +715,14 @@ fn drive(
         if state.best.is_none_or(|(v, _)| m.val_accuracy > v) {
             state.best = Some((m.val_accuracy, epoch));
             let dir = out_dir.join("checkpoints").join("best");
-            checkpoint::save(&dir, &trainer.net.params, &trainer.adam, &state)?;
+            checkpoint::save(&dir, &trainer.net.params, &trainer.optimizer, &state)?;
         }
         save_last(out_dir, &trainer, &state, &sums)?;
-        if let Some(reason) = stop_now(&state) {
+        // A run that has finished every epoch reports `Finished`, even if the interrupt
+        // arrived during its last evaluation (resuming it would be refused).
+        if !state.finished
+            && let Some(reason) = stop_now(&state)
+        {
             return Ok(summary(
                 out_dir, reason, &trainer, &state, epochs, grad_norms,
             ));

@@ -12,7 +12,7 @@ use organics_grad::{Tape, Var};
 use organics_train::model::fixed_point::FixedPointLayer;
 use organics_train::model::lstm::Lstm;
 use organics_train::model::tanh_rnn::TanhRnn;
-use organics_train::params::{ParamSet, Role};
+use organics_train::params::ParamSet;
 use organics_train::{FixedPointSystem, StaticRecurrence};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -75,18 +75,14 @@ fn max_grad_error(
         largest = largest.max(fd.abs());
     };
     let mut work = params.clone();
-    for (k, t) in params.tensors.iter().enumerate() {
-        if t.role != Role::Trainable {
-            continue;
-        }
-        let g = tape.grad(vars[k]).to_vec();
-        for j in 0..t.data.len() {
-            let x0 = t.data[j];
-            work.tensors[k].data[j] = x0 + H;
+    for id in params.trainable_ids() {
+        let g = tape.grad(vars[id.0]).to_vec();
+        for (j, &x0) in params.data(id).iter().enumerate() {
+            work.data_mut(id)[j] = x0 + H;
             let fp = eval(&work, x);
-            work.tensors[k].data[j] = x0 - H;
+            work.data_mut(id)[j] = x0 - H;
             let fm = eval(&work, x);
-            work.tensors[k].data[j] = x0;
+            work.data_mut(id)[j] = x0;
             compare(g[j], fp, fm);
         }
     }

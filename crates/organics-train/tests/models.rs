@@ -194,11 +194,9 @@ fn fixed_point_layer_reaches_the_circuit_steady_state() {
         // weight with a fixed pattern (spectral normalisation keeps ‖W_r‖₂ = 1).
         let id = net
             .params
-            .tensors
-            .iter()
-            .position(|t| t.name == "org1.Wr.parametrizations.weight.original")
+            .find("org1.Wr.parametrizations.weight.original")
             .unwrap();
-        for (i, v) in net.params.tensors[id].data.iter_mut().enumerate() {
+        for (i, v) in net.params.data_mut(id).iter_mut().enumerate() {
             *v += 0.3 * ((i * 7 % 11) as f32 / 11.0 - 0.5);
         }
         for _ in 0..20 {

@@ -212,7 +212,7 @@ fn checkpoints_round_trip_and_reject_corruption() {
     checkpoint::save(
         &copy,
         &loaded.trainer.net.params,
-        &loaded.trainer.adam,
+        &loaded.trainer.optimizer,
         &loaded.state,
     )
     .unwrap();

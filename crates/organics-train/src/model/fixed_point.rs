@@ -87,8 +87,8 @@ impl SnHandles {
     pub fn power_iteration(&self, params: &mut ParamSet) {
         let mut sn = self.state(params);
         sn.power_iteration(&params.get(self.weight).data);
-        *params.data_mut(self.u) = sn.u;
-        *params.data_mut(self.v) = sn.v;
+        params.data_mut(self.u).copy_from_slice(&sn.u);
+        params.data_mut(self.v).copy_from_slice(&sn.v);
     }
 
     /// `W / σ(W)` on the tape.

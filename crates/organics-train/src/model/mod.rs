@@ -5,8 +5,13 @@
 //! static models, the autoencoder's reconstruction error `mean((x − x̂)²)`. A batch may be cut
 //! into row chunks evaluated on separate tapes; chunk `k` of `r_k` rows contributes its own mean
 //! loss times `r_k / B`, so the chunk losses and gradients sum to those of the whole batch.
+//!
+//! The one-layer ORGaNICs RNN ([`Arch::Organics`]) is trained and evaluated by organics-grad's
+//! BPTT engine instead ([`bptt`], [`Network::rnn_engine`]); its tape recording
+//! ([`Network::sequence_forward`]) serves the observers and the gradient tests.
 
 pub mod autoencoder;
+pub mod bptt;
 pub mod fixed_point;
 pub mod linear;
 pub mod lstm;
@@ -207,6 +212,18 @@ impl Network {
             arch,
             steps,
             input_dim,
+        }
+    }
+
+    /// The BPTT engine of the one-layer ORGaNICs RNN (cutting batches into `chunks` row
+    /// blocks), or `None` for the models trained on a tape.
+    ///
+    /// # Errors
+    /// As [`bptt::RnnEngine::new`].
+    pub fn rnn_engine(&self, chunks: usize) -> Result<Option<bptt::RnnEngine>, TrainError> {
+        match &self.arch {
+            Arch::Organics(rnn) => Ok(Some(bptt::RnnEngine::new(rnn, &self.params, chunks)?)),
+            _ => Ok(None),
         }
     }
 

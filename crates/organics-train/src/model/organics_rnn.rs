@@ -17,15 +17,39 @@
 //! (buffers drawn once) `y_0 = u/‖u‖`, `u ~ U(0,1)^n`, `a_0 ~ U(0,1)^n`, `b0_0 = 1`,
 //! `b1_0 ~ U(0,1)^n`. Trainable parameters: `6n² + 3nm + 4n + 10n + 10` (100 490 at n = 128,
 //! 25 674 at n = 64 for m = 1).
+//!
+//! **The same model in organics-grad.** Training and evaluation run this model through
+//! [`organics_grad::OrganicsRnn`] and its BPTT engine ([`super::bptt`]); the tape recording of
+//! [`OrganicsRnn::forward`] serves the observers and the gradient tests. The two describe the
+//! same network under different names:
+//!
+//! | here (PyTorch `state_dict`) | organics-grad |
+//! |---|---|
+//! | `org.Wzx.weight` | `cell.W_zx` |
+//! | `org.Wr.parametrizations.weight.original` (`paper`), `org.Wr.weight` (`head`) | `cell.W_r` |
+//! | `org.Wbx0`, `org.Wby0`, `org.Wba0`, `org.Wbx1`, `org.Wby1`, `org.Wba1` | `cell.W_bx0`, …, `cell.W_ba1` |
+//! | `org.log_Way` | `cell.log_W` |
+//! | `org.param_dt_tauy`, `…taua`, `…taub0`, `…taub1` (learned) | `cell.p_y`, `cell.p_a`, `cell.p_b0`, `cell.p_b1` |
+//! | the same, frozen at 1 (fixed) | none: [`TimeConstants::Fixed`] uses `sigmoid(1)` |
+//! | `fc.weight`, `fc.bias` | `readout.weight`, `readout.bias` |
+//! | `org.sigma`, `org.y0`, `org.a0`, `org.b0_0`, `org.b1_0` | [`RnnBuffers`] `sigma`, `y0`, `a0`, `b0_0`, `b1_0` |
+//! | `org.Wr.parametrizations.weight.0._u`, `…._v` | [`RnnBuffers`] `spectral` (`u`, `v`) |
+//!
+//! Presets: `paper` is [`CellConfig::NEURIPS`], `head` is [`CellConfig::HEAD`], each with
+//! [`TimeConstants::Learned`] or [`TimeConstants::Fixed`] at the maxima [`DT_TAU_MAX`].
 
 use organics_grad::cell::{CellConfig, TimeConstants};
+use organics_grad::rnn::{RnnBuffers, RnnConfig, RnnIds};
+use organics_grad::spectral_norm::SpectralNorm;
 use organics_grad::tape::CellVars;
 use organics_grad::{Tape, Var};
 use rand_chacha::ChaCha8Rng;
 
+use super::CLASSES;
 use super::fixed_point::SnHandles;
 use super::linear::Linear;
 use crate::config::{CellPreset, TauMode};
+use crate::error::TrainError;
 use crate::params::{
     ParamId, ParamSet, Role, identity, kaiming_uniform, normal, orthogonal, unit_uniform,
 };
@@ -177,7 +201,7 @@ impl OrganicsRnn {
             params.add_vector("org.b0_0", vec![1.0; n], Role::Buffer),
             params.add_vector("org.b1_0", b1_0, Role::Buffer),
         ];
-        let fc = Linear::new(params, rng, "fc", n, 10);
+        let fc = Linear::new(params, rng, "fc", n, CLASSES);
         OrganicsRnn {
             units,
             inputs,
@@ -190,6 +214,157 @@ impl OrganicsRnn {
             tau,
             init,
             fc,
+        }
+    }
+
+    /// The configuration of the same model in organics-grad.
+    pub fn grad_config(&self) -> RnnConfig {
+        RnnConfig {
+            hidden: self.units,
+            input: self.inputs,
+            classes: CLASSES,
+            cell: self.cell,
+        }
+    }
+
+    fn w_r_id(&self) -> ParamId {
+        match self.w_r {
+            RecurrentWeight::IdentityPlusSn(sn) => sn.weight,
+            RecurrentWeight::Free(id) => id,
+        }
+    }
+
+    /// Every raw parameter of organics-grad's model (`ids`) with the tensor that holds it here
+    /// (see the module table), in organics-grad's order.
+    pub fn grad_pairs(&self, ids: &RnnIds) -> Vec<(ParamId, organics_grad::ParamId)> {
+        let mut pairs = vec![
+            (self.w_zx, ids.w_zx),
+            (self.w_r_id(), ids.w_r),
+            (self.gates[0], ids.w_bx0),
+            (self.gates[1], ids.w_by0),
+            (self.gates[2], ids.w_ba0),
+            (self.gates[3], ids.w_bx1),
+            (self.gates[4], ids.w_by1),
+            (self.gates[5], ids.w_ba1),
+            (self.log_w, ids.log_w),
+        ];
+        if let Some(tau) = ids.tau {
+            pairs.extend(self.tau.iter().copied().zip(tau));
+        }
+        pairs.push((self.fc.weight, ids.readout_w));
+        pairs.push((self.fc.bias, ids.readout_b));
+        pairs
+    }
+
+    /// The buffers of organics-grad's model holding this model's current values.
+    fn grad_buffers(&self, params: &ParamSet) -> RnnBuffers<f32> {
+        let v = |id: ParamId| params.data(id).to_vec();
+        RnnBuffers {
+            sigma: v(self.sigma),
+            y0: v(self.init[0]),
+            a0: v(self.init[1]),
+            b0_0: v(self.init[2]),
+            b1_0: v(self.init[3]),
+            spectral: self.spectral_norm().map(|sn| sn.state(params)),
+        }
+    }
+
+    /// Checks that frozen time parameters hold 1, the value organics-grad's
+    /// [`TimeConstants::Fixed`] assumes.
+    fn check_frozen_tau(&self, params: &ParamSet) -> Result<(), TrainError> {
+        if matches!(self.cell.time_constants, TimeConstants::Fixed { .. }) {
+            for id in self.tau {
+                if let Some((index, &value)) = params
+                    .data(id)
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| v.to_bits() != 1f32.to_bits())
+                {
+                    return Err(TrainError::FrozenValue {
+                        name: params.get(id).name.clone(),
+                        index,
+                        value,
+                        expected: 1.0,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds organics-grad's model ([`organics_grad::OrganicsRnn::from_parts`]) holding this
+    /// model's current parameters and buffers.
+    ///
+    /// # Errors
+    /// [`TrainError::FrozenValue`] if fixed time parameters are not 1 (a hand-edited
+    /// checkpoint); [`TrainError::Grad`] if organics-grad rejects the parts.
+    pub fn to_grad(
+        &self,
+        params: &ParamSet,
+    ) -> Result<organics_grad::OrganicsRnn<f32>, TrainError> {
+        self.check_frozen_tau(params)?;
+        let config = self.grad_config();
+        // A template for organics-grad's names and ids; its values are all overwritten.
+        let template = organics_grad::OrganicsRnn::<f32>::new(config, 0)?;
+        let ids = *template.ids();
+        let mut raw = template.params;
+        for (here, there) in self.grad_pairs(&ids) {
+            raw.data_mut(there).copy_from_slice(params.data(here));
+        }
+        Ok(organics_grad::OrganicsRnn::from_parts(
+            config,
+            raw,
+            self.grad_buffers(params),
+        )?)
+    }
+
+    /// Copies this model's current parameters and buffers into `model` (built by
+    /// [`Self::to_grad`]); no allocation.
+    ///
+    /// # Errors
+    /// [`TrainError::FrozenValue`] as [`Self::to_grad`].
+    pub fn copy_to_grad(
+        &self,
+        params: &ParamSet,
+        model: &mut organics_grad::OrganicsRnn<f32>,
+    ) -> Result<(), TrainError> {
+        self.check_frozen_tau(params)?;
+        let ids = *model.ids();
+        for (here, there) in self.grad_pairs(&ids) {
+            model
+                .params
+                .data_mut(there)
+                .copy_from_slice(params.data(here));
+        }
+        let b = &mut model.buffers;
+        for (dst, id) in [
+            (&mut b.sigma, self.sigma),
+            (&mut b.y0, self.init[0]),
+            (&mut b.a0, self.init[1]),
+            (&mut b.b0_0, self.init[2]),
+            (&mut b.b1_0, self.init[3]),
+        ] {
+            dst.copy_from_slice(params.data(id));
+        }
+        if let (Some(sn), Some(dst)) = (self.spectral_norm(), &mut b.spectral) {
+            dst.u.copy_from_slice(params.data(sn.u));
+            dst.v.copy_from_slice(params.data(sn.v));
+        }
+        Ok(())
+    }
+
+    /// Copies the spectral-norm vectors of `model` (refined by a training step's power
+    /// iteration) back into this model's buffers.
+    pub fn copy_spectral_from_grad(
+        &self,
+        model: &organics_grad::OrganicsRnn<f32>,
+        params: &mut ParamSet,
+    ) {
+        if let (Some(sn), Some(SpectralNorm { u, v, .. })) =
+            (self.spectral_norm(), &model.buffers.spectral)
+        {
+            params.data_mut(sn.u).copy_from_slice(u);
+            params.data_mut(sn.v).copy_from_slice(v);
         }
     }
 
@@ -248,7 +423,7 @@ impl OrganicsRnn {
     pub fn initial_state(&self, tape: &mut Tape<f32>, params: &ParamSet, rows: usize) -> Var {
         let mut row = Vec::with_capacity(4 * self.units);
         for id in self.init {
-            row.extend_from_slice(&params.get(id).data);
+            row.extend_from_slice(params.data(id));
         }
         let data: Vec<f32> = (0..rows).flat_map(|_| row.iter().copied()).collect();
         tape.constant(rows, 4 * self.units, &data)
