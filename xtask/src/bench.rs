@@ -95,16 +95,16 @@ pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
         }
     }
     if torch {
-        let probe = Command::new("python3")
-            .args(["-c", "import torch"])
-            .output();
+        // The interpreter: `$ORGANICS_PYTHON` (e.g. a virtual environment's python), else python3.
+        let python = std::env::var("ORGANICS_PYTHON").unwrap_or_else(|_| "python3".to_string());
+        let probe = Command::new(&python).args(["-c", "import torch"]).output();
         if !probe.is_ok_and(|o| o.status.success()) {
             println!(
-                "torch: not available (python3 -c 'import torch' failed); skipping the PyTorch comparison"
+                "torch: not available ({python} -c 'import torch' failed; set ORGANICS_PYTHON to a python with torch); skipping the PyTorch comparison"
             );
             return Ok(());
         }
-        let mut py = Command::new("python3");
+        let mut py = Command::new(&python);
         py.arg("bench/torch_reference.py").current_dir(root);
         let ttext = run_capture(&mut py, "bench/torch_reference.py")?;
         let tlines = parse(&ttext);

@@ -69,7 +69,8 @@ enum Cmd {
         /// Fewer repetitions.
         #[arg(long)]
         quick: bool,
-        /// Also run bench/torch_reference.py when a Python with torch is available.
+        /// Also run bench/torch_reference.py when a Python with torch is available
+        /// (`$ORGANICS_PYTHON`, else python3).
         #[arg(long)]
         torch: bool,
     },
