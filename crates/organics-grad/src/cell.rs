@@ -298,11 +298,8 @@ impl<S: Scalar> StepScratch<S> {
     #[must_use]
     pub fn with_instruction_set(isa: InstructionSet) -> Self {
         Self {
-            p: Vec::new(),
-            r: Vec::new(),
-            v: Vec::new(),
-            t: Vec::new(),
             isa,
+            ..Self::default()
         }
     }
 
@@ -488,12 +485,14 @@ pub fn forward_step<S: Scalar>(
 
 simd_kernel! {
     /// `r = ⌊y⌋`, `v = ⌊y⌋² ⌊a⌋` for every row of a forward step.
-    RectifiedRows<'a> { rows: usize, n: usize, sw: usize, state: &'a [S], r: &'a mut [S], v: &'a mut [S] }
-    {
-    for b in 0..rows {
-        let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
-        rectified_row(y, a, &mut r[b * n..(b + 1) * n], &mut v[b * n..(b + 1) * n]);
+    RectifiedRows<'a> {
+        rows: usize, n: usize, sw: usize, state: &'a [S], r: &'a mut [S], v: &'a mut [S],
     }
+    {
+        for b in 0..rows {
+            let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
+            rectified_row(y, a, &mut r[b * n..(b + 1) * n], &mut v[b * n..(b + 1) * n]);
+        }
     }
 }
 
@@ -506,16 +505,16 @@ simd_kernel! {
         z_floor: S, yh_floor: S,
     }
     {
-    for b in 0..rows {
-        let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
-        let (ny, na, nb0, nb1) = split4_mut(&mut next[b * sw..(b + 1) * sw], n);
-        let (yh, u, s0, s1) = split4_mut(&mut cache[b * cw..(b + 1) * cw], n);
-        let (zp, gx0, gx1) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
-        forward_row(
-            y, a, b0, b1, zp, gx0, gx1, dty, dta, dtb0, dtb1, sig2, yh, u, s0, s1, ny, na,
-            nb0, nb1, z_floor, yh_floor,
-        );
-    }
+        for b in 0..rows {
+            let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
+            let (ny, na, nb0, nb1) = split4_mut(&mut next[b * sw..(b + 1) * sw], n);
+            let (yh, u, s0, s1) = split4_mut(&mut cache[b * cw..(b + 1) * cw], n);
+            let (zp, gx0, gx1) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
+            forward_row(
+                y, a, b0, b1, zp, gx0, gx1, dty, dta, dtb0, dtb1, sig2, yh, u, s0, s1, ny, na,
+                nb0, nb1, z_floor, yh_floor,
+            );
+        }
     }
 }
 
@@ -530,54 +529,54 @@ simd_kernel! {
         dsig2: &'a mut [S], z_floor: S, yh_floor: S,
     }
     {
-    for b in 0..rows {
-        let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
-        let (yh, u, s0, s1) = split4(&cache[b * cw..(b + 1) * cw], n);
-        let (gy, ga, gb0, gb1) = split4(&g_next[b * sw..(b + 1) * sw], n);
-        let (oy, oa, ob0, ob1) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
-        let (zp, _, _) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
-        let (dz, rest) = dp[b * 3 * n..(b + 1) * 3 * n].split_at_mut(n);
-        let (dg0, dg1) = rest.split_at_mut(n);
-        let rows_n = b * n..(b + 1) * n;
-        backward_row(
-            y,
-            a,
-            b0,
-            b1,
-            zp,
-            yh,
-            u,
-            s0,
-            s1,
-            gy,
-            ga,
-            gb0,
-            gb1,
-            dty,
-            dta,
-            dtb0,
-            dtb1,
-            sig2,
-            oy,
-            oa,
-            ob0,
-            ob1,
-            dz,
-            dg0,
-            dg1,
-            &mut dyhat[rows_n.clone()],
-            &mut du[rows_n.clone()],
-            &mut rr[rows_n.clone()],
-            &mut vv[rows_n],
-            ddty,
-            ddta,
-            ddtb0,
-            ddtb1,
-            dsig2,
-            z_floor,
-            yh_floor,
-        );
-    }
+        for b in 0..rows {
+            let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
+            let (yh, u, s0, s1) = split4(&cache[b * cw..(b + 1) * cw], n);
+            let (gy, ga, gb0, gb1) = split4(&g_next[b * sw..(b + 1) * sw], n);
+            let (oy, oa, ob0, ob1) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
+            let (zp, _, _) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
+            let (dz, rest) = dp[b * 3 * n..(b + 1) * 3 * n].split_at_mut(n);
+            let (dg0, dg1) = rest.split_at_mut(n);
+            let rows_n = b * n..(b + 1) * n;
+            backward_row(
+                y,
+                a,
+                b0,
+                b1,
+                zp,
+                yh,
+                u,
+                s0,
+                s1,
+                gy,
+                ga,
+                gb0,
+                gb1,
+                dty,
+                dta,
+                dtb0,
+                dtb1,
+                sig2,
+                oy,
+                oa,
+                ob0,
+                ob1,
+                dz,
+                dg0,
+                dg1,
+                &mut dyhat[rows_n.clone()],
+                &mut du[rows_n.clone()],
+                &mut rr[rows_n.clone()],
+                &mut vv[rows_n],
+                ddty,
+                ddta,
+                ddtb0,
+                ddtb1,
+                dsig2,
+                z_floor,
+                yh_floor,
+            );
+        }
     }
 }
 
@@ -588,18 +587,18 @@ simd_kernel! {
         state: &'a [S], g_state: &'a mut [S], t: &'a [S], t2: &'a [S],
     }
     {
-    for b in 0..rows {
-        let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
-        let (oy, oa, _, _) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
-        backward_row_gemm_terms(
-            y,
-            a,
-            &t[b * n..(b + 1) * n],
-            &t2[b * n..(b + 1) * n],
-            oy,
-            oa,
-        );
-    }
+        for b in 0..rows {
+            let (y, a, _, _) = split4(&state[b * sw..(b + 1) * sw], n);
+            let (oy, oa, _, _) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
+            backward_row_gemm_terms(
+                y,
+                a,
+                &t[b * n..(b + 1) * n],
+                &t2[b * n..(b + 1) * n],
+                oy,
+                oa,
+            );
+        }
     }
 }
 
