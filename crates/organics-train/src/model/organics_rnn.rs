@@ -32,14 +32,14 @@
 //! | `org.param_dt_tauy`, `…taua`, `…taub0`, `…taub1` (learned) | `cell.p_y`, `cell.p_a`, `cell.p_b0`, `cell.p_b1` |
 //! | the same, frozen at 1 (fixed) | none: [`TimeConstants::Fixed`] uses `sigmoid(1)` |
 //! | `fc.weight`, `fc.bias` | `readout.weight`, `readout.bias` |
-//! | `org.sigma`, `org.y0`, `org.a0`, `org.b0_0`, `org.b1_0` | [`RnnBuffers`] `sigma`, `y0`, `a0`, `b0_0`, `b1_0` |
-//! | `org.Wr.parametrizations.weight.0._u`, `…._v` | [`RnnBuffers`] `spectral` (`u`, `v`) |
+//! | `org.sigma`, `org.y0`, `org.a0`, `org.b0_0`, `org.b1_0` | [`organics_grad::rnn::RnnBuffers`] `sigma`, `y0`, `a0`, `b0_0`, `b1_0` |
+//! | `org.Wr.parametrizations.weight.0._u`, `…._v` | [`organics_grad::rnn::RnnBuffers`] `spectral` (`u`, `v`) |
 //!
 //! Presets: `paper` is [`CellConfig::NEURIPS`], `head` is [`CellConfig::HEAD`], each with
 //! [`TimeConstants::Learned`] or [`TimeConstants::Fixed`] at the maxima [`DT_TAU_MAX`].
 
 use organics_grad::cell::{CellConfig, TimeConstants};
-use organics_grad::rnn::{RnnBuffers, RnnConfig, RnnIds};
+use organics_grad::rnn::{RnnConfig, RnnIds};
 use organics_grad::spectral_norm::SpectralNorm;
 use organics_grad::tape::CellVars;
 use organics_grad::{Tape, Var};
@@ -256,19 +256,6 @@ impl OrganicsRnn {
         pairs
     }
 
-    /// The buffers of organics-grad's model holding this model's current values.
-    fn grad_buffers(&self, params: &ParamSet) -> RnnBuffers<f32> {
-        let v = |id: ParamId| params.data(id).to_vec();
-        RnnBuffers {
-            sigma: v(self.sigma),
-            y0: v(self.init[0]),
-            a0: v(self.init[1]),
-            b0_0: v(self.init[2]),
-            b1_0: v(self.init[3]),
-            spectral: self.spectral_norm().map(|sn| sn.state(params)),
-        }
-    }
-
     /// Checks that frozen time parameters hold 1, the value organics-grad's
     /// [`TimeConstants::Fixed`] assumes.
     fn check_frozen_tau(&self, params: &ParamSet) -> Result<(), TrainError> {
@@ -292,34 +279,24 @@ impl OrganicsRnn {
         Ok(())
     }
 
-    /// Builds organics-grad's model ([`organics_grad::OrganicsRnn::from_parts`]) holding this
-    /// model's current parameters and buffers.
+    /// Builds organics-grad's model holding this model's current parameters and buffers: a
+    /// freshly initialised model of the same configuration, overwritten by
+    /// [`Self::copy_to_grad`].
     ///
     /// # Errors
     /// [`TrainError::FrozenValue`] if fixed time parameters are not 1 (a hand-edited
-    /// checkpoint); [`TrainError::Grad`] if organics-grad rejects the parts.
+    /// checkpoint); [`TrainError::Grad`] if organics-grad rejects the configuration.
     pub fn to_grad(
         &self,
         params: &ParamSet,
     ) -> Result<organics_grad::OrganicsRnn<f32>, TrainError> {
-        self.check_frozen_tau(params)?;
-        let config = self.grad_config();
-        // A template for organics-grad's names and ids; its values are all overwritten.
-        let template = organics_grad::OrganicsRnn::<f32>::new(config, 0)?;
-        let ids = *template.ids();
-        let mut raw = template.params;
-        for (here, there) in self.grad_pairs(&ids) {
-            raw.data_mut(there).copy_from_slice(params.data(here));
-        }
-        Ok(organics_grad::OrganicsRnn::from_parts(
-            config,
-            raw,
-            self.grad_buffers(params),
-        )?)
+        let mut model = organics_grad::OrganicsRnn::<f32>::new(self.grad_config(), 0)?;
+        self.copy_to_grad(params, &mut model)?;
+        Ok(model)
     }
 
-    /// Copies this model's current parameters and buffers into `model` (built by
-    /// [`Self::to_grad`]); no allocation.
+    /// Copies this model's current parameters and buffers into `model` (of this model's
+    /// [`Self::grad_config`]); no allocation.
     ///
     /// # Errors
     /// [`TrainError::FrozenValue`] as [`Self::to_grad`].
