@@ -186,8 +186,8 @@ pub fn hidden_trajectories(
 ) -> Result<Vec<Trajectory>, TrainError> {
     let units = match &net.arch {
         Arch::Organics(m) => m.units,
-        Arch::Lstm(m) => m.units,
-        Arch::TanhRnn(m) => m.units,
+        Arch::Lstm(m) => m.cell.units,
+        Arch::TanhRnn(m) => m.cell.units,
         Arch::Static(_) => return Ok(Vec::new()),
     };
     let batcher = Batcher::new(test, view, 1, Order::InOrder)?;

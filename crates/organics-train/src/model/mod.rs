@@ -16,6 +16,7 @@ pub mod fixed_point;
 pub mod linear;
 pub mod lstm;
 pub mod organics_rnn;
+pub mod recurrent;
 pub mod tanh_rnn;
 
 use organics_grad::{Tape, Var};
