@@ -1,6 +1,6 @@
 //! Criterion benchmarks at the paper's sequential-MNIST size (n = 128, batch 256, T = 784):
 //! one fused Euler step forward and backward for a 128-row chunk, and one full training step
-//! (forward, BPTT, Adam) on the current rayon pool. Throughput counts GEMM floating-point
+//! (forward, BPTT, Adam) on 1 and on 2 threads. Throughput counts GEMM floating-point
 //! operations (criterion prints them as "elem/s", i.e. FLOP/s). `examples/bench.rs` prints the same
 //! training step against its GEMM roofline.
 
@@ -123,36 +123,44 @@ fn train_step(c: &mut Criterion) {
         batch: BATCH,
         input: 1,
     };
-    let mut grads = model.params.zeros_like();
-    let mut opt = Optimizer::adam(AdamConfig::default(), &model.params);
-    let mut engine = Bptt::new(BpttConfig::default()).expect("engine");
-    let threads = rayon::current_num_threads();
-    let rows: Vec<usize> = (0..threads)
-        .map(|i| (i + 1) * BATCH / threads - i * BATCH / threads)
-        .collect();
     let mut g = c.benchmark_group("smnist_train_step_b256_n128_t784");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(train_step_flops(
-        CellDims { n: N, m: 1 },
-        10,
-        STEPS,
-        &rows,
-        BpttConfig::default().checkpointing,
-    ) as u64));
-    g.bench_function(format!("{threads}_threads"), |b| {
-        b.iter(|| {
-            engine
-                .loss_and_grad(
-                    &mut model,
-                    &batch,
-                    &labels,
-                    PowerIteration::Update,
-                    &mut grads,
-                )
-                .expect("step");
-            opt.step(&mut model.params, &grads, 0.01).expect("adam");
+    // One and two threads, each on its own pool (the batch is cut into one chunk per thread).
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        let mut grads = model.params.zeros_like();
+        let mut opt = Optimizer::adam(AdamConfig::default(), &model.params);
+        let mut engine = Bptt::new(BpttConfig::default()).expect("engine");
+        let rows: Vec<usize> = (0..threads)
+            .map(|i| (i + 1) * BATCH / threads - i * BATCH / threads)
+            .collect();
+        g.throughput(Throughput::Elements(train_step_flops(
+            CellDims { n: N, m: 1 },
+            10,
+            STEPS,
+            &rows,
+            BpttConfig::default().checkpointing,
+        ) as u64));
+        g.bench_function(format!("{threads}_threads"), |b| {
+            pool.install(|| {
+                b.iter(|| {
+                    engine
+                        .loss_and_grad(
+                            &mut model,
+                            &batch,
+                            &labels,
+                            PowerIteration::Update,
+                            &mut grads,
+                        )
+                        .expect("step");
+                    opt.step(&mut model.params, &grads, 0.01).expect("adam");
+                });
+            });
         });
-    });
+    }
     g.finish();
 }
 
