@@ -30,8 +30,10 @@ use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::params::ParamSet;
 
-/// Version of the checkpoint layout.
-pub const FORMAT: u32 = 1;
+/// Version of the checkpoint layout. Format 2 numbers epochs from 1 (`best`, and the run's
+/// `metrics.jsonl`); format 1 numbered them from 0 and is converted on reading
+/// ([`read_state_with_format`]).
+pub const FORMAT: u32 = 2;
 /// File of the model tensors.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// File of the optimiser moments.
@@ -44,7 +46,8 @@ pub const STATE_FILE: &str = "state.json";
 pub struct TrainingState {
     /// Layout version ([`FORMAT`]).
     pub format: u32,
-    /// Current epoch (0-based).
+    /// Epochs finished (the epoch under way, if any, is `epoch + 1`; for the `best`
+    /// checkpoint, the number of its epoch).
     pub epoch: u64,
     /// Batches of `epoch` already taken.
     pub batch_in_epoch: u64,
@@ -52,7 +55,7 @@ pub struct TrainingState {
     pub global_step: u64,
     /// Whether every epoch has run.
     pub finished: bool,
-    /// Best validation accuracy so far and its epoch.
+    /// Best validation accuracy so far and its epoch (from 1).
     pub best: Option<(f64, u64)>,
     /// Seconds of training so far.
     pub train_seconds: f64,
@@ -221,20 +224,34 @@ pub fn resolve(path: &Path, which: &str) -> Result<PathBuf, TrainError> {
     ))
 }
 
-/// Reads `state.json` of the checkpoint directory `dir`.
+/// Reads `state.json` of the checkpoint directory `dir` (in the current [`FORMAT`]).
 pub fn read_state(dir: &Path) -> Result<TrainingState, TrainError> {
+    read_state_with_format(dir).map(|(state, _)| state)
+}
+
+/// Reads `state.json` of the checkpoint directory `dir`, converted to the current [`FORMAT`],
+/// and the format it was written in (format 1's 0-based `best` epoch becomes 1-based).
+pub fn read_state_with_format(dir: &Path) -> Result<(TrainingState, u32), TrainError> {
     let p = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&p).map_err(TrainError::io(&p))?;
-    let state: TrainingState = serde_json::from_str(&text)
+    let mut state: TrainingState = serde_json::from_str(&text)
         .map_err(|e| TrainError::checkpoint(&p, format!("invalid state: {e}")))?;
-    if state.format != FORMAT {
-        return Err(TrainError::checkpoint(
-            &p,
-            format!("format {} (this build reads format {FORMAT})", state.format),
-        ));
+    let written = state.format;
+    match written {
+        1 => {
+            state.best = state.best.map(|(v, e)| (v, e + 1));
+            state.format = FORMAT;
+        }
+        FORMAT => {}
+        f => {
+            return Err(TrainError::checkpoint(
+                &p,
+                format!("format {f} (this build reads formats 1 and {FORMAT})"),
+            ));
+        }
     }
     state.config.validate()?;
-    Ok(state)
+    Ok((state, written))
 }
 
 fn read_verified(dir: &Path, name: &str, state: &TrainingState) -> Result<Vec<u8>, TrainError> {

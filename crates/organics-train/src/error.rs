@@ -62,7 +62,7 @@ pub enum TrainError {
     NonFinite {
         /// Which quantity.
         what: &'static str,
-        /// Epoch (0-based).
+        /// Epoch (from 1).
         epoch: u64,
         /// Global step.
         step: u64,
@@ -83,12 +83,30 @@ pub enum TrainError {
         expected: f32,
     },
     /// `--resume` was given a run whose training already finished.
-    #[error("run {path} already finished all {epochs} epochs")]
+    #[error("run {path} already finished all {epochs} epochs (extend it with --epochs N)")]
     AlreadyFinished {
         /// The run directory.
         path: PathBuf,
         /// Configured epochs.
         epochs: u64,
+    },
+    /// A fresh run was pointed at a directory that already holds something.
+    #[error(
+        "run directory {dir} exists; pass --overwrite to replace it (the old run stays until the new one's first checkpoint), or --resume {dir} to continue it"
+    )]
+    RunExists {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// Another process holds the run directory's lock.
+    #[error("run directory {dir} is in use: its lock {lock} is held by {holder}")]
+    RunLocked {
+        /// The run directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// The holder, as it wrote itself into the lock file (pid, host, start time).
+        holder: String,
     },
     /// Data loading failed.
     #[error(transparent)]

@@ -10,7 +10,8 @@
 //! | [`config`] | the typed training configuration and the paper's presets |
 //! | [`params`] | named tensors (PyTorch `state_dict` names) over organics-grad's `ParamSet`, and initialisers |
 //! | [`model`] | fixed-point ORGaNICs layers, autoencoder, ORGaNICs RNN (and its BPTT engine), LSTM, tanh RNN |
-//! | [`trainer`] | the training loop (organics-grad's Adam and StepLR), evaluation, resumption |
+//! | [`trainer`] | the gradient engine, the run driver (resumption, signals, divergence), evaluation |
+//! | [`rundir`] | run directories: the lock, no silent overwrite, staging until the first checkpoint |
 //! | [`checkpoint`] | safetensors checkpoints and the training state |
 //! | [`metrics`] | per-step and per-epoch JSONL metrics |
 //! | [`observe`] | stability observers (Jacobian spectra, hidden trajectories) |
@@ -35,13 +36,15 @@ pub mod metrics;
 pub mod model;
 pub mod observe;
 pub mod params;
+pub mod rundir;
 pub mod trainer;
 
 pub use config::{
     CellPreset, Clipping, FixedPointSystem, ModelKind, StaticRecurrence, Task, TauMode, TrainConfig,
 };
 pub use error::TrainError;
+pub use rundir::Existing;
 pub use trainer::{
-    Data, EvalReport, ProgressMode, RunOptions, RunSummary, StopReason, evaluate_checkpoint,
-    resume, resume_with, run, run_with,
+    Data, EvalReport, ProgressMode, RunEnd, RunOptions, RunSummary, evaluate_checkpoint, resume,
+    resume_with, run, run_with,
 };

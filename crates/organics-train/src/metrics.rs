@@ -6,8 +6,14 @@
 //! - `{"type":"epoch", "epoch", "global_step", "lr", "train_loss", "train_accuracy", "val_loss",
 //!   "val_accuracy", "test_loss", "test_accuracy", "seconds"}` after every epoch.
 //!
+//! Epochs and steps within an epoch are numbered from 1 (as in the progress line, `eval` and
+//! `state.json`); runs written by checkpoint format 1 numbered both from 0 and are renumbered
+//! when resumed ([`Numbering`]).
+//!
 //! Every line carries `global_step`, the optimiser steps taken when it was written; resuming from
-//! a checkpoint at step `s` drops the lines written after `s`, so the file reads as one run.
+//! a checkpoint at step `s` drops the lines written after `s`, so the file reads as one run. A
+//! last line cut short (a process killed while writing it) is dropped on resumption with a
+//! warning; a malformed line anywhere else is an error.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,9 +25,9 @@ use crate::error::TrainError;
 /// One optimiser step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
-    /// Epoch (0-based).
+    /// Epoch (from 1).
     pub epoch: u64,
-    /// Batch within the epoch (0-based).
+    /// Batch within the epoch (from 1).
     pub step: u64,
     /// Steps taken after this one.
     pub global_step: u64,
@@ -38,7 +44,7 @@ pub struct StepMetrics {
 /// One finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
-    /// Epoch (0-based).
+    /// Epoch (from 1).
     pub epoch: u64,
     /// Steps taken at the end of the epoch.
     pub global_step: u64,
@@ -86,19 +92,68 @@ pub struct MetricsLog {
     file: std::io::BufWriter<std::fs::File>,
 }
 
+/// How the epochs of an existing metrics file are numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// From 1 (checkpoint format 2 onwards).
+    FromOne,
+    /// From 0, epochs and steps within an epoch (checkpoint format 1): renumbered on reopening.
+    FromZero,
+}
+
+/// A metrics file reopened for a resumed run.
+#[derive(Debug)]
+pub struct Reopened {
+    /// The log, holding exactly `kept`.
+    pub log: MetricsLog,
+    /// The records up to the checkpoint, numbered from 1.
+    pub kept: Vec<Record>,
+    /// What was dropped besides the lines after the checkpoint (a cut-short last line).
+    pub warning: Option<String>,
+}
+
 impl MetricsLog {
-    /// Opens `path` for appending, first dropping lines written after `keep_through` steps
-    /// (`None`: start a fresh file).
-    pub fn open(path: &Path, keep_through: Option<u64>) -> Result<MetricsLog, TrainError> {
-        let kept = match keep_through {
-            Some(g) if path.exists() => read(path)?
-                .into_iter()
-                .filter(|r| r.global_step() <= g)
-                .collect(),
-            _ => Vec::new(),
+    /// Starts a fresh, empty file at `path`.
+    pub fn create(path: &Path) -> Result<MetricsLog, TrainError> {
+        Self::write_all(path, &[])
+    }
+
+    /// Reopens `path` for a run resumed from a checkpoint taken after `keep_through` steps:
+    /// lines written later are dropped, a cut-short last line too, and `numbering` is made
+    /// [`Numbering::FromOne`]. A missing file counts as empty.
+    pub fn reopen(
+        path: &Path,
+        keep_through: u64,
+        numbering: Numbering,
+    ) -> Result<Reopened, TrainError> {
+        let (records, warning) = if path.exists() {
+            read_lenient(path)?
+        } else {
+            (Vec::new(), None)
         };
+        let kept: Vec<Record> = records
+            .into_iter()
+            .filter(|r| r.global_step() <= keep_through)
+            .map(|mut r| {
+                if numbering == Numbering::FromZero {
+                    match &mut r {
+                        Record::Step(s) => {
+                            s.epoch += 1;
+                            s.step += 1;
+                        }
+                        Record::Epoch(e) => e.epoch += 1,
+                    }
+                }
+                r
+            })
+            .collect();
+        let log = Self::write_all(path, &kept)?;
+        Ok(Reopened { log, kept, warning })
+    }
+
+    fn write_all(path: &Path, records: &[Record]) -> Result<MetricsLog, TrainError> {
         let mut text = String::new();
-        for r in &kept {
+        for r in records {
             text.push_str(&serde_json::to_string(r).expect("record serialises"));
             text.push('\n');
         }
@@ -125,17 +180,45 @@ impl MetricsLog {
     }
 }
 
+fn parse_lines(path: &Path, text: &str) -> Vec<(usize, Result<Record, TrainError>)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let r = serde_json::from_str(l)
+                .map_err(|e| TrainError::checkpoint(path, format!("line {}: {e}", i + 1)));
+            (i + 1, r)
+        })
+        .collect()
+}
+
 /// Reads every record of a metrics file.
 pub fn read(path: &Path) -> Result<Vec<Record>, TrainError> {
     let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| TrainError::checkpoint(path, format!("line {}: {e}", i + 1)))
-        })
+    parse_lines(path, &text)
+        .into_iter()
+        .map(|(_, r)| r)
         .collect()
+}
+
+/// Reads every record of a metrics file, dropping a last line that does not parse (with a
+/// warning saying so).
+fn read_lenient(path: &Path) -> Result<(Vec<Record>, Option<String>), TrainError> {
+    let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
+    let mut lines = parse_lines(path, &text);
+    let mut warning = None;
+    if let Some((n, Err(e))) = lines.last() {
+        warning = Some(format!(
+            "{}: dropped line {n}, cut short ({e})",
+            path.display()
+        ));
+        lines.pop();
+    }
+    let records = lines
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect::<Result<_, _>>()?;
+    Ok((records, warning))
 }
 
 /// The global gradient norm of every step of a run, as `(global_step, grad_norm)`.

@@ -6,7 +6,7 @@ mod common;
 use organics_data::View;
 use organics_train::checkpoint;
 use organics_train::metrics::{self, Record};
-use organics_train::trainer::{self, RunOptions, StopReason};
+use organics_train::trainer::{self, RunEnd, RunOptions};
 use organics_train::{
     CellPreset, FixedPointSystem, ModelKind, ProgressMode, Task, TauMode, TrainConfig, TrainError,
 };
@@ -53,7 +53,7 @@ fn static_organics_training_reduces_the_loss_and_writes_a_run() {
     let dir = common::scratch("static");
     let data = common::data(500, 100);
     let summary = trainer::run_with(&static_config(), &data, &dir, &quiet()).unwrap();
-    assert_eq!(summary.stopped, StopReason::Finished);
+    assert_eq!(summary.stopped, RunEnd::Finished);
     assert_eq!(summary.epochs.len(), 3);
     let first = &summary.epochs[0];
     let last = summary.epochs.last().unwrap();
@@ -154,10 +154,10 @@ fn assert_resume_is_bitwise(cfg: &TrainConfig, data: &trainer::Data, name: &str,
         ..quiet()
     };
     let s = trainer::run_with(cfg, data, &b, &opts).unwrap();
-    assert_eq!(s.stopped, StopReason::StepLimit);
+    assert_eq!(s.stopped, RunEnd::StepLimit);
     assert_eq!(s.global_step, stop_at);
     let s = trainer::resume_with(&b, data, &quiet()).unwrap();
-    assert_eq!(s.stopped, StopReason::Finished);
+    assert_eq!(s.stopped, RunEnd::Finished);
     assert!(
         final_weights(&a) == final_weights(&b),
         "{name}: resumed weights differ"

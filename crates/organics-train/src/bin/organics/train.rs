@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::Args;
-use organics_data::View;
+use clap::{Args, ValueEnum};
+use organics_data::{DataCheck, View};
 use organics_train::config::Clipping;
 use organics_train::trainer::{self, Data};
-use organics_train::{ProgressMode, RunOptions, TrainConfig, TrainError, observe};
+use organics_train::{
+    Existing, ProgressMode, RunEnd, RunOptions, TrainConfig, TrainError, observe,
+};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -26,12 +28,22 @@ pub struct TrainArgs {
     /// Full config file (JSON, e.g. a run's config.json); flags override its fields.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Continue the run in DIR from its last checkpoint (other flags are not allowed).
+    /// Continue the run in DIR from its last checkpoint (its best if the last is unusable);
+    /// with --epochs N, run to N epochs in total (extends a finished run). Model and data
+    /// flags are not allowed.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
-    /// Run directory (config.json, metrics.jsonl, observers.jsonl, checkpoints/).
+    /// Run directory (config.json, metrics.jsonl, observers.jsonl, checkpoints/). An existing,
+    /// non-empty one is refused unless --overwrite is given.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Replace an existing run directory (the old run stays until the new one's first
+    /// checkpoint).
+    #[arg(long)]
+    overwrite: bool,
+    /// Check the MNIST files at load: sha256 (default) or none (IDX files that are not MNIST).
+    #[arg(long, value_enum, default_value_t = DataCheckArg::Sha256)]
+    data_check: DataCheckArg,
     /// Hidden units (first layer).
     #[arg(long)]
     hidden: Option<usize>,
@@ -97,6 +109,24 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+/// How the MNIST files are checked at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataCheckArg {
+    /// Compare every file's sha256 with MNIST's (about 55 MB hashed per load).
+    Sha256,
+    /// Read the files as they are.
+    None,
+}
+
+impl From<DataCheckArg> for DataCheck {
+    fn from(a: DataCheckArg) -> DataCheck {
+        match a {
+            DataCheckArg::Sha256 => DataCheck::Sha256,
+            DataCheckArg::None => DataCheck::None,
+        }
+    }
+}
+
 /// Options of `organics eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -108,6 +138,9 @@ pub struct EvalArgs {
     /// MNIST directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Check the MNIST files at load: sha256 (default) or none.
+    #[arg(long, value_enum, default_value_t = DataCheckArg::Sha256)]
+    data_check: DataCheckArg,
 }
 
 /// Options of `organics certify`.
@@ -121,6 +154,9 @@ pub struct CertifyArgs {
     /// MNIST directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Check the MNIST files at load: sha256 (default) or none.
+    #[arg(long, value_enum, default_value_t = DataCheckArg::Sha256)]
+    data_check: DataCheckArg,
 }
 
 fn parse_enum<T: DeserializeOwned>(field: &'static str, text: &str) -> Result<T, TrainError> {
@@ -239,7 +275,9 @@ pub fn train(a: &TrainArgs) -> Result<(), CliError> {
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupt);
-        // A second Ctrl-C while the step finishes is ignored; the handler only sets the flag.
+        // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature) only set the flag: the
+        // step under way finishes, a checkpoint is written, the run exits. A second signal
+        // while that happens is ignored.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let opts = RunOptions {
@@ -250,21 +288,29 @@ pub fn train(a: &TrainArgs) -> Result<(), CliError> {
         },
         stop_after_steps: a.stop_after_steps,
         interrupt: Some(interrupt),
+        existing: if a.overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        },
+        epochs: a.epochs,
+        data_check: a.data_check.into(),
     };
     let summary = if let Some(dir) = &a.resume {
         let conflicting = a.task.is_some()
             || a.model.is_some()
             || a.config.is_some()
-            || a.epochs.is_some()
-            || a.hidden.is_some();
+            || a.hidden.is_some()
+            || a.out.is_some()
+            || a.overwrite;
         if conflicting {
-            return Err(TrainError::InvalidConfig { field: "resume", value: dir.display().to_string(), reason: "--resume continues a run with its saved config; drop --task/--model/--config/--epochs/--hidden" }.into());
+            return Err(TrainError::InvalidConfig { field: "resume", value: dir.display().to_string(), reason: "--resume continues a run with its saved config; drop --task/--model/--config/--hidden/--out/--overwrite (--epochs N extends it)" }.into());
         }
         trainer::resume(dir, &opts)?
     } else {
         let cfg = build_config(a)?;
         let out = a.out.clone().unwrap_or_else(|| default_out(&cfg));
-        let data = Data::mnist(&cfg)?;
+        let data = Data::mnist(&cfg, opts.data_check)?;
         trainer::run_with(&cfg, &data, &out, &opts)?
     };
     let out = json!({
@@ -276,15 +322,31 @@ pub fn train(a: &TrainArgs) -> Result<(), CliError> {
         "final_test_accuracy": summary.final_test_accuracy,
         "best": summary.best,
         "seconds_per_epoch": summary.seconds_per_epoch,
+        "divergence": summary.divergence,
+        "warnings": summary.warnings,
     });
     println!("{out}");
-    Ok(())
+    match (summary.stopped, &summary.divergence) {
+        (RunEnd::Diverged, Some(d)) => Err(CliError::Failed(format!(
+            "non-finite {} at epoch {}, step {} (value {}); {}",
+            d.what,
+            d.epoch,
+            d.step,
+            d.value,
+            match &d.checkpoint {
+                Some(p) => format!("the last finite state is in {}", p.display()),
+                None => "no finite checkpoint was written".to_string(),
+            }
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn data_for(
     path: &Path,
     data_dir: Option<&PathBuf>,
     eval_subset: Option<usize>,
+    check: DataCheck,
 ) -> Result<Data, TrainError> {
     let dir = organics_train::checkpoint::resolve(path, "best")?;
     let state = organics_train::checkpoint::read_state(&dir)?;
@@ -294,13 +356,18 @@ fn data_for(
     }
     cfg.train_subset = Some(1);
     cfg.eval_subset = eval_subset;
-    Data::mnist(&cfg)
+    Data::mnist(&cfg, check)
 }
 
 /// `organics eval`.
 pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
     sequential_faer();
-    let data = data_for(&a.checkpoint, a.data_dir.as_ref(), a.eval_subset)?;
+    let data = data_for(
+        &a.checkpoint,
+        a.data_dir.as_ref(),
+        a.eval_subset,
+        a.data_check.into(),
+    )?;
     let report = trainer::evaluate_checkpoint(&a.checkpoint, &data)?;
     println!(
         "{}",
@@ -312,7 +379,12 @@ pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
 /// `organics certify`.
 pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
     sequential_faer();
-    let data = data_for(&a.checkpoint, a.data_dir.as_ref(), None)?;
+    let data = data_for(
+        &a.checkpoint,
+        a.data_dir.as_ref(),
+        None,
+        a.data_check.into(),
+    )?;
     let loaded = trainer::load(&a.checkpoint, data.test.rows(), data.test.cols())?;
     if !matches!(
         loaded.trainer.net.arch,

@@ -1,0 +1,264 @@
+//! The gradient engine of a run: [`Trainer`] holds the model, Adam and the worker pool, and
+//! takes optimiser steps.
+//!
+//! **Two gradient engines.** The one-layer ORGaNICs RNN (sMNIST, psMNIST, row-wise views) is
+//! trained and evaluated by organics-grad's BPTT engine ([`crate::model::bptt::RnnEngine`], the
+//! benchmarked path); every other model (fixed-point layers and autoencoder, LSTM, tanh RNN)
+//! is recorded on tapes.
+//!
+//! **Data parallelism.** Both engines cut a batch of `B` rows into `threads` contiguous chunks
+//! (tapes: `⌈B/threads⌉` rows, the last one shorter; BPTT: rows `⌊kB/threads⌋ .. ⌊(k+1)B/threads⌋`);
+//! each chunk runs forward and backward on a worker of a private rayon pool of `threads`
+//! threads, and the chunk gradients are summed in chunk order. The cut and the summation order
+//! depend only on `B` and `threads`, so a run is bitwise reproducible for a fixed thread count
+//! (not across thread counts: float addition is not associative).
+//!
+//! **Optimiser.** organics-grad's [`Optimizer`] (Adam with PyTorch's L2 weight decay and order
+//! of operations) updates the trainable tensors ([`crate::params::ParamSet::trainable_mut`]) in
+//! place; optional clipping is organics-grad's [`GradClip`] (PyTorch's `clip_grad_norm_`).
+
+use organics_data::Batch;
+use organics_grad::optim::{GradClip, Optimizer};
+use organics_grad::{GradError, Tape};
+use rayon::prelude::*;
+
+use crate::checkpoint;
+use crate::config::{Clipping, TrainConfig};
+use crate::error::TrainError;
+use crate::model::bptt::{RnnEngine, sequence};
+use crate::model::{Arch, CLASSES, Chunk, Network};
+
+/// The state of a training run in memory.
+#[derive(Debug)]
+pub struct Trainer {
+    /// Resolved config.
+    pub config: TrainConfig,
+    /// The model.
+    pub net: Network,
+    /// Adam over the trainable tensors of `net.params` ([`checkpoint::adam`]).
+    pub optimizer: Optimizer<f32>,
+    /// Gradient of the last step (layout of [`crate::params::ParamSet::trainable`]).
+    grads: organics_grad::ParamSet<f32>,
+    /// The BPTT engine of the one-layer ORGaNICs RNN (`None`: tapes).
+    engine: Option<RnnEngine>,
+    labels: Vec<usize>,
+    tapes: Vec<Tape<f32>>,
+    pool: rayon::ThreadPool,
+}
+
+/// Result of one chunk's forward (and backward) pass on a tape.
+struct ChunkResult {
+    grads: Option<organics_grad::ParamSet<f32>>,
+    loss_sum: f64,
+    correct: usize,
+}
+
+fn argmax_correct(logits: &[f32], labels: &[usize]) -> usize {
+    logits
+        .chunks_exact(CLASSES)
+        .zip(labels)
+        .filter(|(row, l)| {
+            let mut best = 0;
+            for (k, v) in row.iter().enumerate() {
+                if *v > row[best] {
+                    best = k;
+                }
+            }
+            best == **l
+        })
+        .count()
+}
+
+fn chunk_ranges(batch: usize, threads: usize) -> Vec<(usize, usize)> {
+    let size = batch.div_ceil(threads.max(1)).max(1);
+    (0..batch)
+        .step_by(size)
+        .map(|s| (s, size.min(batch - s)))
+        .collect()
+}
+
+impl Trainer {
+    /// A freshly initialised trainer for `config` and inputs of `steps x input_dim`.
+    pub fn new(
+        config: &TrainConfig,
+        steps: usize,
+        input_dim: usize,
+    ) -> Result<Trainer, TrainError> {
+        config.validate()?;
+        let net = Network::new(config, steps, input_dim);
+        let optimizer = checkpoint::adam(config, &net.params);
+        let grads = net.params.trainable().zeros_like();
+        let engine = net.rnn_engine(config.threads)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .build()
+            .map_err(|e| TrainError::ThreadPool {
+                threads: config.threads,
+                message: e.to_string(),
+            })?;
+        let tapes = if engine.is_some() {
+            Vec::new()
+        } else {
+            (0..config.threads).map(|_| Tape::new()).collect()
+        };
+        Ok(Trainer {
+            config: config.clone(),
+            net,
+            optimizer,
+            grads,
+            engine,
+            labels: Vec::new(),
+            tapes,
+            pool,
+        })
+    }
+
+    /// Whether training and evaluation run organics-grad's BPTT engine (the one-layer
+    /// ORGaNICs RNN) rather than tapes.
+    pub fn uses_bptt_engine(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// The gradient the last [`Self::step`] gave the optimiser (after clipping, if the config
+    /// asks for it; layout of [`crate::params::ParamSet::trainable`]).
+    pub fn last_gradient(&self) -> &organics_grad::ParamSet<f32> {
+        &self.grads
+    }
+
+    fn run_chunks(
+        &mut self,
+        batch: &Batch,
+        backward: bool,
+    ) -> Result<Vec<ChunkResult>, TrainError> {
+        let b = batch.size();
+        let ranges = chunk_ranges(b, self.config.threads);
+        let labels: Vec<usize> = batch.labels().iter().map(|&l| usize::from(l)).collect();
+        let net = &self.net;
+        let (steps, dim) = (batch.steps(), batch.input_dim());
+        let inputs = batch.inputs();
+        let tapes = &mut self.tapes[..ranges.len()];
+        self.pool.install(|| {
+            tapes
+                .par_iter_mut()
+                .zip(ranges.par_iter())
+                .map(
+                    |(tape, &(start, rows))| -> Result<ChunkResult, TrainError> {
+                        tape.reset();
+                        let vars = net.params.to_tape(tape);
+                        let chunk = Chunk {
+                            inputs,
+                            batch: b,
+                            start,
+                            rows,
+                            steps,
+                            dim,
+                        };
+                        let lab = &labels[start..start + rows];
+                        let fwd = net.forward(tape, &vars, &chunk, lab)?;
+                        let loss = f64::from(tape.scalar(fwd.loss));
+                        let correct = argmax_correct(tape.value(fwd.logits), lab);
+                        let mut grads = None;
+                        if backward {
+                            let weighted = tape.scale(fwd.loss, rows as f32 / b as f32);
+                            tape.backward(weighted)?;
+                            let mut g = net.params.trainable().zeros_like();
+                            net.params.gather_grads(tape, &vars, &mut g)?;
+                            grads = Some(g);
+                        }
+                        Ok(ChunkResult {
+                            grads,
+                            loss_sum: loss * rows as f64,
+                            correct,
+                        })
+                    },
+                )
+                .collect::<Result<Vec<_>, _>>()
+        })
+    }
+
+    /// Mean loss and correct count of `batch`, with the gradient of the mean loss in
+    /// `self.grads`: organics-grad's BPTT engine for the ORGaNICs RNN, tapes otherwise.
+    fn loss_and_grad(&mut self, batch: &Batch) -> Result<(f64, usize), TrainError> {
+        if let (Some(engine), Arch::Organics(rnn)) = (&mut self.engine, &self.net.arch) {
+            self.labels.clear();
+            self.labels
+                .extend(batch.labels().iter().map(|&l| usize::from(l)));
+            let (params, grads, labels) = (&mut self.net.params, &mut self.grads, &self.labels);
+            let stats = self
+                .pool
+                .install(|| engine.loss_and_grad(rnn, params, &sequence(batch), labels, grads));
+            let stats = stats.map_err(|e| match e {
+                TrainError::Grad(GradError::NonFinite { value, .. }) => TrainError::NonFinite {
+                    what: "loss",
+                    epoch: 0,
+                    step: self.optimizer.steps(),
+                    value,
+                },
+                e => e,
+            })?;
+            return Ok((stats.loss, stats.correct));
+        }
+        self.net.before_step();
+        let results = self.run_chunks(batch, true)?;
+        let (mut loss_sum, mut correct) = (0.0, 0);
+        for (k, r) in results.into_iter().enumerate() {
+            let g = r.grads.expect("backward pass requested");
+            for (dst, src) in self.grads.tensors_mut().iter_mut().zip(g.tensors()) {
+                if k == 0 {
+                    dst.data.copy_from_slice(&src.data);
+                } else {
+                    organics_grad::linalg::add_assign(&mut dst.data, &src.data);
+                }
+            }
+            loss_sum += r.loss_sum;
+            correct += r.correct;
+        }
+        Ok((loss_sum / batch.size() as f64, correct))
+    }
+
+    /// One optimiser step on `batch` at learning rate `lr`; returns (mean loss, correct, grad
+    /// norm before clipping).
+    pub fn step(&mut self, batch: &Batch, lr: f64) -> Result<(f64, usize, f64), TrainError> {
+        let (loss, correct) = self.loss_and_grad(batch)?;
+        let clip = match self.config.clipping {
+            Clipping::None => GradClip::Off,
+            Clipping::GlobalNorm { max_norm } => GradClip::GlobalNorm(max_norm),
+        };
+        let norm = clip.apply(&mut self.grads);
+        if !loss.is_finite() || !norm.is_finite() {
+            return Err(TrainError::NonFinite {
+                what: if loss.is_finite() {
+                    "gradient norm"
+                } else {
+                    "loss"
+                },
+                epoch: 0,
+                step: self.optimizer.steps(),
+                value: if loss.is_finite() { norm } else { loss },
+            });
+        }
+        self.optimizer
+            .step(self.net.params.trainable_mut(), &self.grads, lr)?;
+        Ok((loss, correct, norm))
+    }
+
+    /// Summed loss and correct count of `batch` under the current weights (no gradient).
+    pub(super) fn forward_batch(&mut self, batch: &Batch) -> Result<(f64, usize), TrainError> {
+        if let (Some(engine), Arch::Organics(rnn)) = (&mut self.engine, &self.net.arch) {
+            self.labels.clear();
+            self.labels
+                .extend(batch.labels().iter().map(|&l| usize::from(l)));
+            let (params, labels) = (&self.net.params, &self.labels);
+            let stats = self
+                .pool
+                .install(|| engine.evaluate(rnn, params, &sequence(batch), labels))?;
+            return Ok((stats.loss * batch.size() as f64, stats.correct));
+        }
+        let (mut loss, mut correct) = (0.0, 0);
+        for r in self.run_chunks(batch, false)? {
+            loss += r.loss_sum;
+            correct += r.correct;
+        }
+        Ok((loss, correct))
+    }
+}

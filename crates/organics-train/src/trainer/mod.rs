@@ -1,0 +1,65 @@
+//! Training: the gradient engine, the run driver and evaluation, one module each.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`engine`] | [`Trainer`]: the model, Adam, the worker pool; BPTT engine or tapes; one step |
+//! | [`driver`] | fresh and resumed runs: epochs, metrics, checkpoints, signals, divergence |
+//! | [`evaluation`] | loss and accuracy over a dataset; loading and evaluating a checkpoint |
+//!
+//! [`Data`] is the training, validation and test sets a run uses.
+
+use organics_data::{DataCheck, Dataset, Mnist, default_dir};
+
+use crate::config::TrainConfig;
+use crate::error::TrainError;
+
+pub mod driver;
+pub mod engine;
+pub mod evaluation;
+
+pub use driver::{
+    BestEpoch, Divergence, ProgressMode, RunEnd, RunOptions, RunSummary, resume, resume_with, run,
+    run_with,
+};
+pub use engine::Trainer;
+pub use evaluation::{EvalReport, Evaluation, Loaded, evaluate_checkpoint, load};
+
+/// Training, validation and test sets.
+#[derive(Debug, Clone)]
+pub struct Data {
+    /// Training samples.
+    pub train: Dataset,
+    /// Validation samples.
+    pub validation: Dataset,
+    /// Test samples.
+    pub test: Dataset,
+}
+
+impl Data {
+    /// MNIST from `cfg.data_dir` (or the default directory), checked as `check` says, split
+    /// 57 000 / 3 000 (seed 73), with the config's subsets applied.
+    pub fn mnist(cfg: &TrainConfig, check: DataCheck) -> Result<Data, TrainError> {
+        let dir = cfg.data_dir.clone().unwrap_or_else(default_dir);
+        let mnist = Mnist::load_checked(&dir, check)?;
+        let split = mnist.paper_split()?;
+        Ok(Data {
+            train: split.train,
+            validation: split.validation,
+            test: mnist.test,
+        }
+        .subsets(cfg))
+    }
+
+    /// Applies `train_subset` and `eval_subset`.
+    pub fn subsets(self, cfg: &TrainConfig) -> Data {
+        let cut = |d: Dataset, n: Option<usize>| match n {
+            Some(n) if n < d.len() => d.subset(n),
+            _ => d,
+        };
+        Data {
+            train: cut(self.train, cfg.train_subset),
+            validation: cut(self.validation, cfg.eval_subset),
+            test: cut(self.test, cfg.eval_subset),
+        }
+    }
+}
