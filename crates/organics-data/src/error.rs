@@ -264,6 +264,34 @@ pub enum DataError {
         /// Image columns.
         cols: usize,
     },
+    /// A split name that [`SplitDraw`](crate::SplitDraw)'s `FromStr` does not know.
+    #[error("unknown split {name:?}: expected paper or chacha8:SEED")]
+    UnknownSplit {
+        /// The text given.
+        name: String,
+    },
+
+    /// A shipped draw (the paper's split or permutation) failed its checks.
+    #[error("the shipped draw {file} is corrupt: {reason}; reinstall organics-data")]
+    CorruptDraw {
+        /// The draw's file name.
+        file: String,
+        /// What failed.
+        reason: String,
+    },
+
+    /// The paper's draws order a fixed number of items; this data has another.
+    #[error(
+        "the paper's {what} orders {expected} items, this data has {actual}; use a ChaCha8 draw (e.g. permuted:SEED) instead"
+    )]
+    PaperDrawLength {
+        /// Which draw ("split" or "pixel permutation").
+        what: &'static str,
+        /// Items it orders.
+        expected: usize,
+        /// Items the data has.
+        actual: usize,
+    },
 }
 
 impl DataError {

@@ -552,7 +552,8 @@ fn sha256_file(path: &Path) -> Result<Option<String>, DataError> {
     Ok(Some(hex(&hasher.finalize())))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal of `bytes` (how sha256 digests are written).
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

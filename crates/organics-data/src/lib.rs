@@ -52,6 +52,7 @@
 
 pub mod batch;
 pub mod dataset;
+pub mod draws;
 pub mod error;
 pub mod fetch;
 pub mod idx;
@@ -62,6 +63,7 @@ pub mod view;
 
 pub use batch::{Batch, Batcher, Epoch, Order};
 pub use dataset::{Dataset, Split};
+pub use draws::SplitDraw;
 pub use error::DataError;
 pub use fetch::{
     FetchPlan, FetchReport, Progress, Source, SourceFailure, VerifyReport, default_dir, fetch,
