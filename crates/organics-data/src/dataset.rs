@@ -254,6 +254,7 @@ impl Dataset {
                 if self.len() != PAPER_SPLIT_LEN {
                     return Err(DataError::PaperDrawLength {
                         what: "split",
+                        alternative: "--split chacha8:SEED",
                         expected: PAPER_SPLIT_LEN,
                         actual: self.len(),
                     });

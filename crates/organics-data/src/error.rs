@@ -282,11 +282,13 @@ pub enum DataError {
 
     /// The paper's draws order a fixed number of items; this data has another.
     #[error(
-        "the paper's {what} orders {expected} items, this data has {actual}; use a ChaCha8 draw (e.g. permuted:SEED) instead"
+        "the paper's {what} orders {expected} items, this data has {actual}; use a ChaCha8 draw ({alternative}) instead"
     )]
     PaperDrawLength {
         /// Which draw ("split" or "pixel permutation").
         what: &'static str,
+        /// The option that selects a ChaCha8 draw instead.
+        alternative: &'static str,
         /// Items it orders.
         expected: usize,
         /// Items the data has.

@@ -118,6 +118,7 @@ impl View {
                 if n != PAPER_PERMUTATION_LEN {
                     return Err(DataError::PaperDrawLength {
                         what: "pixel permutation",
+                        alternative: "--view permuted:SEED",
                         expected: PAPER_PERMUTATION_LEN,
                         actual: n,
                     });
@@ -159,6 +160,7 @@ impl View {
                 if len != PAPER_PERMUTATION_LEN {
                     return Err(DataError::PaperDrawLength {
                         what: "pixel permutation",
+                        alternative: "--view permuted:SEED",
                         expected: PAPER_PERMUTATION_LEN,
                         actual: len,
                     });
