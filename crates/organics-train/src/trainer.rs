@@ -258,6 +258,13 @@ impl Trainer {
         self.pool.broadcast(|_| organics_ftz::mode())
     }
 
+    /// Sets every worker of the trainer's pool to `mode` (the pool starts in
+    /// [`organics_ftz::Mode::FlushToZero`]; the benchmarks switch it to measure what that
+    /// saves); returns the modes the workers read back.
+    pub fn set_float_mode(&self, mode: organics_ftz::Mode) -> Vec<organics_ftz::Mode> {
+        self.pool.broadcast(|_| organics_ftz::set(mode))
+    }
+
     /// Whether training and evaluation run organics-grad's BPTT engine (the one-layer
     /// ORGaNICs RNN) rather than tapes.
     pub fn uses_bptt_engine(&self) -> bool {
