@@ -26,7 +26,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::error::DataError;
-use crate::fetch::hex;
+use crate::checksum::hex;
 use crate::idx::{self, IdxData};
 
 /// sha256 of `draws/split-73.idx`.

