@@ -262,6 +262,36 @@ pub enum DataError {
         /// Image columns.
         cols: usize,
     },
+    /// A split name that [`SplitDraw`](crate::SplitDraw)'s `FromStr` does not know.
+    #[error("unknown split {name:?}: expected paper or chacha8:SEED")]
+    UnknownSplit {
+        /// The text given.
+        name: String,
+    },
+
+    /// A shipped draw (the paper's split or permutation) failed its checks.
+    #[error("the shipped draw {file} is corrupt: {reason}; reinstall organics-data")]
+    CorruptDraw {
+        /// The draw's file name.
+        file: String,
+        /// What failed.
+        reason: String,
+    },
+
+    /// The paper's draws order a fixed number of items; this data has another.
+    #[error(
+        "the paper's {what} orders {expected} items, this data has {actual}; use a ChaCha8 draw ({alternative}) instead"
+    )]
+    PaperDrawLength {
+        /// Which draw ("split" or "pixel permutation").
+        what: &'static str,
+        /// The option that selects a ChaCha8 draw instead.
+        alternative: &'static str,
+        /// Items it orders.
+        expected: usize,
+        /// Items the data has.
+        actual: usize,
+    },
 }
 
 impl DataError {

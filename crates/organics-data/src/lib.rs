@@ -59,6 +59,7 @@
 pub mod batch;
 pub mod checksum;
 pub mod dataset;
+pub mod draws;
 pub mod error;
 #[cfg(feature = "fetch")]
 pub mod fetch;
@@ -70,6 +71,7 @@ pub mod view;
 pub use batch::{Batch, Batcher, Epoch, Order};
 pub use checksum::{VerifyReport, default_dir, verify};
 pub use dataset::{Dataset, Split};
+pub use draws::SplitDraw;
 pub use error::{DataError, SourceFailure};
 #[cfg(feature = "fetch")]
 pub use fetch::{FetchPlan, FetchReport, Progress, Source, fetch};

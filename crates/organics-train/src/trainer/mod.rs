@@ -37,11 +37,11 @@ pub struct Data {
 
 impl Data {
     /// MNIST from `cfg.data_dir` (or the default directory), checked as `check` says, split
-    /// 57 000 / 3 000 (seed 73), with the config's subsets applied.
+    /// 57 000 / 3 000 as `cfg.split` draws it, with the config's subsets applied.
     pub fn mnist(cfg: &TrainConfig, check: DataCheck) -> Result<Data, TrainError> {
         let dir = cfg.data_dir.clone().unwrap_or_else(default_dir);
         let mnist = Mnist::load_checked(&dir, check)?;
-        let split = mnist.paper_split()?;
+        let split = mnist.split(cfg.split)?;
         Ok(Data {
             train: split.train,
             validation: split.validation,
