@@ -69,6 +69,13 @@ fn mirror_route_then_already_present() {
     }
     let mnist = Mnist::load_checked(&dir, DataCheck::None).unwrap();
     assert_eq!((mnist.train.len(), mnist.test.len()), (12, 5));
+    // These files are not MNIST: the default load hashes them and refuses them.
+    match Mnist::load(&dir) {
+        Err(DataError::ChecksumMismatch { file, .. }) => {
+            assert!(file.starts_with(&dir), "{}", file.display())
+        }
+        other => panic!("expected a checksum mismatch, got {other:?}"),
+    }
     assert_eq!((mnist.train.rows(), mnist.train.cols()), (4, 6));
 
     // A second run downloads nothing: an unusable source is never touched.

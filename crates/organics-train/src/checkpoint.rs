@@ -193,7 +193,8 @@ pub fn save(
     Ok(())
 }
 
-fn with_suffix(dir: &Path, suffix: &str) -> PathBuf {
+/// `NAME.suffix` beside the directory `dir` (`NAME`).
+pub(crate) fn with_suffix(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir
         .file_name()
         .map(|n| n.to_os_string())

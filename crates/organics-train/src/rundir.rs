@@ -22,6 +22,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::with_suffix as sibling;
 use crate::error::TrainError;
 
 /// What to do when a fresh run's directory already holds something.
@@ -41,17 +42,6 @@ pub struct RunDir {
     path: PathBuf,
     committed: bool,
     _lock: File,
-}
-
-/// `NAME.suffix` beside `dir`.
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let mut name = dir
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".");
-    name.push(suffix);
-    dir.with_file_name(name)
 }
 
 fn lock_path(dir: &Path) -> PathBuf {
@@ -237,7 +227,56 @@ impl RunDir {
 
 #[cfg(test)]
 mod tests {
-    use super::utc;
+    use super::{Existing, RunDir, sibling, utc};
+    use crate::error::TrainError;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("organics-rundir-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        root
+    }
+
+    #[test]
+    fn a_commit_cut_between_its_renames_is_finished_by_the_next_process() {
+        let root = scratch("recover");
+        let run = root.join("run");
+        // The state a kill leaves after `run` → `run.old` and before `run.new` → `run`.
+        let (old, new) = (sibling(&run, "old"), sibling(&run, "new"));
+        std::fs::create_dir_all(old.join("checkpoints/last")).unwrap();
+        std::fs::write(old.join("config.json"), "old").unwrap();
+        std::fs::create_dir_all(new.join("checkpoints/last")).unwrap();
+        std::fs::write(new.join("config.json"), "new").unwrap();
+        let dir = RunDir::open(&run).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run.join("config.json")).unwrap(),
+            "new"
+        );
+        assert!(!old.exists() && !new.exists());
+        drop(dir);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_lock_refuses_a_second_holder_and_is_released_on_drop() {
+        let root = scratch("lock");
+        let run = root.join("run");
+        let first = RunDir::create(&run, Existing::Refuse).unwrap();
+        // A second open file description in the same process conflicts like another process.
+        match RunDir::open(&run) {
+            Err(TrainError::RunLocked { holder, .. }) => {
+                assert!(
+                    holder.contains(&format!("pid {}", std::process::id())),
+                    "{holder}"
+                );
+            }
+            other => panic!("expected RunLocked, got {other:?}"),
+        }
+        drop(first);
+        assert!(RunDir::open(&run).is_ok());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn utc_formats_known_instants() {

@@ -244,6 +244,12 @@ fn run_s(args: &[String]) -> Output {
     organics().args(args).output().unwrap()
 }
 
+/// `o`, after checking that its command exited 0.
+fn succeeds(o: Output) -> Output {
+    assert!(o.status.success(), "{:?}: {}", o.status, stderr(&o));
+    o
+}
+
 /// `train --resume DIR` with `extra` flags.
 fn resume(dir: &Path, extra: &[&str]) -> Output {
     let mut v = vec![
@@ -353,8 +359,7 @@ fn global_steps(dir: &Path) -> Vec<u64> {
 fn an_existing_run_directory_is_refused_unless_overwrite() {
     let (root, d) = setup("cli-exists");
     let a = root.join("a");
-    let o = run_s(&args(&d, &a, "1", &[]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(run_s(&args(&d, &a, "1", &[])));
     let before = snapshot(&a);
     let o = run_s(&args(&d, &a, "1", &["--seed", "5"]));
     let err = stderr(&o);
@@ -365,8 +370,7 @@ fn an_existing_run_directory_is_refused_unless_overwrite() {
         "{err}"
     );
     assert!(snapshot(&a) == before, "a refused run changed the old one");
-    let o = run_s(&args(&d, &a, "1", &["--seed", "5", "--overwrite"]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(run_s(&args(&d, &a, "1", &["--seed", "5", "--overwrite"])));
     assert!(snapshot(&a) != before);
     assert_eq!(json_file(&a.join("config.json"))["seed"], 5);
     // Nothing staged is left next to the run.
@@ -378,8 +382,7 @@ fn an_existing_run_directory_is_refused_unless_overwrite() {
 fn overwrite_killed_before_its_first_checkpoint_leaves_the_old_run_whole() {
     let (root, d) = setup("cli-overwrite-kill");
     let a = root.join("a");
-    let o = run_s(&args(&d, &a, "1", &[]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(run_s(&args(&d, &a, "1", &[])));
     let before = snapshot(&a);
     let mut child = spawn(&args(&d, &a, "30", &["--overwrite", "--seed", "3"]));
     wait_for_steps(&a, 20);
@@ -391,8 +394,7 @@ fn overwrite_killed_before_its_first_checkpoint_leaves_the_old_run_whole() {
         "the old run was (partly) replaced before the new one's first checkpoint"
     );
     // The killed attempt's staging directory is cleared by the next run.
-    let o = run_s(&args(&d, &a, "1", &["--overwrite", "--seed", "3"]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(run_s(&args(&d, &a, "1", &["--overwrite", "--seed", "3"])));
     assert!(!root.join("a.new").exists() && !root.join("a.old").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -413,8 +415,7 @@ fn a_second_process_on_a_run_directory_exits_2_naming_the_holder() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     // The holder's exit releases the lock: the run resumes.
-    let o = resume(&b, &["--stop-after-steps", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(resume(&b, &["--stop-after-steps", "1"]));
     let _ = child.kill();
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -444,8 +445,7 @@ fn sigterm_and_sighup_checkpoint_mid_epoch_and_resume_bitwise() {
         let o = resume(&c, &["--stop-after-steps", &target]);
         assert!(o.status.success(), "SIG{sig}: {}", stderr(&o));
         let r = root.join(format!("{sig}-ref"));
-        let o = run_s(&args(&d, &r, "30", &["--stop-after-steps", &target]));
-        assert!(o.status.success(), "{}", stderr(&o));
+        succeeds(run_s(&args(&d, &r, "30", &["--stop-after-steps", &target])));
         assert!(
             last_files(&c) == last_files(&r),
             "SIG{sig}: resumed run differs from the uninterrupted one"
@@ -465,11 +465,9 @@ fn a_corrupt_last_falls_back_to_best_and_a_truncated_metrics_line_is_trimmed() {
     let stop = ["--stop-after-steps", "150"];
     let (a, b, r) = (root.join("a"), root.join("b"), root.join("ref"));
     for dir in [&a, &b] {
-        let o = run_s(&args(&d, dir, "3", &stop));
-        assert!(o.status.success(), "{}", stderr(&o));
+        succeeds(run_s(&args(&d, dir, "3", &stop)));
     }
-    let o = run_s(&args(&d, &r, "3", &["--stop-after-steps", "250"]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(run_s(&args(&d, &r, "3", &["--stop-after-steps", "250"])));
 
     // a: one flipped byte in last (mid-epoch 2); best holds the end of epoch 1.
     let model = a.join("checkpoints/last/model.safetensors");
@@ -494,8 +492,7 @@ fn a_corrupt_last_falls_back_to_best_and_a_truncated_metrics_line_is_trimmed() {
         .unwrap();
     std::io::Write::write_all(&mut f, b"{\"type\":\"step\",\"epoch\":2,\"st").unwrap();
     drop(f);
-    let o = resume(&b, &["--stop-after-steps", "250"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(resume(&b, &["--stop-after-steps", "250"]));
     assert!(last_files(&b) == last_files(&r), "resumed run differs");
     assert_eq!(global_steps(&b), (1..=250).collect::<Vec<_>>());
     std::fs::remove_dir_all(&root).unwrap();
@@ -505,14 +502,11 @@ fn a_corrupt_last_falls_back_to_best_and_a_truncated_metrics_line_is_trimmed() {
 fn resume_with_epochs_extends_a_finished_run_and_epochs_are_one_based() {
     let (root, d) = setup("cli-extend");
     let (a, r, old) = (root.join("a"), root.join("ref"), root.join("old"));
-    let o = run_s(&args(&d, &a, "1", &[]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = run_s(&args(&d, &r, "2", &[]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    succeeds(run_s(&args(&d, &a, "1", &[])));
+    let o_ref = succeeds(run_s(&args(&d, &r, "2", &[])));
+    let summary: serde_json::Value = serde_json::from_slice(&o_ref.stdout).unwrap();
 
-    let o = resume(&a, &["--epochs", "2"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(resume(&a, &["--epochs", "2"]));
     assert!(last_files(&a) == last_files(&r), "extended run differs");
     assert_eq!(json_file(&a.join("config.json"))["epochs"], 2);
     for (extra, why) in [("2", "already finished"), ("1", "epochs")] {
@@ -554,8 +548,7 @@ fn resume_with_epochs_extends_a_finished_run_and_epochs_are_one_based() {
 
     // A run written by the format-1 layout (0-based epochs) still resumes, to the same weights,
     // and its metrics are renumbered.
-    let o = run_s(&args(&d, &old, "2", &["--stop-after-steps", "150"]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(run_s(&args(&d, &old, "2", &["--stop-after-steps", "150"])));
     for ck in ["last", "best"] {
         let p = old.join("checkpoints").join(ck).join("state.json");
         let mut s = json_file(&p);
@@ -577,8 +570,7 @@ fn resume_with_epochs_extends_a_finished_run_and_epochs_are_one_based() {
         })
         .collect();
     std::fs::write(old.join("metrics.jsonl"), text).unwrap();
-    let o = resume(&old, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(resume(&old, &[]));
     assert!(
         last_files(&old) == last_files(&r),
         "format-1 run resumed differently"
@@ -641,8 +633,7 @@ fn data_that_is_not_mnist_is_refused_unless_told() {
         "{err}"
     );
     assert!(!a.exists(), "a refused run left a directory");
-    let o = run_s(&args(&d, &a, "1", &[]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeds(run_s(&args(&d, &a, "1", &[])));
     for cmd in ["eval", "certify"] {
         let o = run(&[cmd, a.to_str().unwrap(), "--data-dir", &d]);
         assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
