@@ -4,7 +4,7 @@
 //! or corrupt; [`crate::Mnist::load`] runs it at every load. [`default_dir`] is where the data
 //! is looked for: `$ORGANICS_DATA`, else `$XDG_CACHE_HOME/organics/mnist`, else
 //! `~/.cache/organics/mnist`. Nothing here spawns a process or touches the network (that is
-//! [`crate::fetch`](mod@crate::fetch), behind the `fetch` feature).
+//! the `fetch` module, behind the `fetch` feature).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};

@@ -17,7 +17,7 @@
 //! path. The [`FetchReport`] lists where each file came from and every source that failed, and
 //! why; if files are still missing at the end, [`DataError::FetchFailed`] carries the same list.
 //!
-//! The default directory is [`default_dir`]: `$ORGANICS_DATA`, else
+//! The default directory is [`crate::default_dir`]: `$ORGANICS_DATA`, else
 //! `$XDG_CACHE_HOME/organics/mnist`, else `~/.cache/organics/mnist`.
 
 use std::fmt;

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`idx`] | the IDX file format (every element type, raw or gzip) |
 //! | [`checksum`] | sha256 of the data files (at every load), and the default data directory |
-//! | [`fetch`](mod@fetch) | getting the four MNIST files, verified by sha256 (feature `fetch`) |
+//! | `fetch` | getting the four MNIST files, verified by sha256 (feature `fetch`) |
 //! | [`mnist`] | MNIST's files, checksums, loading and the paper's split |
 //! | [`dataset`] | labelled images, subsets and seeded splits, without copying pixels |
 //! | [`view`] | static, sequential, permuted, row-wise and down-sampled presentations |
@@ -17,7 +17,7 @@
 //!
 //! ## Features
 //!
-//! `fetch` (on by default): [`fetch()`], which downloads through the `curl` and `npm` programs.
+//! `fetch` (on by default): the `fetch` module and `fetch()`, which download through the `curl` and `npm` programs.
 //! Without it (`default-features = false`) the crate reads IDX files and spawns no process.
 //!
 //! ## Quick start
