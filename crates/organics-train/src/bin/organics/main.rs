@@ -57,6 +57,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Subnormals flushed on the main thread and on rayon's global pool (organics-ftz's docs);
+    // the trainer's own pool sets the mode on its workers itself. Only fails if the global pool
+    // already exists, which it cannot before this line.
+    organics_ftz::enable();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| {
+            organics_ftz::enable();
+        })
+        .build_global();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
