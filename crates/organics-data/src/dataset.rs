@@ -2,7 +2,7 @@
 //!
 //! A [`Dataset`] is a shared, immutable store of $N$ images of $r \times c$ pixels, each pixel
 //! $x = p / 255 \in [0, 1]$ for the stored byte $p$ (no mean/std normalisation, as in the paper's
-//! `ToTensor` pipeline, spec §D.4), plus a list of indices into that store. Subsets and the
+//! `ToTensor` pipeline, docs/model.md#sequential-mnist-training), plus a list of indices into that store. Subsets and the
 //! train/validation split only make new index lists: the pixels are never copied.
 //!
 //! The split draws one permutation $\pi$ of $\{0, \dots, N-1\}$ from the seed and takes

@@ -82,7 +82,7 @@ impl ViewShape {
 }
 
 impl View {
-    /// The seed the paper gives `torch.randperm` for its pixel permutation (spec §D.4).
+    /// The seed the paper gives `torch.randperm` for its pixel permutation (docs/model.md#sequential-mnist-training).
     pub const PAPER_PERMUTATION_SEED: u64 = 73;
 
     /// The paper's permuted view, [`View::PaperPermutedSequential`].

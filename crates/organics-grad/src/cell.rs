@@ -1,4 +1,4 @@
-//! The ORGaNICs Euler cell (spec §D.1–D.3) as one fused operation with a hand-derived VJP.
+//! The ORGaNICs Euler cell (docs/model.md#gated-rnn-cell, #rnn-cell-as-trained) as one fused operation with a hand-derived VJP.
 //!
 //! State per batch row, stored as one row `s = [y | a | b0 | b1]` of length `4n`; input
 //! `x ∈ ℝ^m`. One explicit Euler step of the rectified, gated circuit is
@@ -125,7 +125,7 @@ pub enum TimeConstants {
 }
 
 impl TimeConstants {
-    /// The paper's maxima (spec §D.2): `0.02, 0.005, 0.1`, learned.
+    /// The paper's maxima (docs/model.md#rnn-cell-as-trained): `0.02, 0.005, 0.1`, learned.
     pub const PAPER_LEARNED: Self = Self::Learned {
         max_y: 0.02,
         max_a: 0.005,
@@ -150,7 +150,7 @@ impl TimeConstants {
     }
 }
 
-/// All variant choices of the cell (spec §D.3 lists them).
+/// All variant choices of the cell (docs/model.md#rnn-cell-as-trained lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CellConfig {
     /// Rectification of `z`.
@@ -166,7 +166,7 @@ pub struct CellConfig {
 }
 
 impl CellConfig {
-    /// The NeurIPS-era cell of spec §D.2 (the Table 2 configuration).
+    /// The NeurIPS-era cell of docs/model.md#rnn-cell-as-trained (the Table 2 configuration).
     pub const NEURIPS: Self = Self {
         input: InputDrive::Linear,
         recurrent: RecurrentDrive::RectifyBefore,
@@ -175,7 +175,7 @@ impl CellConfig {
         time_constants: TimeConstants::PAPER_LEARNED,
     };
 
-    /// The post-NeurIPS HEAD cell of spec §D.3.
+    /// The post-NeurIPS HEAD cell of docs/model.md#rnn-cell-as-trained.
     pub const HEAD: Self = Self {
         input: InputDrive::Rectified,
         recurrent: RecurrentDrive::RectifyAfter,

@@ -8,10 +8,10 @@
 //! | [`spectrum`] | eigenvalues / eigenvectors of a real matrix (faer), with exact balancing |
 //! | [`stability`](mod@stability) | spectral abscissa `max Re λ(J)`, the stable/unstable verdict and its tolerance |
 //! | [`classify`] | the kind of a planar fixed point from trace and determinant |
-//! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (spec §C.3) |
+//! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (docs/model.md#oscillator-form) |
 //! | [`planar`] | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories |
 //! | [`panels`] | the one-neuron circuits of the paper's Figs. 1–3 |
-//! | [`conjecture`] | the measured fraction of stable random circuits versus ‖W_r‖₂ (spec §C.6) |
+//! | [`conjecture`] | the measured fraction of stable random circuits versus ‖W_r‖₂ (docs/model.md#general-recurrence) |
 //! | [`portrait`] | phase-portrait figures (SVG, PNG) and the paper's Figs. 1–3 |
 //!
 //! Everything is `f64`; eigenvalues are in the inverse of the circuit's time unit (1/ms for the

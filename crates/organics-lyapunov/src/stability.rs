@@ -8,7 +8,7 @@
 //! ```
 //!
 //! and unstable if `α(J) > 0`. For the circuit, `x = [y; a]` and `J` is the 2n × 2n analytic
-//! Jacobian of organics-core (spec §C.1); eigenvalues are in the inverse of the time unit of
+//! Jacobian of organics-core (docs/model.md#jacobian); eigenvalues are in the inverse of the time unit of
 //! `τ_y`, `τ_a` (1/ms for the paper's figures).
 //!
 //! **The tolerance of the verdict.** The eigenvalues come from a backward-stable QR algorithm

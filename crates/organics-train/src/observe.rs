@@ -1,7 +1,7 @@
 //! Stability observers: costly diagnostics run every `observe_every` epochs between epochs,
 //! never inside the backward pass.
 //!
-//! **Static models (spec §G, Figs. 5 and 6).** Each fixed-point layer is, for one input, an
+//! **Static models (docs/model.md#figures, Figs. 5 and 6).** Each fixed-point layer is, for one input, an
 //! ORGaNICs circuit of the main model (Eq. 16) with the layer's `W_r` (identity or the
 //! spectrally normalised learned matrix), `W = exp(log W)`, `b = B_1(x)`, `b_0 = B_0`, `σ = 1`,
 //! the normalised drive `z` and `τ_y = τ_a = 2` (ms). The layer's weights are converted to
@@ -39,7 +39,7 @@ use crate::trainer::Data;
 /// File of the observer records in a run directory.
 pub const OBSERVERS_FILE: &str = "observers.jsonl";
 
-/// Time constants of the analysed circuits, in ms (spec §G Fig. 5).
+/// Time constants of the analysed circuits, in ms (docs/model.md#figures).
 pub const TAU_MS: f64 = 2.0;
 
 /// Smallest input gain passed to the f64 circuit: a sigmoid that underflowed to 0 in f32 is

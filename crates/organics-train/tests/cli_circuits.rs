@@ -243,7 +243,7 @@ fn invalid_circuits_exit_2_naming_the_field() {
 
 #[test]
 fn stability_reports_the_attracting_fixed_point() {
-    // Fig. 1b: a stable focus at y > 0 beside two unstable fixed points (spec §C.5).
+    // Fig. 1b: a stable focus at y > 0 beside two unstable fixed points (docs/model.md#phase-plane).
     let out = organics(&["stability", &example("fig1b.json")]);
     assert!(
         out.status.success(),

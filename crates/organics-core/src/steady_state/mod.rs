@@ -1,6 +1,6 @@
 //! Steady states of the circuit: `f(y, a) = 0`.
 //!
-//! From `dy/dt = 0` and `da/dt = 0` of the main model (spec §B.2):
+//! From `dy/dt = 0` and `da/dt = 0` of the main model (docs/model.md#fixed-point-equations):
 //!
 //! ```text
 //! (I − diag(1 − √a) W_r) y = b ⊙ z
