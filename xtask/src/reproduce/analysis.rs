@@ -43,7 +43,8 @@ pub fn portraits(ctx: &Ctx) -> Result<Outcome> {
         markdown: md,
         figures,
         checks,
-        settings: "the paper's parameter sets (docs/model.md#figures); streamline density 1.5".into(),
+        settings: "the paper's parameter sets (docs/model.md#figures); streamline density 1.5"
+            .into(),
     })
 }
 
