@@ -2,8 +2,9 @@
 //! over `T` input steps from learned-free initial states, a linear readout of `y_T`, and
 //! softmax cross-entropy.
 //!
-//! $$ s_{t+1} = \mathrm{cell}(x_t, s_t),\quad t = 0..T-1;\qquad
-//!    \text{logits} = W_o\, y_T + c_o;\qquad L = \mathrm{CE}(\text{logits}, \text{label}). $$
+//! ```text
+//! s_{t+1} = cell(x_t, s_t),  t = 0 … T−1;      logits = W_o y_T + c_o;      L = CE(logits, label).
+//! ```
 //!
 //! Raw parameters and their names (a `state_dict`-like layout; our names, since the
 //! reference code's module paths differ between versions):

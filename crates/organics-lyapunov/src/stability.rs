@@ -29,7 +29,7 @@ use crate::error::LyapunovError;
 use crate::spectrum::eigenvalues_with_scale;
 use faer::{Mat, c64};
 use organics_core::Circuit;
-use organics_core::steady_state::{self, Method, NewtonOptions, SteadyStateReport};
+use organics_core::steady_state::{self, Method, NewtonOptions, SteadyStateReport, StopReason};
 
 /// The sign of the spectral abscissa, decided with the tolerance of the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,8 +193,9 @@ fn judge(circuit: &Circuit, report: SteadyStateReport) -> Result<SteadyState, Ly
 /// state when the first answer does not attract) and report its stability.
 ///
 /// # Errors
-/// [`LyapunovError::Core`] wrapping `NotConverged` when no steady state is found (including a
-/// simulation that never comes to rest), and the errors of [`linear_stability`].
+/// [`LyapunovError::NotSettled`] when the circuit never comes to rest, [`LyapunovError::Core`]
+/// wrapping `NotConverged` when no steady state is found otherwise, and the errors of
+/// [`linear_stability`].
 pub fn stability(circuit: &Circuit) -> Result<StabilityReport, LyapunovError> {
     stability_with(circuit, Method::Auto)
 }
@@ -205,6 +206,12 @@ pub fn stability(circuit: &Circuit) -> Result<StabilityReport, LyapunovError> {
 /// As [`stability`].
 pub fn stability_with(circuit: &Circuit, method: Method) -> Result<StabilityReport, LyapunovError> {
     let judged = steady_state(circuit, method)?;
+    if judged.report.reason == StopReason::NotSettled {
+        return Err(LyapunovError::NotSettled {
+            steps: judged.report.iterations,
+            width: judged.report.range_width(),
+        });
+    }
     let ss = judged.report.into_result(NewtonOptions::default().tol)?;
     let lin = match judged.stability {
         Some(lin) => lin,

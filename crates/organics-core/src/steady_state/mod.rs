@@ -116,6 +116,14 @@ impl SteadyStateReport {
         x
     }
 
+    /// The widest `max − min` over the variables of `range` (0 when there is no range).
+    pub fn range_width(&self) -> f64 {
+        self.range
+            .iter()
+            .flatten()
+            .fold(0.0, |m: f64, r| m.max(r[1] - r[0]))
+    }
+
     /// Whether the solver converged.
     pub fn converged(&self) -> bool {
         self.reason == StopReason::Converged
