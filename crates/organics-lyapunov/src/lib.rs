@@ -16,10 +16,10 @@
 //!
 //! The default feature `plot` adds the phase plane, the figures (plotters, a bundled font,
 //! nalgebra) and the experiments; `default-features = false` leaves the analysis alone.
-//! [`steady_state`] is where steady states get their verdict: organics-core reports fixed
+//! [`steady_state()`] is where steady states get their verdict: organics-core reports fixed
 //! points without judging them (core cannot depend on this crate), and every caller that
 //! needs stability — the command line's `steady-state`, `stability` and `certify`, the
-//! training observers — goes through [`steady_state`] / [`linear_stability`].
+//! training observers — goes through [`steady_state()`] / [`linear_stability`].
 //!
 //! Everything is `f64`; eigenvalues are in the inverse of the circuit's time unit (1/ms for the
 //! paper's figures). Names such as `W_r`, `b0`, `tau_y` mirror the paper's symbols.

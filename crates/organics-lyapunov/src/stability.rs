@@ -159,13 +159,13 @@ pub struct SteadyState {
 }
 
 /// Find the steady state by `method` and judge it. This is where the routes of
-/// [`steady_state::solve`] meet the verdict: core reports fixed points without judging them,
+/// [`steady_state::solve()`] meet the verdict: core reports fixed points without judging them,
 /// and for [`Method::Auto`] a fixed point that is not [`Verdict::Stable`] (the iterative route
 /// can land on a saddle) is replaced by the simulated steady state — the state the circuit
 /// actually rests at, or a `not-settled` report when it never rests.
 ///
 /// # Errors
-/// The errors of [`steady_state::solve`] and of [`linear_stability`].
+/// The errors of [`steady_state::solve()`] and of [`linear_stability`].
 pub fn steady_state(circuit: &Circuit, method: Method) -> Result<SteadyState, LyapunovError> {
     let judged = judge(circuit, steady_state::solve(circuit, method)?)?;
     let attracts = judged
@@ -188,7 +188,7 @@ fn judge(circuit: &Circuit, report: SteadyStateReport) -> Result<SteadyState, Ly
     Ok(SteadyState { report, stability })
 }
 
-/// Find the steady state with [`steady_state`] and [`Method::Auto`] (closed form when
+/// Find the steady state with [`steady_state()`] and [`Method::Auto`] (closed form when
 /// W_r = I, else the iterative algorithm or a simulation, polished by Newton; the simulated
 /// state when the first answer does not attract) and report its stability.
 ///
