@@ -1,6 +1,6 @@
 //! The trained models of Tables 1 and 2, as training configs per profile.
 //!
-//! `Full` is the paper's setting (spec §D.4, §E.2); `Quick` shrinks epochs, training-set size
+//! `Full` is the paper's setting (docs/model.md#sequential-mnist-training, #static-mnist-training); `Quick` shrinks epochs, training-set size
 //! and (for the sequential tasks) the sequence length, and every reduction is stated in the
 //! row's `settings` text of the report.
 

@@ -1,6 +1,6 @@
 //! Seeded random circuits.
 //!
-//! [`fig4`] draws the paper's Fig. 4 ensemble (spec §G): for N principal neurons,
+//! [`fig4`] draws the paper's Fig. 4 ensemble (docs/model.md#figures): for N principal neurons,
 //! `b, b0, σ ~ U(0,1)^N`, `τ_y = τ_a = 2` (ms), `W ~ U(0,1)^{N×N}`, `z ~ N(0, I)` normalised to
 //! `‖z‖ = 1`, and `W_r = G / σ_max(G)` with `G ~ N(0,1)^{N×N}` scaled to a chosen
 //! largest singular value. [`theorem`] draws the hypotheses of the W_r = I stability theorem
@@ -58,7 +58,7 @@ pub fn fig4(model: Model, n: usize, wr_norm: f64, seed: u64) -> Result<Circuit, 
     })
 }
 
-/// A random circuit satisfying the hypotheses of the W_r = I theorem (spec §C.2), across wide
+/// A random circuit satisfying the hypotheses of the W_r = I theorem (docs/model.md#stability-theorem), across wide
 /// scales: W entries ~ U(0,1)·10^U(−2,2) (with about a third of them zero, for sparse W),
 /// z ~ N(0,1)·10^U(−2,2) (any sign), b, b0, σ ~ 10^U(−1,1), τ_y = 10^U(−1,1) and
 /// τ_a = τ_y · 10^U(−2,2) (ratios from 1/100 to 100).

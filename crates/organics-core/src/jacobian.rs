@@ -1,4 +1,4 @@
-//! The analytic Jacobian of the circuit's vector field (spec §C.1), at any state.
+//! The analytic Jacobian of the circuit's vector field (docs/model.md#jacobian), at any state.
 //!
 //! With `s = √⌊a⌋`, `g(y)` the recurrent input (`y`, or `⌊y⌋` for the rectified model),
 //! `g'` its derivative (1, or the Heaviside step `H(y)`), `T_y = diag(τ_y)`, `T_a = diag(τ_a)`:

@@ -671,10 +671,18 @@ impl CircuitSpec {
         if text.starts_with('\u{feff}') {
             return Err(SpecError::ByteOrderMark);
         }
-        let v = strict_json::parse(&quote_nonfinite_words(text)).map_err(|e| SpecError::Json {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+        let v = strict_json::parse(&quote_nonfinite_words(text)).map_err(|e| {
+            // serde_json appends the position, which the error already states.
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            let message = e.to_string();
+            SpecError::Json {
+                line: e.line(),
+                column: e.column(),
+                message: message
+                    .strip_suffix(&suffix)
+                    .unwrap_or(&message)
+                    .to_string(),
+            }
         })?;
         Self::from_value(&v)
     }

@@ -128,7 +128,7 @@ fn l2(a: &[f64], b: &[f64]) -> f64 {
 /// no true steady state to measure against).
 ///
 /// # Errors
-/// The errors of [`crate::ensemble::fig4`], [`solve`] and [`iterative`].
+/// The errors of [`crate::ensemble::fig4`], [`solve()`] and [`iterative()`].
 pub fn fig4_trial(settings: Fig4Settings, seed: u64) -> Result<Option<Fig4Trial>, CoreError> {
     let circuit = crate::ensemble::fig4(Model::Main, settings.n, settings.wr_norm, seed)?;
     let truth = solve(&circuit, Method::Simulate)?;

@@ -66,3 +66,39 @@ fn simulate_records_every_kth_step_and_the_end() {
     assert_eq!(traj.len(), 5);
     assert!((traj.times[4] - 1.05).abs() < 1e-12);
 }
+
+/// `settle` on a system that never rests (the harmonic oscillator, ω = 1, from (1, 0)) runs
+/// out of steps and reports the range its state still moves in: over the last tenth of 2 000
+/// RK4 steps of 0.05 (t from 90 to 100, more than one period 2π) `x₁ = cos t` and
+/// `x₂ = −sin t` both sweep [−1, 1], up to RK4's global error (≈ 1e−5 at h = 0.05) and the
+/// sampling of the peaks by steps of 0.05 (cos(0.025) − 1 ≈ −3e−4 at worst).
+#[test]
+fn settle_reports_the_range_of_a_run_that_never_rests() {
+    use organics_core::integrate::{SettleOptions, settle};
+    use organics_core::steady_state::StopReason;
+    let osc = Oscillator {
+        omega: 1.0,
+        u0: 0.5,
+    };
+    let mut stepper = Rk4::new(0.05).unwrap();
+    let rep = settle(
+        &osc,
+        &mut stepper,
+        &osc.initial(),
+        SettleOptions {
+            tol: 1e-8,
+            max_steps: 2_000,
+        },
+    )
+    .unwrap();
+    assert_eq!(rep.reason, StopReason::MaxIterations);
+    let range = rep.range.expect("a range when the budget runs out");
+    for r in &range[..2] {
+        assert!(
+            (r[0] + 1.0).abs() < 1e-3 && (r[1] - 1.0).abs() < 1e-3,
+            "{range:?}"
+        );
+    }
+    // The logistic component has settled at 1: its range is a sliver at 1.
+    assert!(range[2][1] - range[2][0] < 1e-3 && (range[2][1] - 1.0).abs() < 1e-3);
+}

@@ -1,21 +1,23 @@
 //! Deterministic mini-batches in contiguous, time-major `f32` buffers.
 //!
-//! An epoch $e$ visits the $N$ samples in the order $\sigma^{(e)}$, a permutation drawn from
+//! An epoch `e` visits the `N` samples in the order `σ⁽ᵉ⁾`, a permutation drawn from
 //! ChaCha8 keyed by `(seed, e)` ([`Order::Shuffled`]) or the identity ([`Order::InOrder`]), and
-//! cuts it into $\lceil N / B \rceil$ batches of $B$ samples; the last batch holds the
-//! remaining $N - B\lfloor (N-1)/B \rfloor$ samples (torch's default `drop_last=False`). The same
+//! cuts it into `⌈N / B⌉` batches of `B` samples; the last batch holds the
+//! remaining `N − B⌊(N−1)/B⌋` samples (torch's default `drop_last=False`). The same
 //! seed and epoch give the same batches on every machine; the dataset is never copied: an epoch
 //! is an index list and one reusable buffer.
 //!
 //! # Layout
 //!
-//! A batch of $b$ samples under a view with $T$ steps of $D$ values is stored **time-major**:
+//! A batch of `b` samples under a view with `T` steps of `D` values is stored **time-major**:
 //!
-//! $$ \texttt{inputs}[(t \cdot b + i) D + d] = \text{value } d \text{ of step } t \text{ of sample } i, $$
+//! ```text
+//! inputs[(t·b + i)·D + d] = value d of step t of sample i,
+//! ```
 //!
-//! i.e. `[T][b][D]` in row-major order. A recurrent network consumes step $t$ as the contiguous
-//! row-major $b \times D$ matrix [`Batch::step`]`(t)`, ready for a GEMM with no gather. For
-//! [`View::Static`] ($T = 1$) this is the ordinary `[b][D]` row-major matrix.
+//! i.e. `[T][b][D]` in row-major order. A recurrent network consumes step `t` as the contiguous
+//! row-major `b × D` matrix [`Batch::step`]`(t)`, ready for a GEMM with no gather. For
+//! [`View::Static`] (`T = 1`) this is the ordinary `[b][D]` row-major matrix.
 //!
 //! ```
 //! use organics_data::{Batch, Batcher, Dataset, Order, View};
@@ -134,7 +136,7 @@ impl Batcher {
         self.order
     }
 
-    /// Batches per epoch, $\lceil N / B \rceil$ (0 for an empty dataset).
+    /// Batches per epoch, `⌈N / B⌉` (0 for an empty dataset).
     pub fn num_batches(&self) -> usize {
         self.dataset.len().div_ceil(self.batch_size)
     }
@@ -202,12 +204,12 @@ impl Batch {
         self.labels.len()
     }
 
-    /// Steps per sample, $T$.
+    /// Steps per sample, `T`.
     pub fn steps(&self) -> usize {
         self.steps
     }
 
-    /// Values per step, $D$.
+    /// Values per step, `D`.
     pub fn input_dim(&self) -> usize {
         self.input_dim
     }

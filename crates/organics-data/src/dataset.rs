@@ -1,11 +1,11 @@
 //! A labelled image dataset, and cheap index views of it (subsets and splits).
 //!
-//! A [`Dataset`] is a shared, immutable store of $N$ images of $r \times c$ pixels, each pixel
-//! $x = p / 255 \in [0, 1]$ for the stored byte $p$ (no mean/std normalisation, as in the paper's
-//! `ToTensor` pipeline, spec §D.4), plus a list of indices into that store. Subsets and the
+//! A [`Dataset`] is a shared, immutable store of `N` images of `r × c` pixels, each pixel
+//! `x = p / 255 ∈ [0, 1]` for the stored byte `p` (no mean/std normalisation, as in the paper's
+//! `ToTensor` pipeline, docs/model.md#sequential-mnist-training), plus a list of indices into that store. Subsets and the
 //! train/validation split only make new index lists: the pixels are never copied.
 //!
-//! The split draws one permutation $\pi$ of $\{0, \dots, N-1\}$ from the seed and takes
+//! The split draws one permutation `π` of `{0, …, N−1}` from the seed and takes
 //!
 //! $$ \text{train} = (\pi_0, \dots, \pi_{N-v-1}), \qquad
 //!    \text{validation} = (\pi_{N-v}, \dots, \pi_{N-1}), $$

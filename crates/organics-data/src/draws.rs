@@ -14,7 +14,7 @@
 //! | file | length | content |
 //! |---|---|---|
 //! | `draws/split-73.idx` | 60 000 | the 57 000 training indices, then the 3 000 validation indices, in `random_split`'s order |
-//! | `draws/permutation-784-73.idx` | 784 | step $t$ of a sequence reads pixel `perm[t]` |
+//! | `draws/permutation-784-73.idx` | 784 | step `t` of a sequence reads pixel `perm[t]` |
 //!
 //! Each is checked against its sha256 ([`PAPER_SPLIT_SHA256`], [`PAPER_PERMUTATION_SHA256`])
 //! and for being a permutation before it is used. These are the defaults of the training

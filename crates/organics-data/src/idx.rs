@@ -11,7 +11,7 @@
 //! offset 4+4r   the d_0 * ... * d_{r-1} elements, each big-endian
 //! ```
 //!
-//! The data section must hold exactly $\prod_k d_k \cdot \mathrm{size}(\text{type})$ bytes:
+//! The data section must hold exactly `∏_k d_k · size(type)` bytes:
 //! fewer is [`DataError::Truncated`], more is [`DataError::TrailingBytes`]. A file that starts
 //! with the gzip magic `1f 8b` is decompressed first (MNIST's canonical mirrors serve
 //! `*.gz`). Reading never panics and never allocates more than the bytes actually present plus

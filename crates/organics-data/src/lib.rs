@@ -45,7 +45,7 @@
 //!
 //! ## Protocol and deviations from the paper
 //!
-//! The paper (spec §D.4) uses torchvision MNIST scaled to [0, 1] with no normalisation, a
+//! The paper (docs/model.md#sequential-mnist-training) uses torchvision MNIST scaled to [0, 1] with no normalisation, a
 //! 57 000 / 3 000 split of the training set with seed 73, and for psMNIST one pixel permutation
 //! from `torch.randperm(784)` with seed 73. We reproduce the protocol, not torch's random
 //! streams: our split, permutation and shuffles come from ChaCha8 ([`shuffle`]), so seed 73

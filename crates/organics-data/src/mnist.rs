@@ -1,7 +1,7 @@
 //! MNIST: the four IDX files, their checksums, and loading them as [`Dataset`]s.
 //!
-//! Train: 60 000 images; test: 10 000; each $28 \times 28$ bytes, pixel $x = p/255$; labels
-//! $0..9$. The paper trains on 57 000 and validates on 3 000 images split off the training set
+//! Train: 60 000 images; test: 10 000; each `28 × 28` bytes, pixel `x = p/255`; labels
+//! `0…9`. The paper trains on 57 000 and validates on 3 000 images split off the training set
 //! by torch's generator seeded with 73; [`Mnist::paper_split`] makes exactly that split, from the
 //! draw shipped with this crate (see [`crate::draws`]), and [`Mnist::split`] any other.
 //!

@@ -1,6 +1,6 @@
 //! Seeded permutations: the one source of randomness in this crate.
 //!
-//! A permutation $\pi$ of $\{0, \dots, n-1\}$ is drawn by the Fisher–Yates shuffle
+//! A permutation `π` of `{0, …, n−1}` is drawn by the Fisher–Yates shuffle
 //!
 //! $$ \text{for } i = n-1, \dots, 1:\quad j \sim \mathcal U\{0, \dots, i\},\quad
 //!    \text{swap}(\pi_i, \pi_j), $$

@@ -1,20 +1,20 @@
-//! Views: how an image becomes a model input, as a sequence of $T$ steps of $D$ values.
+//! Views: how an image becomes a model input, as a sequence of `T` steps of `D` values.
 //!
-//! For an image $x \in [0, 1]^{r \times c}$ flattened row-major to $x_k$, $k = i c + j$:
+//! For an image `x ∈ [0, 1]^{r×c}` flattened row-major to `x_k`, `k = i c + j`:
 //!
-//! | view | $T$ | $D$ | step $t$, component $d$ |
+//! | view | `T` | `D` | step `t`, component `d` |
 //! |---|---|---|---|
-//! | [`View::Static`] | 1 | $rc$ | $x_d$ |
-//! | [`View::Sequential`] | $rc$ | 1 | $x_t$ (pixel by pixel, row-major scan) |
-//! | [`View::PaperPermutedSequential`] | $rc$ | 1 | $x_{\pi_t}$, the paper's permutation $\pi$ (784 pixels) |
-//! | [`View::PermutedSequential`] | $rc$ | 1 | $x_{\pi_t}$, one fixed permutation $\pi$ from the seed |
-//! | [`View::RowWise`] | $r$ | $c$ | $x_{t c + d}$ (row $t$) |
-//! | [`View::Downsampled14`] | $\tfrac r2 \tfrac c2$ | 1 | $\tfrac14 \sum_{a,b \in \{0,1\}} x_{(2i+a)c + 2j + b}$ with $t = i \tfrac c2 + j$ |
+//! | [`View::Static`] | 1 | `rc` | `x_d` |
+//! | [`View::Sequential`] | `rc` | 1 | `x_t` (pixel by pixel, row-major scan) |
+//! | [`View::PaperPermutedSequential`] | `rc` | 1 | `x_{π_t}`, the paper's permutation `π` (784 pixels) |
+//! | [`View::PermutedSequential`] | `rc` | 1 | `x_{π_t}`, one fixed permutation `π` from the seed |
+//! | [`View::RowWise`] | `r` | `c` | `x_{tc+d}` (row `t`) |
+//! | [`View::Downsampled14`] | `(r/2)(c/2)` | 1 | `¼ Σ_{a,b ∈ {0,1}} x_{(2i+a)c + 2j + b}` with `t = i·c/2 + j` |
 //!
-//! For MNIST ($28 \times 28$) that is 784 x 1 (sMNIST, psMNIST), 28 x 28 (row-wise) and
-//! 196 x 1 (a $14 \times 14$ image from 2x2 average pooling, for quick runs).
+//! For MNIST (`28 × 28`) that is 784 x 1 (sMNIST, psMNIST), 28 x 28 (row-wise) and
+//! 196 x 1 (a `14 × 14` image from 2x2 average pooling, for quick runs).
 //!
-//! The permuted view applies $\pi$ as torch's `x[:, perm]` does: step $t$ reads pixel $\pi_t$.
+//! The permuted view applies `π` as torch's `x[:, perm]` does: step `t` reads pixel `π_t`.
 //! The paper's permutation is `torch.randperm(784, generator = manual_seed(73))`, shipped with
 //! this crate as drawn by torch ([`crate::draws`]); `permuted:SEED` draws a ChaCha8
 //! Fisher–Yates permutation instead (see [`crate::shuffle`]). Any fixed permutation makes the
@@ -68,9 +68,9 @@ pub enum View {
 /// The sequence shape a view gives: `steps` steps of `input_dim` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ViewShape {
-    /// Number of time steps $T$ (1 for [`View::Static`]).
+    /// Number of time steps `T` (1 for [`View::Static`]).
     pub steps: usize,
-    /// Values per step $D$.
+    /// Values per step `D`.
     pub input_dim: usize,
 }
 
@@ -82,7 +82,7 @@ impl ViewShape {
 }
 
 impl View {
-    /// The seed the paper gives `torch.randperm` for its pixel permutation (spec §D.4).
+    /// The seed the paper gives `torch.randperm` for its pixel permutation (docs/model.md#sequential-mnist-training).
     pub const PAPER_PERMUTATION_SEED: u64 = 73;
 
     /// The paper's permuted view, [`View::PaperPermutedSequential`].

@@ -49,7 +49,7 @@ fn fetch_verify_load_and_check_label_histograms() {
         "the split partitions the training set"
     );
 
-    // psMNIST batches: 223 per epoch of 57 000 at batch 256 (spec §D.4), the last of 168.
+    // psMNIST batches: 223 per epoch of 57 000 at batch 256 (docs/model.md#sequential-mnist-training), the last of 168.
     let batcher = Batcher::new(
         &split.train,
         View::paper_permuted(),

@@ -4,8 +4,9 @@
 //! **BPTT.** The forward pass runs `s_{t+1} = cell(x_t, s_t)` for `t = 0..T−1`; the backward
 //! pass runs the cell's VJP ([`crate::cell::backward_step`]) from `t = T−1` down to 0,
 //!
-//! $$ \bar s_t = \Big(\frac{\partial s_{t+1}}{\partial s_t}\Big)^{\!\top} \bar s_{t+1},\qquad
-//!    \bar\theta \mathrel{+}= \Big(\frac{\partial s_{t+1}}{\partial \theta}\Big)^{\!\top} \bar s_{t+1}, $$
+//! ```text
+//! s̄_t = (∂s_{t+1}/∂s_t)ᵀ s̄_{t+1},      θ̄ += (∂s_{t+1}/∂θ)ᵀ s̄_{t+1},
+//! ```
 //!
 //! with weight-gradient GEMMs batched over blocks of consecutive steps (one GEMM with
 //! `block · rows` inner dimension instead of `block` small ones).
@@ -28,7 +29,9 @@
 //! and in the final chunk sum), so by the standard bound for floating-point summation of `B`
 //! terms, element-wise
 //!
-//! $$ |g^{(C)} - g^{(1)}| \le 2\,\gamma_{B}\sum_b |g_b|,\qquad \gamma_B = \frac{B u}{1 - B u}, $$
+//! ```text
+//! |g⁽ᶜ⁾ − g⁽¹⁾| ≤ 2 γ_B Σ_b |g_b|,      γ_B = B u / (1 − B u),
+//! ```
 //!
 //! with `u` the unit roundoff (`2^{-24}` in `f32`), and the forward pass of each row is
 //! unaffected by the split (rows never interact).

@@ -1,21 +1,16 @@
-//! The ORGaNICs Euler cell (spec §D.1–D.3) as one fused operation with a hand-derived VJP.
+//! The ORGaNICs Euler cell (docs/model.md#gated-rnn-cell, #rnn-cell-as-trained) as one fused operation with a hand-derived VJP.
 //!
 //! State per batch row, stored as one row `s = [y | a | b0 | b1]` of length `4n`; input
 //! `x ∈ ℝ^m`. One explicit Euler step of the rectified, gated circuit is
 //!
-//! $$
-//! \begin{aligned}
-//! z &= W_{zx} x \quad(\text{or } \lfloor W_{zx} x\rfloor), \qquad
-//! \hat y = W_r \lfloor y\rfloor \quad(\text{or } \lfloor W_r y\rfloor), \\
-//! s_0 &= \sigma(W_{bx0} x + W_{by0} y + W_{ba0} a),\qquad
-//! s_1 = \sigma(W_{bx1} x + W_{by1} y + W_{ba1} a), \\
-//! u &= W\,(\lfloor y\rfloor^2 \odot \lfloor a\rfloor), \\
-//! y' &= y + \delta_y \odot\big(-y + b_1 \odot z + (1 - \sqrt{\lfloor a\rfloor}) \odot \hat y\big), \\
-//! a' &= a + \delta_a \odot\big(-a + \sigma^2 \odot b_0^2 + u\big), \\
-//! b_0' &= b_0 + \delta_{b0} \odot (-b_0 + s_0),\qquad
-//! b_1' = b_1 + \delta_{b1} \odot (-b_1 + s_1),
-//! \end{aligned}
-//! $$
+//! ```text
+//! z   = W_zx x   (or ⌊W_zx x⌋),          ŷ = W_r ⌊y⌋   (or ⌊W_r y⌋),
+//! s₀  = σ(W_bx0 x + W_by0 y + W_ba0 a),   s₁ = σ(W_bx1 x + W_by1 y + W_ba1 a),
+//! u   = W (⌊y⌋² ⊙ ⌊a⌋),
+//! y'  = y + δ_y ⊙ (−y + b₁ ⊙ z + (1 − √⌊a⌋) ⊙ ŷ),
+//! a'  = a + δ_a ⊙ (−a + σ² ⊙ b₀² + u),
+//! b₀' = b₀ + δ_b0 ⊙ (−b₀ + s₀),           b₁' = b₁ + δ_b1 ⊙ (−b₁ + s₁),
+//! ```
 //!
 //! where `δ_k = Δt/τ_k` and `W_r`, `W`, `δ_k` are the *effective* weights prepared by
 //! [`crate::rnn`] (spectral norm, `exp`, `max·sigmoid`). The kernel works on
@@ -30,22 +25,17 @@
 //! **VJP.** With incoming cotangents `(ḡ_y, ḡ_a, ḡ_{b0}, ḡ_{b1})` of the next state, and
 //! `r = ⌊y⌋`, `ρ = √⌊a⌋`:
 //!
-//! $$
-//! \begin{aligned}
-//! \bar y &= (1-\delta_y)\bar g_y + \big[W_r^\top \bar{\hat y}\big]\odot H(y)
-//!     + 2 r \odot \lfloor a\rfloor \odot (W^\top \bar u) + [W_g^\top \bar g]_{y},\\
-//! \bar a &= (1-\delta_a)\bar g_a - \delta_y \bar g_y \odot \hat y \odot \tfrac{H(a)}{2\rho}
-//!     + r^2 H(a) \odot (W^\top \bar u) + [W_g^\top \bar g]_{a},\\
-//! \bar b_0 &= (1-\delta_{b0})\bar g_{b0} + 2\delta_a \bar g_a\, \sigma^2 b_0, \qquad
-//! \bar b_1 = (1-\delta_{b1})\bar g_{b1} + \delta_y \bar g_y\, z,
-//! \end{aligned}
-//! $$
+//! ```text
+//! ȳ  = (1 − δ_y) ḡ_y + [W_rᵀ ŷ̄] ⊙ H(y) + 2 r ⊙ ⌊a⌋ ⊙ (Wᵀ ū) + [W_gᵀ ḡ]_y,
+//! ā  = (1 − δ_a) ḡ_a − δ_y ḡ_y ⊙ ŷ ⊙ H(a) / (2ρ) + r² H(a) ⊙ (Wᵀ ū) + [W_gᵀ ḡ]_a,
+//! b̄₀ = (1 − δ_b0) ḡ_b0 + 2 δ_a ḡ_a σ² b₀,        b̄₁ = (1 − δ_b1) ḡ_b1 + δ_y ḡ_y z,
+//! ```
 //!
-//! with `\bar{\hat y} = δ_y ḡ_y (1 − ρ)` (times `H(W_r y)` when rectifying after `W_r`),
+//! with `ŷ̄ = δ_y ḡ_y (1 − ρ)` (times `H(W_r y)` when rectifying after `W_r`),
 //! `ū = δ_a ḡ_a`, `ḡ = [δ_{b0} ḡ_{b0} s_0(1−s_0) | δ_{b1} ḡ_{b1} s_1(1−s_1)]`,
 //! `z̄ = δ_y ḡ_y b_1` (times `H(z_pre)` if rectified). Weight cotangents are outer products summed
 //! over rows (and, in [`crate::bptt`], over blocks of time steps):
-//! `W̄_r += \bar{\hat y}ᵀ ⌊y⌋`, `W̄_g += ḡᵀ [y a]`, `W̄ += ūᵀ (r² ⌊a⌋)`, `w̄_x += p̄ᵀ x`,
+//! `W̄_r += ŷ̄ᵀ ⌊y⌋`, `W̄_g += ḡᵀ [y a]`, `W̄ += ūᵀ (r² ⌊a⌋)`, `w̄_x += p̄ᵀ x`,
 //! and `δ̄_k` is the row sum of `ḡ_k` times the bracket it multiplies.
 //!
 //! **Kinks.** `H(0) = 0` (so `relu'(0) = 0`), and the derivative of `√⌊a⌋` is `1/(2√a)` for
@@ -125,7 +115,7 @@ pub enum TimeConstants {
 }
 
 impl TimeConstants {
-    /// The paper's maxima (spec §D.2): `0.02, 0.005, 0.1`, learned.
+    /// The paper's maxima (docs/model.md#rnn-cell-as-trained): `0.02, 0.005, 0.1`, learned.
     pub const PAPER_LEARNED: Self = Self::Learned {
         max_y: 0.02,
         max_a: 0.005,
@@ -150,7 +140,7 @@ impl TimeConstants {
     }
 }
 
-/// All variant choices of the cell (spec §D.3 lists them).
+/// All variant choices of the cell (docs/model.md#rnn-cell-as-trained lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CellConfig {
     /// Rectification of `z`.
@@ -166,7 +156,7 @@ pub struct CellConfig {
 }
 
 impl CellConfig {
-    /// The NeurIPS-era cell of spec §D.2 (the Table 2 configuration).
+    /// The NeurIPS-era cell of docs/model.md#rnn-cell-as-trained (the Table 2 configuration).
     pub const NEURIPS: Self = Self {
         input: InputDrive::Linear,
         recurrent: RecurrentDrive::RectifyBefore,
@@ -175,7 +165,7 @@ impl CellConfig {
         time_constants: TimeConstants::PAPER_LEARNED,
     };
 
-    /// The post-NeurIPS HEAD cell of spec §D.3.
+    /// The post-NeurIPS HEAD cell of docs/model.md#rnn-cell-as-trained.
     pub const HEAD: Self = Self {
         input: InputDrive::Rectified,
         recurrent: RecurrentDrive::RectifyAfter,

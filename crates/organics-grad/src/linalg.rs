@@ -6,7 +6,9 @@
 //!
 //! [`gemm`] computes
 //!
-//! $$ C \leftarrow \beta C + \mathrm{op}(A)\,\mathrm{op}(B),\qquad \beta \in \{0, 1\} $$
+//! ```text
+//! C ← β C + op(A) op(B),      β ∈ {0, 1}
+//! ```
 //!
 //! with faer's GEMM and `Par::Seq` (parallelism is applied at the coarser batch level, see
 //! [`crate::bptt`]).

@@ -2,8 +2,9 @@
 //!
 //! Softmax cross-entropy of logits `Z ∈ ℝ^{B×C}` and labels `c_b`, averaged over the batch:
 //!
-//! $$ L = \frac1B \sum_b \Big( \log \sum_j e^{Z_{bj}} - Z_{b c_b} \Big),\qquad
-//!    \frac{\partial L}{\partial Z_{bj}} = \frac{p_{bj} - [j = c_b]}{B} $$
+//! ```text
+//! L = (1/B) Σ_b ( log Σ_j exp(Z_bj) − Z_{b,c_b} ),      ∂L/∂Z_bj = (p_bj − [j = c_b]) / B
+//! ```
 //!
 //! with `p = softmax(Z)` computed after subtracting the row maximum. Mean-squared error of two
 //! equal-shape matrices: `L = mean((A − B)²)`, `∂L/∂A = 2 (A − B) / N`.

@@ -3,10 +3,10 @@
 //!
 //! Adam (`torch.optim.Adam`, L2 weight decay added to the gradient), at step `t ≥ 1`:
 //!
-//! $$ g \leftarrow g + \lambda\theta,\quad m \leftarrow m + (1-\beta_1)(g - m),\quad
-//!    v \leftarrow \beta_2 v + (1-\beta_2) g^2,\quad
-//!    \theta \leftarrow \theta - \frac{\eta}{1-\beta_1^t}\,
-//!    \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon} . $$
+//! ```text
+//! g ← g + λθ,   m ← m + (1 − β₁)(g − m),   v ← β₂ v + (1 − β₂) g²,
+//! θ ← θ − η / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε).
+//! ```
 //!
 //! The element-wise order of operations is PyTorch's (torch ≥ 2.0, single-tensor CPU path),
 //! each scalar coefficient computed in `f64` and rounded once to `S`, as PyTorch passes Python

@@ -1,9 +1,10 @@
-//! The ORGaNICs RNN for sequential MNIST (spec §D): the Euler cell of [`crate::cell`] run
+//! The ORGaNICs RNN for sequential MNIST (docs/model.md#gated-rnn-cell): the Euler cell of [`crate::cell`] run
 //! over `T` input steps from learned-free initial states, a linear readout of `y_T`, and
 //! softmax cross-entropy.
 //!
-//! $$ s_{t+1} = \mathrm{cell}(x_t, s_t),\quad t = 0..T-1;\qquad
-//!    \text{logits} = W_o\, y_T + c_o;\qquad L = \mathrm{CE}(\text{logits}, \text{label}). $$
+//! ```text
+//! s_{t+1} = cell(x_t, s_t),  t = 0 … T−1;      logits = W_o y_T + c_o;      L = CE(logits, label).
+//! ```
 //!
 //! Raw parameters and their names (a `state_dict`-like layout; our names, since the
 //! reference code's module paths differ between versions):
@@ -21,7 +22,7 @@
 //! Non-trained buffers ([`RnnBuffers`]): `σ` (ones), the initial states `y0, a0, b0_0, b1_0`
 //! (drawn once, shared by all sequences), and the spectral-norm vectors `u`, `v` of `W_r`.
 //!
-//! Initialisation follows the NeurIPS-era code (spec §D.2): `W_zx` kaiming-uniform then divided
+//! Initialisation follows the NeurIPS-era code (docs/model.md#rnn-cell-as-trained): `W_zx` kaiming-uniform then divided
 //! by its largest singular value; gate weights `U(±1/√fan_in)`; raw `W_r = I` (spectral-norm
 //! variants; an orthogonal matrix for [`Recurrence::Free`]); `log W ~ U(−1, 0)` off the
 //! diagonal and `0` on it (`log max(U(0,1), 1e−8)` for [`NormWeights::ExpClamped`], as the
@@ -56,7 +57,7 @@ pub struct RnnConfig {
 }
 
 impl RnnConfig {
-    /// The sequential-MNIST model of spec §D.2 with `hidden` units (128 or 64 in Table 2).
+    /// The sequential-MNIST model of docs/model.md#rnn-cell-as-trained with `hidden` units (128 or 64 in Table 2).
     #[must_use]
     pub fn smnist(hidden: usize) -> Self {
         Self {

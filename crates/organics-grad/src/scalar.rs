@@ -8,7 +8,10 @@
 //!
 //! The logistic function is evaluated in the overflow-free form
 //!
-//! $$ \sigma(x) = \begin{cases} 1/(1+e^{-x}) & x \ge 0 \\ e^{x}/(1+e^{x}) & x < 0 \end{cases} $$
+//! ```text
+//! σ(x) = 1 / (1 + e^{−x})     for x ≥ 0
+//! σ(x) = eˣ / (1 + eˣ)        for x < 0
+//! ```
 //!
 //! and [`Scalar::flush_subnormal`] maps values with `|x| <` [`Scalar::MIN_POSITIVE`] to zero
 //! (see the crate docs on subnormal numbers).

@@ -4,8 +4,9 @@
 //! Each system is factorised in place by Gaussian elimination with partial pivoting,
 //! `P A = L U`. The vector-Jacobian product of `x = A⁻¹ r` is
 //!
-//! $$ \lambda = A^{-\top} g,\qquad \bar r \mathrel{+}= \lambda,\qquad
-//!    \bar A \mathrel{+}= -\lambda\, x^\top , $$
+//! ```text
+//! λ = A⁻ᵀ g,      r̄ += λ,      Ā += −λ xᵀ,
+//! ```
 //!
 //! where the transposed solve reuses the stored factors: `Aᵀ = Uᵀ Lᵀ P`.
 //!

@@ -5,18 +5,22 @@
 //! One power iteration (done in training mode before each forward pass, outside the
 //! differentiated graph) is
 //!
-//! $$ u \leftarrow \frac{W v}{\max(\lVert W v\rVert, \epsilon)},\qquad
-//!    v \leftarrow \frac{W^\top u}{\max(\lVert W^\top u\rVert, \epsilon)},\qquad \epsilon = 10^{-12}, $$
+//! ```text
+//! u ← W v / max(‖W v‖, ε),      v ← Wᵀ u / max(‖Wᵀ u‖, ε),      ε = 10⁻¹²,
+//! ```
 //!
 //! and the parametrised weight is
 //!
-//! $$ \bar W = W / \sigma,\qquad \sigma = u^\top W v . $$
+//! ```text
+//! W̄ = W / σ,      σ = uᵀ W v .
+//! ```
 //!
 //! The gradient treats `u` and `v` as constants (PyTorch computes them under `no_grad`) but
 //! differentiates through `σ`:
 //!
-//! $$ \frac{\partial L}{\partial W} = \frac{G}{\sigma} - \frac{\langle G, W\rangle}{\sigma^2}\, u v^\top,
-//!    \qquad G = \frac{\partial L}{\partial \bar W}. $$
+//! ```text
+//! ∂L/∂W = G / σ − (⟨G, W⟩ / σ²) u vᵀ,      G = ∂L/∂W̄.
+//! ```
 //!
 //! At construction `u`, `v` are drawn from N(0, 1), normalised, and refined by 15 power
 //! iterations, as PyTorch does when the parametrisation is registered.

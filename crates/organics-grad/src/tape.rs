@@ -4,7 +4,9 @@
 //! Operations append a node holding the result; [`Tape::backward`] walks the nodes in reverse
 //! and applies each operation's vector-Jacobian product (VJP)
 //!
-//! $$ \bar x_i \mathrel{+}= \Big(\frac{\partial f}{\partial x_i}\Big)^{\!\top} \bar f . $$
+//! ```text
+//! x̄_i += (∂f/∂x_i)ᵀ f̄ .
+//! ```
 //!
 //! **Memory.** Values, gradients and saved intermediates live in three arenas (`Vec`s) that
 //! [`Tape::reset`] empties without freeing, so a training loop that builds the same graph each

@@ -1,4 +1,4 @@
-//! The paper's conjecture for general W_r (spec §C.6): the fraction of random Fig. 4-ensemble
+//! The paper's conjecture for general W_r (docs/model.md#general-recurrence): the fraction of random Fig. 4-ensemble
 //! circuits (N = 10, ‖z‖ = 1) whose simulated fixed point is stable, for several ‖W_r‖₂.
 //!
 //! The paper reports 100 % at ‖W_r‖₂ = 1 and 2 and failures at 3.

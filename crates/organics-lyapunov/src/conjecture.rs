@@ -1,10 +1,10 @@
-//! The paper's conjecture for general W_r (spec §C.6), measured.
+//! The paper's conjecture for general W_r (docs/model.md#general-recurrence), measured.
 //!
 //! Conjecture: with `‖W_r‖₂ ≤ 1` and `‖z‖ ≤ 1` a stable fixed point always exists. The paper
 //! reports that 100 % of random circuits had a stable fixed point at `‖W_r‖₂ = 1` and `2`, and
 //! that this breaks down at `3`.
 //!
-//! Protocol (spec §G Fig. 4 ensemble, [`organics_core::ensemble::fig4`]): N = 10,
+//! Protocol (docs/model.md#figures ensemble, [`organics_core::ensemble::fig4`]): N = 10,
 //! `b, b0, σ ~ U(0,1)`, `τ_y = τ_a = 2` ms, `W ~ U(0,1)`, `W_r = G/σ_max(G) · ‖W_r‖₂`,
 //! `z ~ N(0, I)` with `‖z‖ = 1`. Trial k uses seed `seed + k` at every norm, so the circuits
 //! differ between norms only by the scale of W_r. Each circuit is simulated from `0.01` in every

@@ -10,6 +10,16 @@ pub enum LyapunovError {
     /// An error of the circuit layer (invalid circuit, steady state that did not converge, ...).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// The circuit never came to rest in simulation: there is no steady state to analyse.
+    #[error(
+        "the circuit did not come to rest in {steps} simulation steps (not-settled): its state still moves over a range up to {width:.3e} wide; it oscillates or drifts, so it has no steady state to analyse"
+    )]
+    NotSettled {
+        /// Simulation steps taken.
+        steps: usize,
+        /// The widest range `max − min` of a variable over the last tenth of the run.
+        width: f64,
+    },
     /// faer's eigensolver reached its iteration limit.
     #[error(
         "eigen-decomposition of the {dim} x {dim} Jacobian did not converge (QR iteration limit); the Jacobian may be badly scaled or contain huge entries"

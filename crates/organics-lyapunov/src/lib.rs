@@ -8,11 +8,18 @@
 //! | [`spectrum`] | eigenvalues / eigenvectors of a real matrix (faer), with exact balancing |
 //! | [`stability`](mod@stability) | spectral abscissa `max Re λ(J)`, the stable/unstable verdict and its tolerance |
 //! | [`classify`] | the kind of a planar fixed point from trace and determinant |
-//! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (spec §C.3) |
-//! | [`planar`] | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories |
-//! | [`panels`] | the one-neuron circuits of the paper's Figs. 1–3 |
-//! | [`conjecture`] | the measured fraction of stable random circuits versus ‖W_r‖₂ (spec §C.6) |
-//! | [`portrait`] | phase-portrait figures (SVG, PNG) and the paper's Figs. 1–3 |
+//! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (docs/model.md#oscillator-form) |
+//! | `planar` | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories (feature `plot`) |
+//! | `panels` | the one-neuron circuits of the paper's Figs. 1–3 (feature `plot`) |
+//! | `conjecture` | the measured fraction of stable random circuits versus ‖W_r‖₂ (docs/model.md#general-recurrence; feature `plot`) |
+//! | `portrait` | phase-portrait figures (SVG, PNG) and the paper's Figs. 1–3 (feature `plot`) |
+//!
+//! The default feature `plot` adds the phase plane, the figures (plotters, a bundled font,
+//! nalgebra) and the experiments; `default-features = false` leaves the analysis alone.
+//! [`steady_state()`] is where steady states get their verdict: organics-core reports fixed
+//! points without judging them (core cannot depend on this crate), and every caller that
+//! needs stability — the command line's `steady-state`, `stability` and `certify`, the
+//! training observers — goes through [`steady_state()`] / [`linear_stability`].
 //!
 //! Everything is `f64`; eigenvalues are in the inverse of the circuit's time unit (1/ms for the
 //! paper's figures). Names such as `W_r`, `b0`, `tau_y` mirror the paper's symbols.
@@ -41,9 +48,15 @@ pub use stability::{
     LinearStability, StabilityReport, SteadyState, Verdict, linear_stability, stability,
     stability_at, stability_with, steady_state,
 };
+#[cfg(feature = "plot")]
 pub mod planar;
+#[cfg(feature = "plot")]
 pub use planar::{FixedPoint2D, Window, fixed_points, newton_fixed_points};
+#[cfg(feature = "plot")]
 pub mod conjecture;
+#[cfg(feature = "plot")]
 pub mod panels;
+#[cfg(feature = "plot")]
 pub mod portrait;
+#[cfg(feature = "plot")]
 pub use portrait::{Portrait, PortraitOptions, phase_portrait, render_paper_figures};

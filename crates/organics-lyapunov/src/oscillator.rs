@@ -1,4 +1,4 @@
-//! The damped-harmonic-oscillator form of the linearised circuit with W_r = I (spec §C.3).
+//! The damped-harmonic-oscillator form of the linearised circuit with W_r = I (docs/model.md#oscillator-form).
 //!
 //! At the normalisation fixed point (c = b ⊙ z, a_s = b0²σ² + W c², y_s = c / √a_s) write
 //! `x = δy`. Eliminating `δa` from the linearised equations gives n coupled oscillators
@@ -9,7 +9,7 @@
 //! B = diag( r / τ_y + 1 / τ_a ) − T_a⁻¹ diag( c / (a_s τ_y) ) W diag( c τ_y ),
 //! ```
 //!
-//! with `r = √a_s` (the gate). When τ_y is the same for every neuron the last term is the spec's
+//! with `r = √a_s` (the gate). When τ_y is the same for every neuron the last term is the one of docs/model.md#oscillator-form,
 //! `T_a⁻¹ diag(c / a_s) W diag(c)`: springs to ground, coupling only through an asymmetric
 //! damping matrix. (Derivation: `τ_y ẋ = −r x − (c / 2a_s) δa` gives `δa` in terms of
 //! `x, ẋ`; differentiating once more and substituting the `a`-equation, the `W diag(y_s²) δa`
@@ -46,7 +46,7 @@ impl OscillatorForm {
         if !circuit.w_r().is_identity() {
             return Err(LyapunovError::NotApplicable {
                 what: "damped-oscillator form",
-                reason: "exists only for w_r = identity (spec §C.3)",
+                reason: "exists only for w_r = identity (docs/model.md#oscillator-form)",
             });
         }
         let ss = closed_form(circuit)?;

@@ -1,4 +1,4 @@
-//! The one-neuron circuits of the paper's phase-portrait figures (spec §G).
+//! The one-neuron circuits of the paper's phase-portrait figures (docs/model.md#figures).
 //!
 //! Common parameters: `b = 0.5`, `w = 1`, `|z| = 1`, τ in ms.
 //!
@@ -11,7 +11,7 @@
 //! | fig3a / fig3b / fig3c | rectified | 1 | 0.5 | 0.1 | (2, 2) / (2, 10) / (10, 2) | 1 |
 //!
 //! Fig. 2 of the paper was not identified; the authors' notebooks render the Fig. 1 portraits
-//! with negative drive `z = −1`, so fig2* are those (spec §G).
+//! with negative drive `z = −1`, so fig2* are those (docs/model.md#figures).
 
 use organics_core::params::{CircuitParts, Recurrence};
 use organics_core::{Circuit, Model};

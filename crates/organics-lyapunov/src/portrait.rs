@@ -1,6 +1,6 @@
 //! Phase portraits of the one-neuron circuit as SVG or PNG figures (plotters).
 //!
-//! A portrait shows, over a window of the `(y, a)` plane (spec §G: `y ∈ [y*−3, y*+3]`,
+//! A portrait shows, over a window of the `(y, a)` plane (docs/model.md#figures: `y ∈ [y*−3, y*+3]`,
 //! `a ∈ [a*−3, a*+5]` for the main model and `a ∈ [a*−3, a*+3]` for the rectified one, around
 //! the primary stable fixed point `(y*, a*)`):
 //! - **streamlines** of `(dy/dt, da/dt)`, drawn like matplotlib's `streamplot`: the window is

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! and unstable if `α(J) > 0`. For the circuit, `x = [y; a]` and `J` is the 2n × 2n analytic
-//! Jacobian of organics-core (spec §C.1); eigenvalues are in the inverse of the time unit of
+//! Jacobian of organics-core (docs/model.md#jacobian); eigenvalues are in the inverse of the time unit of
 //! `τ_y`, `τ_a` (1/ms for the paper's figures).
 //!
 //! **The tolerance of the verdict.** The eigenvalues come from a backward-stable QR algorithm
@@ -29,7 +29,7 @@ use crate::error::LyapunovError;
 use crate::spectrum::eigenvalues_with_scale;
 use faer::{Mat, c64};
 use organics_core::Circuit;
-use organics_core::steady_state::{self, Method, NewtonOptions, SteadyStateReport};
+use organics_core::steady_state::{self, Method, NewtonOptions, SteadyStateReport, StopReason};
 
 /// The sign of the spectral abscissa, decided with the tolerance of the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -159,13 +159,13 @@ pub struct SteadyState {
 }
 
 /// Find the steady state by `method` and judge it. This is where the routes of
-/// [`steady_state::solve`] meet the verdict: core reports fixed points without judging them,
+/// [`steady_state::solve()`] meet the verdict: core reports fixed points without judging them,
 /// and for [`Method::Auto`] a fixed point that is not [`Verdict::Stable`] (the iterative route
 /// can land on a saddle) is replaced by the simulated steady state — the state the circuit
 /// actually rests at, or a `not-settled` report when it never rests.
 ///
 /// # Errors
-/// The errors of [`steady_state::solve`] and of [`linear_stability`].
+/// The errors of [`steady_state::solve()`] and of [`linear_stability`].
 pub fn steady_state(circuit: &Circuit, method: Method) -> Result<SteadyState, LyapunovError> {
     let judged = judge(circuit, steady_state::solve(circuit, method)?)?;
     let attracts = judged
@@ -188,13 +188,14 @@ fn judge(circuit: &Circuit, report: SteadyStateReport) -> Result<SteadyState, Ly
     Ok(SteadyState { report, stability })
 }
 
-/// Find the steady state with [`steady_state`] and [`Method::Auto`] (closed form when
+/// Find the steady state with [`steady_state()`] and [`Method::Auto`] (closed form when
 /// W_r = I, else the iterative algorithm or a simulation, polished by Newton; the simulated
 /// state when the first answer does not attract) and report its stability.
 ///
 /// # Errors
-/// [`LyapunovError::Core`] wrapping `NotConverged` when no steady state is found (including a
-/// simulation that never comes to rest), and the errors of [`linear_stability`].
+/// [`LyapunovError::NotSettled`] when the circuit never comes to rest, [`LyapunovError::Core`]
+/// wrapping `NotConverged` when no steady state is found otherwise, and the errors of
+/// [`linear_stability`].
 pub fn stability(circuit: &Circuit) -> Result<StabilityReport, LyapunovError> {
     stability_with(circuit, Method::Auto)
 }
@@ -205,6 +206,12 @@ pub fn stability(circuit: &Circuit) -> Result<StabilityReport, LyapunovError> {
 /// As [`stability`].
 pub fn stability_with(circuit: &Circuit, method: Method) -> Result<StabilityReport, LyapunovError> {
     let judged = steady_state(circuit, method)?;
+    if judged.report.reason == StopReason::NotSettled {
+        return Err(LyapunovError::NotSettled {
+            steps: judged.report.iterations,
+            width: judged.report.range_width(),
+        });
+    }
     let ss = judged.report.into_result(NewtonOptions::default().tol)?;
     let lin = match judged.stability {
         Some(lin) => lin,

@@ -1,4 +1,4 @@
-//! The paper's stability results as property tests (spec §C.2, §C.3, §C.5).
+//! The paper's stability results as property tests (docs/model.md#stability-theorem, #oscillator-form, #phase-plane).
 
 mod common;
 
@@ -73,17 +73,17 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// Spec §C.2: W_r = I, any n, any admissible parameters (wide scales, see
+    /// docs/model.md#stability-theorem: W_r = I, any n, any admissible parameters (wide scales, see
     /// `ensemble::theorem`), both models.
     #[test]
     fn identity_recurrence_fixed_point_is_stable(n in 1usize..=64, seed in any::<u64>(), rectified in any::<bool>()) {
         check_theorem(model_of(rectified), n, seed)?;
     }
 
-    /// Spec §C.5: for any scalar w_r > 0 there is exactly one "primary" fixed point — the root
+    /// docs/model.md#phase-plane: for any scalar w_r > 0 there is exactly one "primary" fixed point — the root
     /// with D = 1 − w_r + w_r √a > 0, or for the rectified model with z ≤ 0 the rest point
     /// y = b z — and it is stable; further fixed points (D < 0) exist only if w_r > 1 and
-    /// b0σ < 1 − 1/w_r, and then at least one of them is a saddle. (The spec's remark that the
+    /// b0σ < 1 − 1/w_r, and then at least one of them is a saddle. (The reading that the
     /// extra points are unstable does not hold in general: see
     /// `extra_fixed_points_can_be_stable`.)
     #[test]
@@ -109,7 +109,7 @@ proptest! {
         }
     }
 
-    /// Spec §C.3: the companion matrix of ẍ + Bẋ + Kx = 0 has the eigenvalues of J.
+    /// docs/model.md#oscillator-form: the companion matrix of ẍ + Bẋ + Kx = 0 has the eigenvalues of J.
     #[test]
     fn oscillator_form_has_the_jacobian_spectrum(n in 1usize..=24, seed in any::<u64>(), rectified in any::<bool>()) {
         let c = ensemble::theorem(model_of(rectified), n, seed).unwrap();
@@ -143,10 +143,10 @@ fn oscillator_form_needs_identity_recurrence() {
     assert!(OscillatorForm::new(&c).is_err());
 }
 
-/// A counterexample to "the extra fixed points are unstable" (spec §C.5 says so only of the
+/// A counterexample to "the extra fixed points are unstable" (docs/model.md#phase-plane says so only of the
 /// paper's examples): with a weak negative drive and strong recurrence the main model is
 /// bistable — besides the primary stable focus at y < 0 there is a stable focus at y > 0
-/// (D < 0), separated by a saddle. The trace and determinant formulas of §C.5 explain it:
+/// (D < 0), separated by a saddle. The trace and determinant formulas of docs/model.md#phase-plane explain it:
 /// at D < 0 the trace −D/τ_y − b0²σ²/(a τ_a) is still negative when |D| is small.
 #[test]
 fn extra_fixed_points_can_be_stable() {

@@ -1,7 +1,7 @@
 //! The typed training configuration [`TrainConfig`]: task, model, optimiser, schedule, data and
 //! diagnostics, serialised as JSON next to every run.
 //!
-//! Presets follow the paper (spec §D.4 for sequential MNIST, §E.2 for static MNIST):
+//! Presets follow the paper (docs/model.md#sequential-mnist-training for sequential MNIST, docs/model.md#static-mnist-training for static MNIST):
 //!
 //! | task | lr | weight decay | StepLR | batch | epochs |
 //! |---|---|---|---|---|---|
@@ -65,17 +65,17 @@ pub enum ModelKind {
     Rnn,
 }
 
-/// `W_r` of a fixed-point ORGaNICs layer (spec §E.1).
+/// `W_r` of a fixed-point ORGaNICs layer (docs/model.md#static-fixed-point-layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StaticRecurrence {
-    /// `W_r = I`: closed-form steady state (spec §B.1).
+    /// `W_r = I`: closed-form steady state (docs/model.md#closed-form-steady-state).
     Identity,
-    /// Learned `W_r`, spectrally normalised to `‖W_r‖₂ = 1`, iterative steady state (§B.3).
+    /// Learned `W_r`, spectrally normalised to `‖W_r‖₂ = 1`, iterative steady state (docs/model.md#iterative-algorithm).
     SpectralNorm,
 }
 
-/// Which linear system the iterative steady state solves for `y` (spec §B.3, §B.4).
+/// Which linear system the iterative steady state solves for `y` (docs/model.md#iterative-algorithm, #legacy-iteration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FixedPointSystem {
@@ -85,13 +85,13 @@ pub enum FixedPointSystem {
     LegacyDiagA,
 }
 
-/// Variant of the ORGaNICs RNN cell (spec §D.2, §D.3).
+/// Variant of the ORGaNICs RNN cell (docs/model.md#rnn-cell-as-trained, #rnn-cell-as-trained).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CellPreset {
-    /// The NeurIPS-era cell used for Table 2 (spec §D.2).
+    /// The NeurIPS-era cell used for Table 2 (docs/model.md#rnn-cell-as-trained).
     Paper,
-    /// The post-NeurIPS cell of the reference repository's HEAD (spec §D.3).
+    /// The post-NeurIPS cell of the reference repository's HEAD (docs/model.md#rnn-cell-as-trained).
     Head,
 }
 
@@ -187,7 +187,7 @@ fn legacy_split() -> SplitDraw {
 }
 
 impl TrainConfig {
-    /// The paper's settings for `task` and `model` (spec §D.4, §E.2).
+    /// The paper's settings for `task` and `model` (docs/model.md#sequential-mnist-training, #static-mnist-training).
     pub fn preset(task: Task, model: ModelKind) -> TrainConfig {
         let sequential = task.is_sequential();
         let (hidden, hidden2) = match model {

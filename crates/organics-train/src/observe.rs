@@ -1,15 +1,18 @@
 //! Stability observers: costly diagnostics run every `observe_every` epochs between epochs,
 //! never inside the backward pass.
 //!
-//! **Static models (spec §G, Figs. 5 and 6).** Each fixed-point layer is, for one input, an
+//! **Static models (docs/model.md#figures, Figs. 5 and 6).** Each fixed-point layer is, for one input, an
 //! ORGaNICs circuit of the main model (Eq. 16) with the layer's `W_r` (identity or the
 //! spectrally normalised learned matrix), `W = exp(log W)`, `b = B_1(x)`, `b_0 = B_0`, `σ = 1`,
 //! the normalised drive `z` and `τ_y = τ_a = 2` (ms). The layer's weights are converted to
-//! f64, the circuit's steady state is solved by [`organics_core::steady_state::solve()`]
-//! (closed form for `W_r = I`, otherwise the iterative algorithm polished by Newton), and the
-//! spectral abscissa `max Re λ(J)` of the analytic Jacobian `J` there is recorded
-//! (in ms⁻¹). Fig. 5 is the histogram of these values over test inputs; Fig. 6 their maximum
-//! per epoch. A fixed point is *stable* when `max Re λ < 0`.
+//! f64, and [`fixed_point_stability`] finds the circuit's steady state and judges it with
+//! [`organics_lyapunov::steady_state`] (closed form for `W_r = I`, otherwise the iterative
+//! algorithm polished by Newton, the simulated state when that one does not attract) — the same
+//! analysis as `organics stability`, so `organics certify` and `organics stability` give the
+//! same `max Re λ(J)` and verdict on the same circuit. The spectral abscissa (in ms⁻¹) is
+//! recorded; Fig. 5 is its histogram over test inputs, Fig. 6 its maximum per epoch. A fixed
+//! point is *stable* when organics-lyapunov's verdict is [`Verdict::Stable`]:
+//! `max Re λ < −tol` on the balanced Jacobian, with the eigensolver's tolerance `tol`.
 //!
 //! **Recurrent models (Fig. 7).** The hidden trajectory `y_t`, `t = 0…T`, of test images.
 //!
@@ -20,10 +23,11 @@ use std::path::Path;
 
 use faer::Mat;
 use organics_core::params::CircuitParts;
-use organics_core::steady_state::{self, solve::Method};
+use organics_core::steady_state::Method;
 use organics_core::{Circuit, Model, Recurrence};
 use organics_data::{Batcher, Dataset, Order, View};
 use organics_grad::Tape;
+use organics_lyapunov::{LyapunovError, Verdict};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +39,7 @@ use crate::trainer::Data;
 /// File of the observer records in a run directory.
 pub const OBSERVERS_FILE: &str = "observers.jsonl";
 
-/// Time constants of the analysed circuits, in ms (spec §G Fig. 5).
+/// Time constants of the analysed circuits, in ms (docs/model.md#figures).
 pub const TAU_MS: f64 = 2.0;
 
 /// Smallest input gain passed to the f64 circuit: a sigmoid that underflowed to 0 in f32 is
@@ -51,7 +55,7 @@ pub struct LayerSpectrum {
     pub max_real: Vec<f64>,
     /// Largest value over the inputs (Fig. 6).
     pub max_over_inputs: f64,
-    /// Fraction of inputs with a steady state found and `max Re λ < 0`.
+    /// Fraction of inputs with a steady state found and judged [`Verdict::Stable`].
     pub stable_fraction: f64,
 }
 
@@ -63,16 +67,25 @@ struct LayerCircuit {
     b0: Vec<f64>,
 }
 
-fn spectral_abscissa(parts: CircuitParts) -> Result<f64, TrainError> {
-    let circuit = Circuit::new(parts)?;
-    let ss = steady_state::solve(&circuit, Method::Auto)?;
-    if !ss.converged() {
-        return Ok(f64::NAN);
-    }
-    let j = circuit.jacobian(&ss.state());
-    let n = j.nrows();
-    let ev = j.eigenvalues().map_err(|_| TrainError::Eigen { n })?;
-    Ok(ev.iter().map(|c| c.re).fold(f64::NEG_INFINITY, f64::max))
+/// The steady state of one input's circuit, judged: `(max Re λ, verdict)`, or `(NaN, None)`
+/// when no steady state is found. The same analysis as `organics stability`.
+///
+/// # Errors
+/// [`TrainError::Eigen`] when the eigensolver fails, and the circuit's errors.
+pub fn fixed_point_stability(circuit: &Circuit) -> Result<(f64, Option<Verdict>), TrainError> {
+    let n = 2 * circuit.n();
+    let judged = organics_lyapunov::steady_state(circuit, Method::Auto).map_err(|e| match e {
+        LyapunovError::Core(c) => TrainError::from(c),
+        _ => TrainError::Eigen { n },
+    })?;
+    Ok(match judged.stability {
+        Some(s) if judged.report.converged() => (s.max_real, Some(s.verdict)),
+        _ => (f64::NAN, None),
+    })
+}
+
+fn spectral_abscissa(parts: CircuitParts) -> Result<(f64, Option<Verdict>), TrainError> {
+    fixed_point_stability(&Circuit::new(parts)?)
 }
 
 /// `max Re λ` per layer for the first `samples` inputs of `test` (static networks only).
@@ -92,7 +105,7 @@ pub fn static_spectra(
     };
     let batcher = Batcher::new(&data, view, 256, Order::InOrder)?;
     let mut epoch = batcher.epoch(0);
-    let mut per_layer: Vec<Vec<f64>> = Vec::new();
+    let mut per_layer: Vec<Vec<(f64, Option<Verdict>)>> = Vec::new();
     let mut tape = Tape::<f32>::new();
     while let Some(batch) = epoch.next_batch() {
         tape.reset();
@@ -125,7 +138,7 @@ pub fn static_spectra(
             };
             let z = to64(tape.value(out.z));
             let b1 = to64(tape.value(out.b1));
-            let values: Vec<f64> = (0..rows)
+            let values: Vec<(f64, Option<Verdict>)> = (0..rows)
                 .into_par_iter()
                 .map(|r| {
                     let parts = CircuitParts {
@@ -151,8 +164,12 @@ pub fn static_spectra(
     Ok(per_layer
         .into_iter()
         .enumerate()
-        .map(|(k, max_real)| {
-            let stable = max_real.iter().filter(|v| **v < 0.0).count();
+        .map(|(k, judged)| {
+            let stable = judged
+                .iter()
+                .filter(|(_, v)| *v == Some(Verdict::Stable))
+                .count();
+            let max_real: Vec<f64> = judged.iter().map(|(m, _)| *m).collect();
             let max_over_inputs = max_real.iter().copied().fold(f64::NEG_INFINITY, |a, b| {
                 if b.is_nan() { f64::NAN } else { a.max(b) }
             });

@@ -202,7 +202,7 @@ fn sigint_mid_epoch_then_resume_gives_the_uninterrupted_weights() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    // W_r = I: every fixed point is stable (spec §C.2).
+    // W_r = I: every fixed point is stable (docs/model.md#stability-theorem).
     assert!(
         (v["layers"][0]["stable_fraction"].as_f64().unwrap() - 1.0).abs() < f64::EPSILON,
         "{v}"

@@ -47,16 +47,16 @@ fn static_and_baseline_parameter_counts() {
         + (40 * 120 + 120)
         + (120 * 360 + 360)
         + (360 * 784 + 784);
-    // Spec §E.2: the autoencoder has 662 264 parameters.
+    // docs/model.md#static-mnist-training: the autoencoder has 662 264 parameters.
     assert_eq!(autoencoder, 662_264);
     let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
-    // One layer of 50 with W_r = I: W_zx + W_bx + log W + b0 = 6 550, fc = 510 (spec §E.2).
+    // One layer of 50 with W_r = I: W_zx + W_bx + log W + b0 = 6 550, fc = 510 (docs/model.md#static-mnist-training).
     assert_eq!(
         Network::new(&cfg, 1, 784).parameter_count(),
         autoencoder + 6_550 + 510
     );
     let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics2Layer);
-    // Spec §E.2: org1 38 520 + 14 400 (W_r) trainable... the reference counts W_r in its
+    // docs/model.md#static-mnist-training: org1 38 520 + 14 400 (W_r) trainable... the reference counts W_r in its
     // 52 921 total; ours: W_zx, W_bx (2·120·40), log W, W_r (2·120²), b0 (120).
     let org1 = 2 * 120 * 40 + 2 * 120 * 120 + 120;
     let org2 = 2 * 60 * 120 + 2 * 60 * 60 + 60;
@@ -176,7 +176,7 @@ fn config_json_round_trips_and_rejects_unknown_fields() {
 
 /// The learned-`W_r` layer, run for 10 iterations of the √a system, reaches the steady state
 /// of the f64 circuit that `organics-core` solves independently; the legacy diag(a) system
-/// does not (spec §B.4).
+/// does not (docs/model.md#legacy-iteration).
 #[test]
 fn fixed_point_layer_reaches_the_circuit_steady_state() {
     let mut worst = [0.0f64; 2];

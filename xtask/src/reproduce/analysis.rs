@@ -1,5 +1,5 @@
 //! The analysis experiments: phase portraits (Figs. 1–3) and the stability of random circuits
-//! against ‖W_r‖₂ (the paper's conjecture, spec §C.6), both from organics-lyapunov.
+//! against ‖W_r‖₂ (the paper's conjecture, docs/model.md#general-recurrence), both from organics-lyapunov.
 
 use super::{Check, Ctx, Outcome, Profile};
 use crate::plot::{self, LineChart, Series};
@@ -43,7 +43,8 @@ pub fn portraits(ctx: &Ctx) -> Result<Outcome> {
         markdown: md,
         figures,
         checks,
-        settings: "the paper's parameter sets (spec §G); streamline density 1.5".into(),
+        settings: "the paper's parameter sets (docs/model.md#figures); streamline density 1.5"
+            .into(),
     })
 }
 

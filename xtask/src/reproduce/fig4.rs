@@ -1,4 +1,4 @@
-//! Fig. 4: the paper's iterative algorithm on the N = 10 ensemble with ‖W_r‖₂ = 1 (spec §B.3, §G).
+//! Fig. 4: the paper's iterative algorithm on the N = 10 ensemble with ‖W_r‖₂ = 1 (docs/model.md#iterative-algorithm, #figures).
 //!
 //! The "true" steady state is a Dormand–Prince simulation from 0.01 in every variable, polished
 //! by Newton; the iterative algorithm's error ε_y = ‖y^(j) − y_true‖₂, ε_a likewise, is recorded
@@ -213,7 +213,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     };
     let mut md = format!(
         "{trials} of {TRIALS} circuits settled in simulation ({unsettled} did not). After {ITERATIONS} iterations, \
-         {converged}/{trials} reached ε_y, ε_a < 1e-4.\n\n| iteration | mean ε_y | s.d. ε_y | max ε_y | mean ε_a | spec's mean ε_y |\n|---|---|---|---|---|---|\n"
+         {converged}/{trials} reached ε_y, ε_a < 1e-4.\n\n| iteration | mean ε_y | s.d. ε_y | max ε_y | mean ε_a | reference mean ε_y (docs/model.md) |\n|---|---|---|---|---|---|\n"
     );
     for k in [1usize, 3, 5, 10, 15] {
         md.push_str(&format!("{} {} |\n", row(k), spec(k)));
@@ -222,7 +222,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let (lr, _) = mean_sd(&legacy_final.iter().map(|p| p.1).collect::<Vec<_>>());
     md.push_str(&format!(
         "\nThe authors' legacy `ff.py` variant (diag(a) instead of diag(√a), 10 iterations) lands at mean ‖Δy‖ = {lm:.3} \
-         from the true fixed point (spec §B.4 measured ≈ 0.08), with mean scaled residual {lr:.2e}: it is not a fixed point.\n"
+         from the true fixed point (docs/model.md#legacy-iteration: about 0.08 in an independent check), with mean scaled residual {lr:.2e}: it is not a fixed point.\n"
     ));
     let checks = vec![
         Check::new("fig4.mean_ey_iter1", stats(&ey, 1).0, 1e-6),

@@ -1,4 +1,4 @@
-//! The closed-form steady state for W_r = I (spec §B.1).
+//! The closed-form steady state for W_r = I (docs/model.md#closed-form-steady-state).
 //!
 //! Main model (Eq. 16), with `c = b ⊙ z`:
 //!

@@ -1,4 +1,4 @@
-//! The paper's iterative algorithm for the steady state with a general W_r (spec §B.3, Fig. 4).
+//! The paper's iterative algorithm for the steady state with a general W_r (docs/model.md#iterative-algorithm, Fig. 4).
 //!
 //! Alternate a linear solve for `y` with one fixed-point sweep for `a`:
 //!
@@ -20,7 +20,7 @@
 //! `a`, starting from `a = (σ b0)² + W (W_r (b z))²`, `y = W_r (b z) / √a`.
 //! **Its answer is not a fixed point of the circuit**: with W_r = I it returns `y = b z / a`
 //! instead of `b z / √a`. It exists only to reproduce numbers computed with that code
-//! (spec §B.4); its report's residual shows how far from a fixed point it lands.
+//! (docs/model.md#legacy-iteration); its report's residual shows how far from a fixed point it lands.
 
 use super::{SteadyStateReport, StopReason};
 use crate::error::CoreError;
@@ -31,10 +31,10 @@ use faer::linalg::solvers::Solve;
 /// Which linear system the y-update solves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LinearSystem {
-    /// `(I − diag(1 − √a) W_r) y = b z`: the fixed-point equation (spec §B.2). The default.
+    /// `(I − diag(1 − √a) W_r) y = b z`: the fixed-point equation (docs/model.md#fixed-point-equations). The default.
     #[default]
     SqrtA,
-    /// `(I − W_r + diag(a) W_r) y = b z`: the authors' `ff.py`; not a fixed point (spec §B.4).
+    /// `(I − W_r + diag(a) W_r) y = b z`: the authors' `ff.py`; not a fixed point (docs/model.md#legacy-iteration).
     LegacyDiagA,
 }
 

@@ -1,6 +1,6 @@
 //! Steady states of the circuit: `f(y, a) = 0`.
 //!
-//! From `dy/dt = 0` and `da/dt = 0` of the main model (spec §B.2):
+//! From `dy/dt = 0` and `da/dt = 0` of the main model (docs/model.md#fixed-point-equations):
 //!
 //! ```text
 //! (I − diag(1 − √a) W_r) y = b ⊙ z
@@ -114,6 +114,14 @@ impl SteadyStateReport {
         let mut x = self.y.clone();
         x.extend_from_slice(&self.a);
         x
+    }
+
+    /// The widest `max − min` over the variables of `range` (0 when there is no range).
+    pub fn range_width(&self) -> f64 {
+        self.range
+            .iter()
+            .flatten()
+            .fold(0.0, |m: f64, r| m.max(r[1] - r[0]))
     }
 
     /// Whether the solver converged.

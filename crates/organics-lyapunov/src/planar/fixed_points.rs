@@ -1,4 +1,4 @@
-//! Every real fixed point of the one-neuron circuit, and its linear stability (spec §C.5).
+//! Every real fixed point of the one-neuron circuit, and its linear stability (docs/model.md#phase-plane).
 //!
 //! With scalars `w_r, w, b, b0, σ, z`, the drive `c = b z`, `β = b0² σ²`, `s = √a` and
 //! `D = 1 − w_r + w_r s`, a fixed point of the **main model** has `y = c / D` and
@@ -18,7 +18,7 @@
 //! `a₀ = (1 − 1/w_r)² > β` and `w > 0`, the pair `y = ±√((1 − β/a₀)/w)` at `D = 0`
 //! (only the positive one for the rectified model).
 //!
-//! Each fixed point is classified from the analytic Jacobian (core, spec §C.1):
+//! Each fixed point is classified from the analytic Jacobian (core, docs/model.md#jacobian):
 //! `J11 = −D/τ_y`, `J12 = −w_r y/(2 s τ_y)`, `J21 = 2 w y a/τ_a`, `J22 = −β/(a τ_a)`.
 //! [`newton_fixed_points`] finds the same points by the general Newton search, seeded along
 //! the a-nullcline, as an independent cross-check.

@@ -23,7 +23,7 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window of the paper's Fig. 1 around a fixed point `(y*, a*)` (spec §G):
+    /// The window of the paper's Fig. 1 around a fixed point `(y*, a*)` (docs/model.md#figures):
     /// `y ∈ [y*−3, y*+3]`, and `a ∈ [a*−3, a*+5]` (main model) or `a ∈ [a*−3, a*+3]` (rectified).
     pub fn around(y: f64, a: f64, model: Model) -> Window {
         let up = match model {

@@ -1,4 +1,4 @@
-//! The dimensionality-reduction autoencoder of the static-MNIST models (spec §E.1), trained
+//! The dimensionality-reduction autoencoder of the static-MNIST models (docs/model.md#static-fixed-point-layer), trained
 //! jointly with the classifier:
 //!
 //! $$ \text{code} = \sigma_{\text{sig}}\big(L_3\,\text{relu}(L_2\,\text{relu}(L_1 x))\big),\qquad

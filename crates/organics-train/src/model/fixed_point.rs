@@ -1,14 +1,14 @@
-//! The fixed-point ORGaNICs layer of the static-MNIST models (spec §E.1): the layer's output is
+//! The fixed-point ORGaNICs layer of the static-MNIST models (docs/model.md#static-fixed-point-layer): the layer's output is
 //! the firing rate of the circuit's steady state for the input `x ∈ ℝ^m`,
 //!
 //! $$ z = \frac{W_{zx} x}{\lVert W_{zx} x\rVert},\quad B_0 = \mathrm{sigmoid}(b_0),\quad
 //!    B_1 = \mathrm{sigmoid}(W_{bx} x),\quad W = e^{\log W},\quad c = B_1 \odot z, $$
 //!
-//! - `W_r = I` (closed form, spec §B.1): `a = (σB_0)² + W c² + ε`, `y = c / √a`;
+//! - `W_r = I` (closed form, docs/model.md#closed-form-steady-state): `a = (σB_0)² + W c² + ε`, `y = c / √a`;
 //! - learned `W_r` with `‖W_r‖₂ = 1` (spectral norm): start from `a = (σB_0)² + W (W_r c)² + ε`,
-//!   `y = W_r c / √a`, then `K` times (spec §B.3)
+//!   `y = W_r c / √a`, then `K` times (docs/model.md#iterative-algorithm)
 //!   `y ← (I − W_r + diag(d(a)) W_r)⁻¹ c`, `a ← (σB_0)² + W (y² ⊙ a) + ε`,
-//!   with `d(a) = √a` (the true fixed point) or `d(a) = a` (the reference `ff.py`, spec §B.4);
+//!   with `d(a) = √a` (the true fixed point) or `d(a) = a` (the reference `ff.py`, docs/model.md#legacy-iteration);
 //!
 //! and the output is `r = ⌊y⌋²`. `σ = 1` is fixed and `ε = 10⁻¹⁰` (the reference's value) keeps
 //! `√a` away from zero. Gradients flow through the unrolled iteration and the solves.
@@ -27,7 +27,7 @@ use crate::params::{ParamId, ParamSet, Role, identity, kaiming_uniform};
 /// `ε` added to `a` before the square root (the reference code's value).
 pub const A_EPS: f32 = 1e-10;
 
-/// Semi-saturation constant σ of the static layers (fixed, spec §E.1).
+/// Semi-saturation constant σ of the static layers (fixed, docs/model.md#static-fixed-point-layer).
 pub const SIGMA: f32 = 1.0;
 
 /// The spectral-norm state of a learned `W_r`: raw weight and the `u`, `v` buffers.

@@ -1,7 +1,7 @@
 //! The networks of Table 1 (static MNIST) and Table 2 (sequential MNIST) behind one type,
 //! [`Network`]: its named tensors ([`ParamSet`]) and the architecture that reads them.
 //!
-//! Loss of a batch `B` (spec §D.1, §E.2): mean softmax cross-entropy of the logits, plus, for the
+//! Loss of a batch `B` (docs/model.md#gated-rnn-cell, #static-mnist-training): mean softmax cross-entropy of the logits, plus, for the
 //! static models, the autoencoder's reconstruction error `mean((x − x̂)²)`. A batch may be cut
 //! into row chunks evaluated on separate tapes; chunk `k` of `r_k` rows contributes its own mean
 //! loss times `r_k / B`, so the chunk losses and gradients sum to those of the whole batch.

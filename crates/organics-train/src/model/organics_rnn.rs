@@ -1,10 +1,10 @@
-//! The ORGaNICs RNN for sequential MNIST (spec §D): the Euler-discretised, gated, rectified
+//! The ORGaNICs RNN for sequential MNIST (docs/model.md#gated-rnn-cell): the Euler-discretised, gated, rectified
 //! circuit of [`organics_grad::cell`] run over the sequence, with a linear readout of the final
 //! membrane potential, `logits = W_out y_T + c`.
 //!
 //! Effective weights per preset:
 //!
-//! | | `paper` (§D.2) | `head` (§D.3) |
+//! | | `paper` (docs/model.md#rnn-cell-as-trained) | `head` (docs/model.md#rnn-cell-as-trained) |
 //! |---|---|---|
 //! | `W_r` | `I + SN(W_r)`, `W_r` initialised to `I` | `W_r` free, orthogonal init |
 //! | `W` | `exp(log W)`, `log W ~ U(−1,0)`, zero diagonal | `clamp(exp(log W), 0, 1)`, `W ~ U(0,1)`, unit diagonal |
@@ -54,7 +54,7 @@ use crate::params::{
     ParamId, ParamSet, Role, identity, kaiming_uniform, normal, orthogonal, unit_uniform,
 };
 
-/// Maxima of `Δt/τ` for `y`, `a` and the gains `b0`, `b1` (the paper runs, spec §D.2).
+/// Maxima of `Δt/τ` for `y`, `a` and the gains `b0`, `b1` (the paper runs, docs/model.md#rnn-cell-as-trained).
 pub const DT_TAU_MAX: (f64, f64, f64) = (0.02, 0.005, 0.1);
 
 /// How `W_r` is parametrised.

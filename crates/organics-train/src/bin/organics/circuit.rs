@@ -83,15 +83,11 @@ pub fn steady_state(args: &SteadyStateArgs) -> Result<(), CliError> {
     }
     print_json(&v)?;
     if report.reason == StopReason::NotSettled {
-        let width = report
-            .range
-            .iter()
-            .flatten()
-            .fold(0.0f64, |m, r| m.max(r[1] - r[0]));
-        return Err(CliError::Failed(format!(
-            "the circuit did not come to rest in {} simulation steps (not-settled): over the last tenth of the run its state still moved over a range up to {width:.3e} wide (\"range\" in the report); it oscillates or drifts, so it has no steady state to report",
-            report.iterations
-        )));
+        return Err(organics_lyapunov::LyapunovError::NotSettled {
+            steps: report.iterations,
+            width: report.range_width(),
+        }
+        .into());
     }
     if !report.converged() {
         return Err(CliError::Failed(format!(

@@ -58,7 +58,10 @@ impl CliError {
             CliError::Train(e) => !e.is_invalid_input(),
             CliError::Core(e) | CliError::Lyapunov(L::Core(e)) => !e.is_invalid_input(),
             CliError::Lyapunov(
-                L::EigenNoConvergence { .. } | L::NonFiniteJacobian { .. } | L::Draw { .. },
+                L::NotSettled { .. }
+                | L::EigenNoConvergence { .. }
+                | L::NonFiniteJacobian { .. }
+                | L::Draw { .. },
             ) => true,
             _ => false,
         };
