@@ -16,6 +16,7 @@
 //! | [`cell`] | the fused ORGaNICs Euler step and its hand-derived VJP |
 //! | [`composed`] | the same step from primitive tape operations (test reference) |
 //! | [`params`] | named parameter tensors ([`ParamSet`]) |
+//! | [`init`] | the seeded initialisers of every model (PyTorch's defaults, in `f32`) |
 //! | [`rnn`] | the ORGaNICs RNN classifier (sMNIST), its initialisation and tape recording |
 //! | [`bptt`] | BPTT with checkpointing and batch-parallel chunks ([`Bptt`]) |
 //! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
@@ -64,6 +65,7 @@ pub mod bptt;
 pub mod cell;
 pub mod composed;
 pub mod error;
+pub mod init;
 pub mod linalg;
 pub mod loss;
 pub mod optim;

@@ -5,7 +5,7 @@ mod common;
 
 use common::{FD_TOL, away_from_zero, input, max_grad_error, uniform};
 use organics_grad::cell::{
-    CellConfig, InputDrive, NormWeights, Recurrence, RecurrentDrive, TimeConstants,
+    CellConfig, InputDrive, NormWeights, RecurrentDrive, RecurrentMatrix, TimeConstants,
 };
 use organics_grad::composed::organics_cell_composed;
 use organics_grad::tape::CellVars;
@@ -18,7 +18,7 @@ fn config(input: InputDrive, recurrent: RecurrentDrive) -> CellConfig {
     CellConfig {
         input,
         recurrent,
-        recurrence: Recurrence::Free,
+        recurrence: RecurrentMatrix::Free,
         norm_weights: NormWeights::Exp,
         time_constants: TimeConstants::PAPER_LEARNED,
     }

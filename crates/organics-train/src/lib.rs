@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`json`] | the JSON shapes the command line prints |
 //! | [`config`] | the typed training configuration and the paper's presets |
-//! | [`params`] | named tensors (PyTorch `state_dict` names) over organics-grad's `ParamSet`, and initialisers |
+//! | [`params`] | named tensors (PyTorch `state_dict` names) over organics-grad's `StateDict`, and initialisers |
 //! | [`model`] | fixed-point ORGaNICs layers, autoencoder, ORGaNICs RNN (and its BPTT engine), LSTM, tanh RNN |
 //! | [`trainer`] | the training loop (organics-grad's Adam and StepLR), evaluation, resumption |
 //! | [`checkpoint`] | safetensors checkpoints and the training state |

@@ -26,7 +26,7 @@ use organics_grad::Tape;
 use organics_grad::optim::Optimizer;
 use organics_train::model::bptt::sequence;
 use organics_train::model::{Arch, Chunk, Network};
-use organics_train::params::ParamSet;
+use organics_train::params::StateDict;
 use organics_train::trainer::Trainer;
 use organics_train::{CellPreset, ModelKind, Task, TauMode, TrainConfig, TrainError};
 use rand::{RngExt, SeedableRng};
@@ -47,7 +47,7 @@ fn rnn_config(n: usize, cell: CellPreset, tau: TauMode) -> TrainConfig {
 /// Mean loss and its gradient (trainable layout) on a tape, with the tensors as they are.
 fn tape_loss_and_grad(
     net: &Network,
-    params: &ParamSet,
+    params: &StateDict,
     seq: &SequenceBatch<'_, f32>,
     labels: &[usize],
 ) -> (f64, organics_grad::ParamSet<f32>) {
@@ -151,7 +151,7 @@ fn bptt_gradients_equal_tape_gradients_for_every_preset() {
                 "{cell:?} {tau:?}: {name} off by {worst:e} of its scale"
             );
             // Evaluation: same loss as the training forward pass (no power iteration).
-            let eval = engine.evaluate(rnn, &params, &seq, &labels).unwrap();
+            let eval = engine.evaluate(rnn, &mut params, &seq, &labels).unwrap();
             assert!((eval.loss - loss).abs() < 1e-5 && eval.correct == stats.correct);
         }
     }
