@@ -54,6 +54,30 @@ fn run_capture(cmd: &mut Command, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Ratios of median times printed after the lines: numerator, denominator, what it shows.
+const RATIOS: &[(&str, &str, &str)] = &[
+    (
+        "static_step_late",
+        "static_step_early",
+        "late training against early, flush-to-zero on; target at most 1.2",
+    ),
+    (
+        "static_step_late_gradual",
+        "static_step_late",
+        "what flush-to-zero saves on this CPU in the late state",
+    ),
+    (
+        "two_layer_step",
+        "static_step_early",
+        "two-layer against one-layer static step; target at most 8",
+    ),
+    (
+        "lstm_step_2t",
+        "train_step_2t",
+        "LSTM against the ORGaNICs sMNIST step; target at most 1.2",
+    ),
+];
+
 /// Run the benchmarks (and PyTorch's reference when asked) and print the lines and ratios.
 pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
     let mut cmd = Command::new("cargo");
@@ -71,7 +95,28 @@ pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
     if quick {
         cmd.arg("--quick");
     }
-    let text = run_capture(&mut cmd, "the organics-grad bench example")?;
+    let mut text = run_capture(&mut cmd, "the organics-grad bench example")?;
+    // The models trained on tapes (static one- and two-layer, LSTM): organics-train's example.
+    let mut models = Command::new("cargo");
+    models
+        .args([
+            "run",
+            "--release",
+            "-q",
+            "-p",
+            "organics-train",
+            "--example",
+            "bench_models",
+            "--",
+        ])
+        .current_dir(root);
+    if quick {
+        models.arg("--quick");
+    }
+    text.push_str(&run_capture(
+        &mut models,
+        "the organics-train bench_models example",
+    )?);
     let lines = parse(&text);
     if lines.is_empty() {
         bail!("the bench example printed no `NAME: median_s=.. gflops=..` lines:\n{text}");
@@ -94,6 +139,14 @@ pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
             );
         }
     }
+    for (num, den, what) in RATIOS {
+        if let (Some(a), Some(b)) = (lines.get(*num), lines.get(*den)) {
+            println!(
+                "ratio {num}/{den}: {:.2}x ({what})",
+                a.median_s / b.median_s
+            );
+        }
+    }
     if torch {
         // The interpreter: `$ORGANICS_PYTHON` (e.g. a virtual environment's python), else python3.
         let python = std::env::var("ORGANICS_PYTHON").unwrap_or_else(|_| "python3".to_string());
@@ -111,13 +164,18 @@ pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
         for (name, l) in &tlines {
             println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
         }
-        for t in ["1t", "2t"] {
-            if let (Some(ours), Some(theirs)) = (
-                lines.get(&format!("train_step_{t}")),
-                tlines.get(&format!("torch_train_step_{t}")),
-            ) {
+        for name in [
+            "train_step_1t",
+            "train_step_2t",
+            "static_step_early",
+            "two_layer_step",
+            "lstm_step_2t",
+        ] {
+            if let (Some(ours), Some(theirs)) =
+                (lines.get(name), tlines.get(&format!("torch_{name}")))
+            {
                 println!(
-                    "ratio torch/organics train_step_{t}: {:.2}x",
+                    "ratio torch/organics {name}: {:.2}x",
                     theirs.median_s / ours.median_s
                 );
             }

@@ -134,12 +134,12 @@ pub struct Data {
 }
 
 impl Data {
-    /// MNIST from `cfg.data_dir` (or the default directory), split 57 000 / 3 000 (seed 73), with
-    /// the config's subsets applied.
+    /// MNIST from `cfg.data_dir` (or the default directory), split 57 000 / 3 000 as
+    /// `cfg.split` draws it, with the config's subsets applied.
     pub fn mnist(cfg: &TrainConfig) -> Result<Data, TrainError> {
         let dir = cfg.data_dir.clone().unwrap_or_else(default_dir);
         let mnist = Mnist::load(&dir)?;
-        let split = mnist.paper_split()?;
+        let split = mnist.split(cfg.split)?;
         Ok(Data {
             train: split.train,
             validation: split.validation,
@@ -223,8 +223,13 @@ impl Trainer {
         let optimizer = checkpoint::adam(config, &net.params);
         let grads = net.params.trainable().zeros_like();
         let engine = net.rnn_engine(config.threads)?;
+        // Every worker computes with subnormals flushed (organics-ftz's docs): the forward and
+        // backward passes, the clipping and the optimiser step all run on this pool.
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
+            .start_handler(|_| {
+                organics_ftz::enable();
+            })
             .build()
             .map_err(|e| TrainError::ThreadPool {
                 threads: config.threads,
@@ -245,6 +250,19 @@ impl Trainer {
             tapes,
             pool,
         })
+    }
+
+    /// The subnormal mode of each worker of the trainer's pool, as the workers read it back
+    /// ([`organics_ftz::Mode::FlushToZero`] on x86-64 and AArch64).
+    pub fn float_modes(&self) -> Vec<organics_ftz::Mode> {
+        self.pool.broadcast(|_| organics_ftz::mode())
+    }
+
+    /// Sets every worker of the trainer's pool to `mode` (the pool starts in
+    /// [`organics_ftz::Mode::FlushToZero`]; the benchmarks switch it to measure what that
+    /// saves); returns the modes the workers read back.
+    pub fn set_float_mode(&self, mode: organics_ftz::Mode) -> Vec<organics_ftz::Mode> {
+        self.pool.broadcast(|_| organics_ftz::set(mode))
     }
 
     /// Whether training and evaluation run organics-grad's BPTT engine (the one-layer
@@ -332,7 +350,7 @@ impl Trainer {
             })?;
             return Ok((stats.loss, stats.correct));
         }
-        self.net.before_step();
+        self.pool.install(|| self.net.before_step());
         let results = self.run_chunks(batch, true)?;
         let (mut loss_sum, mut correct) = (0.0, 0);
         for (k, r) in results.into_iter().enumerate() {
@@ -358,7 +376,8 @@ impl Trainer {
             Clipping::None => GradClip::Off,
             Clipping::GlobalNorm { max_norm } => GradClip::GlobalNorm(max_norm),
         };
-        let norm = clip.apply(&mut self.grads);
+        let grads = &mut self.grads;
+        let norm = self.pool.install(|| clip.apply(grads));
         if !loss.is_finite() || !norm.is_finite() {
             return Err(TrainError::NonFinite {
                 what: if loss.is_finite() {
@@ -371,8 +390,9 @@ impl Trainer {
                 value: if loss.is_finite() { norm } else { loss },
             });
         }
-        self.optimizer
-            .step(self.net.params.trainable_mut(), &self.grads, lr)?;
+        let (optimizer, params, grads) = (&mut self.optimizer, &mut self.net.params, &self.grads);
+        self.pool
+            .install(|| optimizer.step(params.trainable_mut(), grads, lr))?;
         Ok((loss, correct, norm))
     }
 

@@ -1,0 +1,219 @@
+//! Training-step times of the models `organics train` runs on a tape, one line each,
+//! `NAME: median_s=<seconds> gflops=<GFLOP/s>` (the format `cargo xtask bench` reads):
+//!
+//! - `static_step_early`: one step (forward, backward, Adam; batch 256, 2 threads) of the
+//!   one-layer static ORGaNICs model (784 → 360 → 120 → 40 autoencoder, 50 units) from its
+//!   initialisation;
+//! - `static_step_late`: the same step from a late-training state — the weights of the
+//!   always-black border pixels and their Adam moments subnormal, as weight decay leaves them
+//!   after a few epochs — with the trainer's flush-to-zero mode (organics-ftz);
+//! - `static_step_late_gradual`: the same late step with the trainer's workers switched to
+//!   gradual underflow, i.e. what the flush mode saves on this CPU;
+//! - `two_layer_step`: the two-layer static model (120 → 60 units, learned `W_r`, 10
+//!   iterations of the fixed-point algorithm);
+//! - `lstm_step_2t`: the LSTM baseline on sequential MNIST (n = 128, T = 784, 2 threads).
+//!
+//! Images are synthetic (uniform pixels inside a 20 × 20 centre, black 4-pixel border, like
+//! MNIST's), so the bench needs no data files. GFLOP/s counts the dense products as
+//! executed: every affine layer `6 · B · in · out` (forward, and input and weight gradients),
+//! each per-sample LU `⅔ n³` with its solves `2 n²` forward and `2 n²` backward, and each LSTM
+//! gate product `6 · B · (D + n) · 4n` per time step.
+//!
+//! Usage: `cargo run --release -p organics-train --example bench_models [-- --quick]
+//! [--only NAME]`.
+
+use organics_data::{Batch, Batcher, Dataset, Order};
+use organics_ftz::Mode;
+use organics_grad::optim::Optimizer;
+use organics_train::model::autoencoder::HIDDEN;
+use organics_train::trainer::Trainer;
+use organics_train::{ModelKind, Task, TrainConfig};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+const SIDE: usize = 28;
+const BORDER: usize = 4;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up: grows every buffer once
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn is_border(pixel: usize) -> bool {
+    let (r, c) = (pixel / SIDE, pixel % SIDE);
+    r < BORDER || c < BORDER || r >= SIDE - BORDER || c >= SIDE - BORDER
+}
+
+/// `count` images, pixels uniform in [0, 1) inside the border and 0 on it.
+fn images(count: usize, seed: u64) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut pixels = Vec::with_capacity(count * SIDE * SIDE);
+    for _ in 0..count {
+        for p in 0..SIDE * SIDE {
+            pixels.push(if is_border(p) {
+                0.0
+            } else {
+                rng.random::<f32>()
+            });
+        }
+    }
+    let labels = (0..count).map(|i| (i % 10) as u8).collect();
+    Dataset::from_pixels(pixels, labels, SIDE, SIDE, 10)
+}
+
+fn trainer_and_batch(cfg: &TrainConfig) -> (Trainer, Batch) {
+    let data = images(cfg.batch_size, 1);
+    let shape = cfg.view.shape(SIDE, SIDE).expect("view");
+    let trainer = Trainer::new(cfg, shape.steps, shape.input_dim).expect("trainer");
+    let batch = Batcher::new(&data, cfg.view, cfg.batch_size, Order::InOrder)
+        .expect("batcher")
+        .epoch(0)
+        .next_batch()
+        .expect("one batch")
+        .clone();
+    (trainer, batch)
+}
+
+/// A late-training state: the border pixels' weights of the first encoder layer, and their
+/// Adam moments, subnormal (`2⁻¹²⁶ / 8`, alternating in sign).
+fn make_late(trainer: &mut Trainer) {
+    let tiny = f32::MIN_POSITIVE / 8.0;
+    let index = trainer
+        .net
+        .params
+        .trainable()
+        .tensors()
+        .iter()
+        .position(|t| t.name == "autoencoder.encoder.0.weight")
+        .expect("the encoder's first weight");
+    let plant = |set: &mut organics_grad::ParamSet<f32>| {
+        let t = &mut set.tensors_mut()[index];
+        let cols = t.data.len() / HIDDEN[0];
+        for (k, x) in t.data.iter_mut().enumerate() {
+            if is_border(k % cols) {
+                *x = if k % 2 == 0 { tiny } else { -tiny };
+            }
+        }
+    };
+    plant(trainer.net.params.trainable_mut());
+    if let Optimizer::Adam { m, v, .. } = &mut trainer.optimizer {
+        plant(m);
+        plant(v);
+    }
+}
+
+/// Dense FLOPs of one static step (see the module docs).
+fn static_flops(cfg: &TrainConfig) -> f64 {
+    let b = cfg.batch_size as f64;
+    let affine = |i: usize, o: usize| 6.0 * b * i as f64 * o as f64;
+    let [h1, h2] = HIDDEN;
+    let pixels = SIDE * SIDE;
+    let mut f = affine(pixels, h1) + affine(h1, h2) + affine(h2, cfg.code_dim);
+    f += affine(cfg.code_dim, h2) + affine(h2, h1) + affine(h1, pixels);
+    let two = cfg.model == ModelKind::Organics2Layer;
+    let mut layers = vec![(cfg.code_dim, cfg.hidden)];
+    if two {
+        layers.push((cfg.hidden, cfg.hidden2));
+    }
+    let iterations = if two { cfg.fixed_point_iterations } else { 0 };
+    for &(m, n) in &layers {
+        // W_zx, W_bx; W c² (or W (W_r c)²) and W (y² a) per iteration.
+        f += 2.0 * affine(m, n) + affine(n, n) * (1 + iterations) as f64;
+        if two {
+            let nf = n as f64;
+            f += affine(n, n); // W_r c
+            f += b * iterations as f64 * (2.0 / 3.0 * nf * nf * nf + 4.0 * nf * nf);
+        }
+    }
+    f + affine(layers.last().expect("a layer").1, 10)
+}
+
+fn line(name: &str, seconds: f64, flops: f64) {
+    println!(
+        "{name}: median_s={seconds:.6} gflops={:.3}",
+        flops / seconds / 1e9
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.starts_with(o));
+    let reps = if quick { 3 } else { 9 };
+    let lr = 1e-3;
+
+    if wanted("static_step") {
+        let one = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
+        let (mut early, batch) = trainer_and_batch(&one);
+        let (mut late, _) = trainer_and_batch(&one);
+        let flops = static_flops(&one);
+        // Interleaved repetitions, so that load from other work falls on all three alike; the
+        // first round is a warm-up.
+        let mut times = [vec![], vec![], vec![]];
+        for r in 0..=reps {
+            for (k, t) in times.iter_mut().enumerate() {
+                let trainer = if k == 0 { &mut early } else { &mut late };
+                let mode = if k == 2 {
+                    Mode::Gradual
+                } else {
+                    Mode::FlushToZero
+                };
+                trainer.set_float_mode(mode);
+                if k > 0 {
+                    make_late(trainer); // each late step starts from the same late state
+                }
+                let start = Instant::now();
+                trainer.step(&batch, lr).expect("step");
+                if r > 0 {
+                    t.push(start.elapsed().as_secs_f64());
+                }
+            }
+        }
+        late.set_float_mode(Mode::FlushToZero);
+        let [e, l, g] = times.map(median);
+        line("static_step_early", e, flops);
+        line("static_step_late", l, flops);
+        line("static_step_late_gradual", g, flops);
+    }
+    if wanted("two_layer_step") {
+        let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics2Layer);
+        let (mut t, batch) = trainer_and_batch(&cfg);
+        let s = time(reps.min(5), || {
+            t.step(&batch, lr).expect("step");
+        });
+        line("two_layer_step", s, static_flops(&cfg));
+    }
+    if wanted("lstm_step_2t") {
+        let cfg = TrainConfig::preset(Task::Smnist, ModelKind::Lstm);
+        let (mut t, batch) = trainer_and_batch(&cfg);
+        let (steps, d, n, b) = (
+            batch.steps() as f64,
+            batch.input_dim() as f64,
+            cfg.hidden as f64,
+            cfg.batch_size as f64,
+        );
+        let flops = 6.0 * b * (d + n) * 4.0 * n * steps + 6.0 * b * n * 10.0;
+        let s = time(if quick { 1 } else { 3 }, || {
+            t.step(&batch, 1e-2).expect("step");
+        });
+        line("lstm_step_2t", s, flops);
+    }
+}
