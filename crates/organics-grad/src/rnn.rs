@@ -33,12 +33,13 @@
 //! under PyTorch `state_dict` names for its checkpoints.
 
 use crate::cell::{CellConfig, CellDims, NormWeights, RecurrentMatrix, TimeConstants};
+use crate::cell_op::CellVars;
 use crate::error::GradError;
 use crate::init;
 use crate::params::{ParamId, ParamSet};
 use crate::scalar::Scalar;
 use crate::spectral_norm::{PowerIteration, SpectralNorm};
-use crate::tape::{CellVars, Tape, Var};
+use crate::tape::{Tape, Var};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

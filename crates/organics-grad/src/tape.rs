@@ -19,13 +19,14 @@
 //! where `lo ≤ x ≤ hi` (PyTorch's convention); row normalisation divides by
 //! `max(‖x‖, ε)` and treats the `ε` branch as a constant.
 //!
-//! Operations with their own modules: [`crate::solve`] (batched solve),
-//! [`crate::spectral_norm`], [`crate::loss`], [`crate::cell`] (the fused ORGaNICs step).
+//! The tape is generic: the operations specific to ORGaNICs models live next to the objects they
+//! compute, each forward pass beside its VJP: [`crate::cell_op`] (the fused Euler step of the
+//! RNN cell, with its inputs [`CellVars`] and weight packing) and [`crate::solve`] (the
+//! fixed-point layer's system matrices and batched solves). Their kernels are in
+//! [`crate::cell`], [`crate::solve`], [`crate::spectral_norm`] and [`crate::loss`].
 
-use crate::cell::{
-    self, CellConfig, CellDims, CellWeightGrads, CellWeights, StepRecord, StepScratch,
-    WeightGradBlock,
-};
+use crate::cell::{CellConfig, CellWeightGrads, StepScratch};
+use crate::cell_op::CellVars;
 use crate::error::GradError;
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
@@ -128,35 +129,9 @@ pub enum Binary {
     Div,
 }
 
-/// Inputs of the fused ORGaNICs cell on a tape (effective weights, see [`crate::cell`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CellVars {
-    /// `W_zx`, `n x m`.
-    pub w_zx: Var,
-    /// `W_bx0`, `n x m`.
-    pub w_bx0: Var,
-    /// `W_bx1`, `n x m`.
-    pub w_bx1: Var,
-    /// Effective `W_r`, `n x n`.
-    pub w_r: Var,
-    /// `W_by0`, `n x n`.
-    pub w_by0: Var,
-    /// `W_ba0`, `n x n`.
-    pub w_ba0: Var,
-    /// `W_by1`, `n x n`.
-    pub w_by1: Var,
-    /// `W_ba1`, `n x n`.
-    pub w_ba1: Var,
-    /// Effective normalisation weights `W`, `n x n`.
-    pub w_norm: Var,
-    /// `[δ_y | δ_a | δ_b0 | δ_b1]`, `1 x 4n`.
-    pub dt: Var,
-    /// `σ²`, `1 x n`.
-    pub sigma2: Var,
-}
-
+/// The operation that produced a node, with its inputs (the dispatch of [`Tape::backward`]).
 #[derive(Debug, Clone, Copy)]
-enum Op<S> {
+pub(crate) enum Op<S> {
     Leaf,
     MatMul {
         a: Var,
@@ -185,19 +160,23 @@ enum Op<S> {
     },
 }
 
+/// One recorded value: its shape, its offsets in the arenas and the operation behind it.
 #[derive(Debug, Clone, Copy)]
-struct Node<S> {
-    rows: usize,
-    cols: usize,
-    off: usize,
-    aux: usize,
-    ints: usize,
-    needs_grad: bool,
-    op: Op<S>,
+pub(crate) struct Node<S> {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    /// Offset of the value (and of its gradient) in the value arena.
+    pub(crate) off: usize,
+    /// Offset of the operation's saved intermediates in the `aux` arena.
+    pub(crate) aux: usize,
+    /// Offset of its saved integers in the `ints` arena.
+    pub(crate) ints: usize,
+    pub(crate) needs_grad: bool,
+    pub(crate) op: Op<S>,
 }
 
 impl<S> Node<S> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rows * self.cols
     }
 }
@@ -205,12 +184,13 @@ impl<S> Node<S> {
 /// A reverse-mode tape over `S`-valued matrices.
 #[derive(Debug, Default)]
 pub struct Tape<S: Scalar> {
-    nodes: Vec<Node<S>>,
-    values: Vec<S>,
+    pub(crate) nodes: Vec<Node<S>>,
+    pub(crate) values: Vec<S>,
     grads: Vec<S>,
-    aux: Vec<S>,
-    ints: Vec<usize>,
-    cell_scratch: StepScratch<S>,
+    pub(crate) aux: Vec<S>,
+    pub(crate) ints: Vec<usize>,
+    /// Reusable buffers of the fused cell operation ([`crate::cell_op`]).
+    pub(crate) cell_scratch: StepScratch<S>,
     cell_grads: Option<CellWeightGrads<S>>,
     tmp: Vec<S>,
 }
@@ -287,7 +267,7 @@ impl<S: Scalar> Tape<S> {
         &self.grads[n.off..n.off + n.len()]
     }
 
-    fn push(
+    pub(crate) fn push(
         &mut self,
         rows: usize,
         cols: usize,
@@ -315,18 +295,18 @@ impl<S: Scalar> Tape<S> {
         Var(id)
     }
 
-    fn node(&self, v: Var) -> Node<S> {
+    pub(crate) fn node(&self, v: Var) -> Node<S> {
         self.nodes[v.index()]
     }
 
     /// Splits the value arena into (everything before `v`, `v`'s own value).
-    fn out_split(&mut self, v: Var) -> (&[S], &mut [S]) {
+    pub(crate) fn out_split(&mut self, v: Var) -> (&[S], &mut [S]) {
         let n = self.nodes[v.index()];
         let (lo, hi) = self.values.split_at_mut(n.off);
         (lo, &mut hi[..n.len()])
     }
 
-    fn val<'a>(lo: &'a [S], n: &Node<S>) -> &'a [S] {
+    pub(crate) fn val<'a>(lo: &'a [S], n: &Node<S>) -> &'a [S] {
         &lo[n.off..n.off + n.len()]
     }
 
@@ -693,84 +673,6 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
-    /// Per-sample system matrices `M_b = I − W + diag(d_b) W` (`batch x n²`, each row a
-    /// row-major `n x n` matrix) from gains `d` (`batch x n`) and `W` (`n x n`).
-    ///
-    /// VJP: `d̄_{b,i} = Σ_j M̄_{b,ij} W_ij`, `W̄_ij += Σ_b (d_{b,i} − 1) M̄_{b,ij}`.
-    ///
-    /// # Panics
-    /// If the shapes do not fit.
-    #[track_caller]
-    pub fn diag_gain_system(&mut self, d: Var, w: Var) -> Var {
-        let (nd, nw) = (self.node(d), self.node(w));
-        let n = nd.cols;
-        assert!(
-            nw.rows == n && nw.cols == n,
-            "diag_gain_system: W must be {n} x {n}"
-        );
-        let out = self.push(
-            nd.rows,
-            n * n,
-            Op::DiagGainSystem(d, w),
-            nd.needs_grad || nw.needs_grad,
-            0,
-            0,
-        );
-        let (lo, o) = self.out_split(out);
-        let (dv, wv) = (Self::val(lo, &nd), Self::val(lo, &nw));
-        for b in 0..nd.rows {
-            let m = &mut o[b * n * n..(b + 1) * n * n];
-            for i in 0..n {
-                let g = dv[b * n + i] - S::ONE;
-                for j in 0..n {
-                    m[i * n + j] = g * wv[i * n + j];
-                }
-                m[i * n + i] += S::ONE;
-            }
-        }
-        out
-    }
-
-    /// Per-sample solves `A_b x_b = r_b`: `a` is `batch x n²` (row-major systems), `r` is
-    /// `batch x n`; returns `x` (`batch x n`). See [`crate::solve`].
-    ///
-    /// # Errors
-    /// [`GradError::SingularSystem`] if a system is singular.
-    ///
-    /// # Panics
-    /// If the shapes do not fit.
-    #[track_caller]
-    pub fn batched_solve(&mut self, a: Var, r: Var) -> Result<Var, GradError> {
-        let (na, nr) = (self.node(a), self.node(r));
-        let n = nr.cols;
-        assert!(
-            na.rows == nr.rows && na.cols == n * n,
-            "batched_solve: A must be batch x n²"
-        );
-        let out = self.push(
-            nr.rows,
-            n,
-            Op::BatchedSolve(a, r),
-            na.needs_grad || nr.needs_grad,
-            na.len(),
-            nr.len(),
-        );
-        let node = self.nodes[out.index()];
-        let (lo, o) = self.values.split_at_mut(node.off);
-        let o = &mut o[..node.len()];
-        let lu = &mut self.aux[node.aux..node.aux + na.len()];
-        lu.copy_from_slice(Self::val(lo, &na));
-        o.copy_from_slice(Self::val(lo, &nr));
-        let piv = &mut self.ints[node.ints..node.ints + nr.len()];
-        for b in 0..nr.rows {
-            let f = &mut lu[b * n * n..(b + 1) * n * n];
-            let p = &mut piv[b * n..(b + 1) * n];
-            crate::solve::lu_in_place(f, n, p, b)?;
-            crate::solve::lu_solve(f, n, p, &mut o[b * n..(b + 1) * n]);
-        }
-        Ok(out)
-    }
-
     /// `W / σ(W)` with the singular vectors held in `sn` (see [`crate::spectral_norm`]); the
     /// caller runs [`SpectralNorm::power_iteration`] first in training mode.
     ///
@@ -802,89 +704,6 @@ impl<S: Scalar> Tape<S> {
         aux[..nw.rows].copy_from_slice(&sn.u);
         aux[nw.rows..nw.rows + nw.cols].copy_from_slice(&sn.v);
         aux[nw.rows + nw.cols] = sigma;
-        out
-    }
-
-    /// One fused ORGaNICs Euler step (see [`crate::cell`]): `x` is `batch x m`, `state` is
-    /// `batch x 4n` (`[y | a | b0 | b1]`); returns the next state.
-    ///
-    /// # Panics
-    /// If the shapes do not fit.
-    #[track_caller]
-    pub fn organics_cell(&mut self, cfg: &CellConfig, x: Var, state: Var, v: &CellVars) -> Var {
-        let (nx, ns) = (self.node(x), self.node(state));
-        let n = ns.cols / 4;
-        let m = nx.cols;
-        let rows = nx.rows;
-        assert!(
-            ns.cols == 4 * n && ns.rows == rows,
-            "organics_cell: state must be batch x 4n"
-        );
-        for (name, var, r, c) in [
-            ("w_zx", v.w_zx, n, m),
-            ("w_bx0", v.w_bx0, n, m),
-            ("w_bx1", v.w_bx1, n, m),
-            ("w_r", v.w_r, n, n),
-            ("w_by0", v.w_by0, n, n),
-            ("w_ba0", v.w_ba0, n, n),
-            ("w_by1", v.w_by1, n, n),
-            ("w_ba1", v.w_ba1, n, n),
-            ("w_norm", v.w_norm, n, n),
-            ("dt", v.dt, 1, 4 * n),
-            ("sigma2", v.sigma2, 1, n),
-        ] {
-            assert_eq!(
-                self.shape(var),
-                (r, c),
-                "organics_cell: {name} must be {r} x {c}"
-            );
-        }
-        let needs = [
-            x, state, v.w_zx, v.w_bx0, v.w_bx1, v.w_r, v.w_by0, v.w_ba0, v.w_by1, v.w_ba1,
-            v.w_norm, v.dt, v.sigma2,
-        ]
-        .iter()
-        .any(|&u| self.nodes[u.index()].needs_grad);
-        let dims = CellDims { n, m };
-        let aux_len = 3 * n * m + 4 * n * n + rows * cell::cache_width(n);
-        let out = self.push(
-            rows,
-            4 * n,
-            Op::Cell {
-                x,
-                state,
-                v: *v,
-                cfg: *cfg,
-            },
-            needs,
-            aux_len,
-            0,
-        );
-        let node = self.nodes[out.index()];
-        let (lo, o) = self.values.split_at_mut(node.off);
-        let aux = &mut self.aux[node.aux..node.aux + aux_len];
-        let (packed, cache) = aux.split_at_mut(3 * n * m + 4 * n * n);
-        pack_cell_weights(lo, &self.nodes, v, dims, packed);
-        let (wx, wg) = packed.split_at(3 * n * m);
-        let weights = CellWeights {
-            dims,
-            wx,
-            wr: Self::val(lo, &self.nodes[v.w_r.index()]),
-            wg,
-            w: Self::val(lo, &self.nodes[v.w_norm.index()]),
-            dt: Self::val(lo, &self.nodes[v.dt.index()]),
-            sigma2: Self::val(lo, &self.nodes[v.sigma2.index()]),
-        };
-        cell::forward_step(
-            cfg,
-            &weights,
-            rows,
-            Self::val(lo, &nx),
-            Self::val(lo, &ns),
-            &mut o[..node.len()],
-            cache,
-            &mut self.cell_scratch,
-        );
         out
     }
 
@@ -1098,62 +917,12 @@ impl<S: Scalar> Tape<S> {
                 }
             }
             Op::DiagGainSystem(d, w) => {
-                let n = nodes[d.index()].cols;
-                let (dv, wv) = (val(d), val(w));
-                if let Some(gd) = gin!(d) {
-                    for b in 0..node.rows {
-                        for i in 0..n {
-                            gd[b * n + i] += crate::linalg::dot(
-                                &g[b * n * n + i * n..b * n * n + (i + 1) * n],
-                                &wv[i * n..(i + 1) * n],
-                            );
-                        }
-                    }
-                }
-                if let Some(gw) = gin!(w) {
-                    for b in 0..node.rows {
-                        for i in 0..n {
-                            let c = dv[b * n + i] - S::ONE;
-                            crate::linalg::axpy(
-                                &mut gw[i * n..(i + 1) * n],
-                                c,
-                                &g[b * n * n + i * n..b * n * n + (i + 1) * n],
-                            );
-                        }
-                    }
-                }
+                let mut ctx = VjpCtx::new(node, nodes, values, glo, g, &self.aux, &self.ints);
+                crate::solve::diag_gain_system_vjp(&mut ctx, d, w);
             }
             Op::BatchedSolve(a, r) => {
-                let n = node.cols;
-                let lu = &self.aux[node.aux..node.aux + node.rows * n * n];
-                let piv = &self.ints[node.ints..node.ints + node.rows * n];
-                let tmp = &mut self.tmp;
-                tmp.clear();
-                tmp.extend_from_slice(g);
-                for b in 0..node.rows {
-                    crate::solve::lu_solve_transposed(
-                        &lu[b * n * n..(b + 1) * n * n],
-                        n,
-                        &piv[b * n..(b + 1) * n],
-                        &mut tmp[b * n..(b + 1) * n],
-                    );
-                }
-                if let Some(gr) = gin!(r) {
-                    crate::linalg::add_assign(gr, tmp);
-                }
-                if let Some(ga) = gin!(a) {
-                    for b in 0..node.rows {
-                        let lam = &tmp[b * n..(b + 1) * n];
-                        let x = &out[b * n..(b + 1) * n];
-                        for i in 0..n {
-                            crate::linalg::axpy(
-                                &mut ga[b * n * n + i * n..b * n * n + (i + 1) * n],
-                                -lam[i],
-                                x,
-                            );
-                        }
-                    }
-                }
+                let mut ctx = VjpCtx::new(node, nodes, values, glo, g, &self.aux, &self.ints);
+                crate::solve::batched_solve_vjp(&mut ctx, a, r, &mut self.tmp);
             }
             Op::SpectralNorm(w) => {
                 let nw = nodes[w.index()];
@@ -1170,168 +939,81 @@ impl<S: Scalar> Tape<S> {
                 }
             }
             Op::Cell { x, state, v, cfg } => {
-                let nx = nodes[x.index()];
-                let n = node.cols / 4;
-                let m = nx.cols;
-                let rows = node.rows;
-                let dims = CellDims { n, m };
-                let aux = &self.aux
-                    [node.aux..node.aux + 3 * n * m + 4 * n * n + rows * cell::cache_width(n)];
-                let (packed, cache) = aux.split_at(3 * n * m + 4 * n * n);
-                let (wx, wg) = packed.split_at(3 * n * m);
-                let weights = CellWeights {
-                    dims,
-                    wx,
-                    wr: val(v.w_r),
-                    wg,
-                    w: val(v.w_norm),
-                    dt: val(v.dt),
-                    sigma2: val(v.sigma2),
-                };
-                let grads = self
-                    .cell_grads
-                    .get_or_insert_with(|| CellWeightGrads::zeros(dims));
-                if grads.wx.len() != 3 * n * m || grads.wr.len() != n * n {
-                    *grads = CellWeightGrads::zeros(dims);
-                } else {
-                    grads.clear();
-                }
-                // Record buffers and the state gradient in `tmp`.
-                let sw = cell::state_width(n);
-                let sizes = [
-                    rows * sw,
-                    rows * 3 * n,
-                    rows * n,
-                    rows * n,
-                    rows * n,
-                    rows * n,
-                    rows * m,
-                ];
-                let total: usize = sizes.iter().sum();
-                let tmp = &mut self.tmp;
-                tmp.clear();
-                tmp.resize(total, S::ZERO);
-                let (gstate, rest) = tmp.split_at_mut(sizes[0]);
-                let (dp, rest) = rest.split_at_mut(sizes[1]);
-                let (dyhat, rest) = rest.split_at_mut(sizes[2]);
-                let (du, rest) = rest.split_at_mut(sizes[3]);
-                let (r, rest) = rest.split_at_mut(sizes[4]);
-                let (vbuf, dx) = rest.split_at_mut(sizes[5]);
-                let want_dx = nx.needs_grad;
-                cell::backward_step(
-                    &cfg,
-                    &weights,
-                    rows,
-                    val(x),
-                    val(state),
-                    cache,
-                    g,
-                    gstate,
-                    StepRecord {
-                        dp,
-                        dyhat,
-                        du,
-                        r,
-                        v: vbuf,
-                    },
-                    &mut grads.dt,
-                    &mut grads.sigma2,
-                    if want_dx { Some(dx) } else { None },
+                let mut ctx = VjpCtx::new(node, nodes, values, glo, g, &self.aux, &self.ints);
+                crate::cell_op::organics_cell_vjp(
+                    &mut ctx,
+                    (x, state, v, &cfg),
+                    &mut self.tmp,
                     &mut self.cell_scratch,
+                    &mut self.cell_grads,
                 );
-                let blk = WeightGradBlock {
-                    rows,
-                    x: val(x),
-                    states: val(state),
-                    dp,
-                    dyhat,
-                    du,
-                    r,
-                    v: vbuf,
-                };
-                cell::accumulate_weight_grads(&cfg, dims, &blk, grads);
-                if let Some(gs) = gin!(state) {
-                    crate::linalg::add_assign(gs, gstate);
-                }
-                if let Some(gx) = gin!(x) {
-                    crate::linalg::add_assign(gx, dx);
-                }
-                unpack_cell_grads(glo, nodes, &v, dims, grads);
             }
         }
     }
 }
 
-/// Packs `[W_zx; W_bx0; W_bx1]` and `[[W_by0, W_ba0]; [W_by1, W_ba1]]` into `packed`.
-fn pack_cell_weights<S: Scalar>(
-    values: &[S],
-    nodes: &[Node<S>],
-    v: &CellVars,
-    d: CellDims,
-    packed: &mut [S],
-) {
-    let CellDims { n, m } = d;
-    let val = |u: Var| {
-        let nd = &nodes[u.index()];
-        &values[nd.off..nd.off + nd.len()]
-    };
-    let (wx, wg) = packed.split_at_mut(3 * n * m);
-    wx[..n * m].copy_from_slice(val(v.w_zx));
-    wx[n * m..2 * n * m].copy_from_slice(val(v.w_bx0));
-    wx[2 * n * m..].copy_from_slice(val(v.w_bx1));
-    for (blk_row, (left, right)) in [(0, (v.w_by0, v.w_ba0)), (1, (v.w_by1, v.w_ba1))] {
-        let (l, r) = (val(left), val(right));
-        for i in 0..n {
-            let row = &mut wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
-            row[..n].copy_from_slice(&l[i * n..(i + 1) * n]);
-            row[n..].copy_from_slice(&r[i * n..(i + 1) * n]);
-        }
-    }
+/// What an operation's VJP sees: its node, every value, the cotangent `g` of its output, the
+/// gradient arena below the node (the gradients of its inputs) and the saved intermediates.
+pub(crate) struct VjpCtx<'a, S> {
+    pub(crate) node: Node<S>,
+    pub(crate) nodes: &'a [Node<S>],
+    values: &'a [S],
+    pub(crate) grads: &'a mut [S],
+    pub(crate) g: &'a [S],
+    aux: &'a [S],
+    ints: &'a [usize],
 }
 
-/// Adds packed-weight gradients to the gradients of the individual cell inputs.
-fn unpack_cell_grads<S: Scalar>(
-    grads: &mut [S],
-    nodes: &[Node<S>],
-    v: &CellVars,
-    d: CellDims,
-    g: &CellWeightGrads<S>,
-) {
-    let CellDims { n, m } = d;
-    let mut add = |u: Var, src: &mut dyn FnMut(&mut [S])| {
-        let nd = &nodes[u.index()];
-        if nd.needs_grad {
-            src(&mut grads[nd.off..nd.off + nd.len()]);
+impl<'a, S: Scalar> VjpCtx<'a, S> {
+    fn new(
+        node: &Node<S>,
+        nodes: &'a [Node<S>],
+        values: &'a [S],
+        grads: &'a mut [S],
+        g: &'a [S],
+        aux: &'a [S],
+        ints: &'a [usize],
+    ) -> Self {
+        Self {
+            node: *node,
+            nodes,
+            values,
+            grads,
+            g,
+            aux,
+            ints,
         }
-    };
-    add(v.w_zx, &mut |dst| {
-        crate::linalg::add_assign(dst, &g.wx[..n * m])
-    });
-    add(v.w_bx0, &mut |dst| {
-        crate::linalg::add_assign(dst, &g.wx[n * m..2 * n * m])
-    });
-    add(v.w_bx1, &mut |dst| {
-        crate::linalg::add_assign(dst, &g.wx[2 * n * m..])
-    });
-    add(v.w_r, &mut |dst| crate::linalg::add_assign(dst, &g.wr));
-    add(v.w_norm, &mut |dst| crate::linalg::add_assign(dst, &g.w));
-    add(v.dt, &mut |dst| crate::linalg::add_assign(dst, &g.dt));
-    add(v.sigma2, &mut |dst| {
-        crate::linalg::add_assign(dst, &g.sigma2)
-    });
-    for (blk_row, (left, right)) in [(0usize, (v.w_by0, v.w_ba0)), (1, (v.w_by1, v.w_ba1))] {
-        add(left, &mut |dst| {
-            for i in 0..n {
-                let row = &g.wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
-                crate::linalg::add_assign(&mut dst[i * n..(i + 1) * n], &row[..n]);
-            }
-        });
-        add(right, &mut |dst| {
-            for i in 0..n {
-                let row = &g.wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
-                crate::linalg::add_assign(&mut dst[i * n..(i + 1) * n], &row[n..]);
-            }
-        });
+    }
+
+    /// The value of `v`.
+    pub(crate) fn val(&self, v: Var) -> &'a [S] {
+        let n = &self.nodes[v.index()];
+        &self.values[n.off..n.off + n.len()]
+    }
+
+    /// The node's own output value.
+    pub(crate) fn out(&self) -> &'a [S] {
+        &self.values[self.node.off..self.node.off + self.node.len()]
+    }
+
+    /// The first `len` saved intermediates of the node.
+    pub(crate) fn node_aux(&self, len: usize) -> &'a [S] {
+        &self.aux[self.node.aux..self.node.aux + len]
+    }
+
+    /// The first `len` saved integers of the node.
+    pub(crate) fn node_ints(&self, len: usize) -> &'a [usize] {
+        &self.ints[self.node.ints..self.node.ints + len]
+    }
+
+    /// The gradient of input `v`, if it needs one.
+    pub(crate) fn grad_mut(&mut self, v: Var) -> Option<&mut [S]> {
+        let n = &self.nodes[v.index()];
+        if n.needs_grad {
+            Some(&mut self.grads[n.off..n.off + n.len()])
+        } else {
+            None
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use common::{FD_TOL, away_from_zero, input, max_grad_error, uniform};
 use organics_grad::cell::{
     CellConfig, InputDrive, NormWeights, RecurrentDrive, RecurrentMatrix, TimeConstants,
 };
+use organics_grad::cell_op::CellVars;
 use organics_grad::composed::organics_cell_composed;
-use organics_grad::tape::CellVars;
 use organics_grad::{Tape, Var};
 use proptest::prelude::*;
 use rand::SeedableRng;

@@ -180,14 +180,24 @@ fn max_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
 
+/// A `paper` cell step from the state of `seed`, after checking that its `(y, a)` part is the
+/// Euler step of the circuit: `(model, x, state, next state)`.
+fn paper_step_checked(
+    seed: u64,
+    gains_frozen: bool,
+) -> (OrganicsRnn<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (model, x, state) = setup(CellConfig::NEURIPS, seed);
+    let next = cell_step(&model, &x, &state, gains_frozen);
+    let euler = euler_step(&paper_circuit(&model, &x, &state), &state);
+    let d = max_diff(&next[..2 * N], &euler);
+    assert!(d < TOL, "seed {seed}: (y, a) differ by {d:e}");
+    (model, x, state, next)
+}
+
 #[test]
 fn paper_cell_with_frozen_gains_is_one_euler_step_of_the_circuit() {
     for seed in 0..4 {
-        let (model, x, state) = setup(CellConfig::NEURIPS, seed);
-        let next = cell_step(&model, &x, &state, true);
-        let euler = euler_step(&paper_circuit(&model, &x, &state), &state);
-        let d = max_diff(&next[..2 * N], &euler);
-        assert!(d < TOL, "seed {seed}: (y, a) differ by {d:e}");
+        let (_, _, state, next) = paper_step_checked(seed, true);
         // δ_b = 0: the gains stay where they were, exactly.
         assert_eq!(&next[2 * N..], &state[2 * N..], "seed {seed}: gains moved");
         // The step is not trivial: the state moved by much more than the tolerance.
@@ -198,11 +208,7 @@ fn paper_cell_with_frozen_gains_is_one_euler_step_of_the_circuit() {
 #[test]
 fn paper_cell_with_gain_updates_keeps_the_circuit_step_for_y_and_a() {
     for seed in 0..4 {
-        let (model, x, state) = setup(CellConfig::NEURIPS, seed);
-        let next = cell_step(&model, &x, &state, false);
-        let euler = euler_step(&paper_circuit(&model, &x, &state), &state);
-        let d = max_diff(&next[..2 * N], &euler);
-        assert!(d < TOL, "seed {seed}: (y, a) differ by {d:e}");
+        let (model, x, state, next) = paper_step_checked(seed, false);
         // b_k' = b_k + δ_bk (−b_k + sigmoid(W_bxk x + W_byk y + W_bak a)).
         let ids = model.ids();
         let p = &model.params;
