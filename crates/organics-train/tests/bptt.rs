@@ -5,7 +5,8 @@
 //! **Tolerance of the gradient comparison (f32; the model exists in f32 only).** Both paths run
 //! the same fused-cell kernels on the same `f32` values, so the forward passes agree to a few
 //! ulps (the effective weights `max·sigmoid(p)`, `exp(log W)`, `I + SN(W_r)` are formed by
-//! different code but the same operations). They differ in summation order: the tape adds each
+//! organics-grad's `prepare` for the engine and by its `record_weights` on the tape: different
+//! code, the same operations). They differ in summation order: the tape adds each
 //! step's weight gradient into the total, row block at once, while the engine forms one GEMM
 //! over blocks of 16 steps per chunk of rows and adds the chunk totals at the end. A weight
 //! gradient is a sum of `T·B` terms (`T·B ≤ 28·5 = 140` here), so by the standard bound the two
