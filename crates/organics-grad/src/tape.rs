@@ -23,7 +23,9 @@
 //! compute, each forward pass beside its VJP: [`crate::cell_op`] (the fused Euler step of the
 //! RNN cell, with its inputs [`CellVars`] and weight packing) and [`crate::solve`] (the
 //! fixed-point layer's system matrices and batched solves). Their kernels are in
-//! [`crate::cell`], [`crate::solve`], [`crate::spectral_norm`] and [`crate::loss`].
+//! [`crate::cell`], [`crate::solve`], [`crate::spectral_norm`] and [`crate::loss`]. Every
+//! operation's VJP (`*_vjp`, given a `VjpCtx`) follows its forward pass; [`Tape::backward`]
+//! only dispatches on the operation.
 
 use crate::cell::{CellConfig, CellWeightGrads, StepScratch};
 use crate::cell_op::CellVars;
@@ -379,6 +381,29 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::matmul`].
+    fn matmul_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, ta: Trans, b: Var, tb: Trans) {
+        let (g, node, nodes, r) = (ctx.g, ctx.node, ctx.nodes, ctx.reader());
+        let (na, nb) = (nodes[a.index()], nodes[b.index()]);
+        let gv = View::new(g, node.rows, node.cols);
+        let av = View::new(r.val(a), na.rows, na.cols);
+        let bv = View::new(r.val(b), nb.rows, nb.cols);
+        if let Some(ga) = ctx.grad_mut(a) {
+            let dst = ViewMut::new(ga, na.rows, na.cols);
+            match ta {
+                Trans::No => gemm(dst, Beta::Accumulate, gv, Trans::No, bv, flip(tb)),
+                Trans::Yes => gemm(dst, Beta::Accumulate, bv, tb, gv, Trans::Yes),
+            }
+        }
+        if let Some(gb) = ctx.grad_mut(b) {
+            let dst = ViewMut::new(gb, nb.rows, nb.cols);
+            match tb {
+                Trans::No => gemm(dst, Beta::Accumulate, av, flip(ta), gv, Trans::No),
+                Trans::Yes => gemm(dst, Beta::Accumulate, gv, Trans::Yes, av, ta),
+            }
+        }
+    }
+
     /// A linear layer without bias on a batch: `X Wᵀ` for `W` stored `out x in`.
     #[track_caller]
     pub fn linear(&mut self, x: Var, w: Var) -> Var {
@@ -424,6 +449,42 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::binary`].
+    fn binary_vjp(ctx: &mut VjpCtx<'_, S>, f: Binary, a: Var, b: Var) {
+        let (g, node, nodes, r) = (ctx.g, ctx.node, ctx.nodes, ctx.reader());
+        let (na, nb) = (nodes[a.index()], nodes[b.index()]);
+        let (av, bv) = (r.val(a), r.val(b));
+        let cols = node.cols;
+        if let Some(ga) = ctx.grad_mut(a) {
+            for i in 0..node.rows {
+                for j in 0..cols {
+                    let gij = g[i * cols + j];
+                    let y = bv[bidx(&nb, i, j)];
+                    ga[bidx(&na, i, j)] += match f {
+                        Binary::Add | Binary::Sub => gij,
+                        Binary::Mul => gij * y,
+                        Binary::Div => gij / y,
+                    };
+                }
+            }
+        }
+        if let Some(gb) = ctx.grad_mut(b) {
+            for i in 0..node.rows {
+                for j in 0..cols {
+                    let gij = g[i * cols + j];
+                    let x = av[bidx(&na, i, j)];
+                    let y = bv[bidx(&nb, i, j)];
+                    gb[bidx(&nb, i, j)] += match f {
+                        Binary::Add => gij,
+                        Binary::Sub => -gij,
+                        Binary::Mul => gij * x,
+                        Binary::Div => -gij * x / (y * y),
+                    };
+                }
+            }
+        }
+    }
+
     /// `a + b` (broadcasting).
     #[track_caller]
     pub fn add(&mut self, a: Var, b: Var) -> Var {
@@ -457,6 +518,16 @@ impl<S: Scalar> Tape<S> {
             *o = f.apply(x);
         }
         out
+    }
+
+    /// The VJP of [`Self::unary`].
+    fn unary_vjp(ctx: &mut VjpCtx<'_, S>, f: Unary<S>, a: Var) {
+        let (g, out, r) = (ctx.g, ctx.out(), ctx.reader());
+        if let Some(ga) = ctx.grad_mut(a) {
+            for (((gi, &x), &y), &gg) in ga.iter_mut().zip(r.val(a)).zip(out).zip(g) {
+                *gi += f.vjp(x, y, gg);
+            }
+        }
     }
 
     /// `max(x, 0)`.
@@ -527,6 +598,20 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::mean`].
+    fn sum_vjp(ctx: &mut VjpCtx<'_, S>, a: Var) {
+        let (g, node, nodes) = (ctx.g, ctx.node, ctx.nodes);
+        let scale = if matches!(node.op, Op::Mean(_)) {
+            S::ONE / S::from_f64(nodes[a.index()].len() as f64)
+        } else {
+            S::ONE
+        };
+        if let Some(ga) = ctx.grad_mut(a) {
+            let s = g[0] * scale;
+            ga.iter_mut().for_each(|x| *x += s);
+        }
+    }
+
     /// Column sums over the batch: `rows x cols → 1 x cols`.
     pub fn sum_rows(&mut self, a: Var) -> Var {
         let na = self.node(a);
@@ -537,6 +622,17 @@ impl<S: Scalar> Tape<S> {
             crate::linalg::add_assign(o, &av[i * na.cols..(i + 1) * na.cols]);
         }
         out
+    }
+
+    /// The VJP of [`Self::sum_rows`].
+    fn sum_rows_vjp(ctx: &mut VjpCtx<'_, S>, a: Var) {
+        let (g, node) = (ctx.g, ctx.node);
+        if let Some(ga) = ctx.grad_mut(a) {
+            let c = node.cols;
+            for row in ga.chunks_exact_mut(c) {
+                crate::linalg::add_assign(row, g);
+            }
+        }
     }
 
     /// Each row divided by `max(‖row‖₂, eps)`.
@@ -567,6 +663,30 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::row_l2_normalize`].
+    fn row_l2_normalize_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, eps: S) {
+        let (g, node, out) = (ctx.g, ctx.node, ctx.out());
+        let c = node.cols;
+        let norms = ctx.node_aux(node.rows);
+        if let Some(ga) = ctx.grad_mut(a) {
+            for i in 0..node.rows {
+                let yr = &out[i * c..(i + 1) * c];
+                let gr = &g[i * c..(i + 1) * c];
+                let gar = &mut ga[i * c..(i + 1) * c];
+                if norms[i] > eps {
+                    let yg = crate::linalg::dot(yr, gr);
+                    for j in 0..c {
+                        gar[j] += (gr[j] - yr[j] * yg) / norms[i];
+                    }
+                } else {
+                    for j in 0..c {
+                        gar[j] += gr[j] / eps;
+                    }
+                }
+            }
+        }
+    }
+
     /// Columns `start .. start + len`.
     ///
     /// # Panics
@@ -587,6 +707,21 @@ impl<S: Scalar> Tape<S> {
                 .copy_from_slice(&av[i * na.cols + start..i * na.cols + start + len]);
         }
         out
+    }
+
+    /// The VJP of [`Self::slice_cols`].
+    fn slice_cols_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, start: usize) {
+        let (g, node, nodes) = (ctx.g, ctx.node, ctx.nodes);
+        let ca = nodes[a.index()].cols;
+        let c = node.cols;
+        if let Some(ga) = ctx.grad_mut(a) {
+            for i in 0..node.rows {
+                crate::linalg::add_assign(
+                    &mut ga[i * ca + start..i * ca + start + c],
+                    &g[i * c..(i + 1) * c],
+                );
+            }
+        }
     }
 
     /// `[a | b]` (same number of rows).
@@ -613,6 +748,26 @@ impl<S: Scalar> Tape<S> {
             o[i * c + na.cols..(i + 1) * c].copy_from_slice(&bv[i * nb.cols..(i + 1) * nb.cols]);
         }
         out
+    }
+
+    /// The VJP of [`Self::concat_cols`].
+    fn concat_cols_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, b: Var) {
+        let (g, node, nodes) = (ctx.g, ctx.node, ctx.nodes);
+        let (ca, cb) = (nodes[a.index()].cols, nodes[b.index()].cols);
+        let c = node.cols;
+        if let Some(ga) = ctx.grad_mut(a) {
+            for i in 0..node.rows {
+                crate::linalg::add_assign(&mut ga[i * ca..(i + 1) * ca], &g[i * c..i * c + ca]);
+            }
+        }
+        if let Some(gb) = ctx.grad_mut(b) {
+            for i in 0..node.rows {
+                crate::linalg::add_assign(
+                    &mut gb[i * cb..(i + 1) * cb],
+                    &g[i * c + ca..(i + 1) * c],
+                );
+            }
+        }
     }
 
     /// Mean softmax cross-entropy of `logits` (`batch x classes`) against `labels` (`1 x 1`).
@@ -651,6 +806,23 @@ impl<S: Scalar> Tape<S> {
         Ok(out)
     }
 
+    /// The VJP of [`Self::softmax_cross_entropy`].
+    fn softmax_cross_entropy_vjp(ctx: &mut VjpCtx<'_, S>, logits: Var) {
+        let (g, nodes) = (ctx.g, ctx.nodes);
+        let nl = nodes[logits.index()];
+        let probs = ctx.node_aux(nl.len());
+        let labels = ctx.node_ints(nl.rows);
+        if let Some(gl) = ctx.grad_mut(logits) {
+            crate::loss::softmax_xent_backward(
+                probs,
+                nl.cols,
+                labels,
+                g[0] / S::from_f64(nl.rows as f64),
+                gl,
+            );
+        }
+    }
+
     /// Mean squared error `mean((a − b)²)` of two equal-shape values (`1 x 1`).
     ///
     /// # Panics
@@ -671,6 +843,23 @@ impl<S: Scalar> Tape<S> {
             .sum();
         o[0] = s / S::from_f64(na.len() as f64);
         out
+    }
+
+    /// The VJP of [`Self::mse`].
+    fn mse_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, b: Var) {
+        let (g, nodes, r) = (ctx.g, ctx.nodes, ctx.reader());
+        let scale = S::from_f64(2.0) * g[0] / S::from_f64(nodes[a.index()].len() as f64);
+        let (av, bv) = (r.val(a), r.val(b));
+        if let Some(ga) = ctx.grad_mut(a) {
+            for ((gi, &x), &y) in ga.iter_mut().zip(av).zip(bv) {
+                *gi += scale * (x - y);
+            }
+        }
+        if let Some(gb) = ctx.grad_mut(b) {
+            for ((gi, &x), &y) in gb.iter_mut().zip(av).zip(bv) {
+                *gi -= scale * (x - y);
+            }
+        }
     }
 
     /// `W / σ(W)` with the singular vectors held in `sn` (see [`crate::spectral_norm`]); the
@@ -707,6 +896,23 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::spectral_norm`].
+    fn spectral_norm_vjp(ctx: &mut VjpCtx<'_, S>, w: Var) {
+        let (g, nodes, r) = (ctx.g, ctx.nodes, ctx.reader());
+        let nw = nodes[w.index()];
+        let aux = ctx.node_aux(nw.rows + nw.cols + 1);
+        if let Some(gw) = ctx.grad_mut(w) {
+            crate::spectral_norm::vjp(
+                r.val(w),
+                &aux[..nw.rows],
+                &aux[nw.rows..nw.rows + nw.cols],
+                aux[nw.rows + nw.cols],
+                g,
+                gw,
+            );
+        }
+    }
+
     /// Reverse pass from the `1 x 1` value `loss`: afterwards [`Tape::grad`] holds
     /// `∂loss/∂v` for every `v` recorded before `loss`.
     ///
@@ -734,212 +940,34 @@ impl<S: Scalar> Tape<S> {
     }
 
     fn backward_node(&mut self, node: &Node<S>) {
-        let nodes = &self.nodes;
-        let values = &self.values;
         let (glo, ghi) = self.grads.split_at_mut(node.off);
-        let g = &ghi[..node.len()];
-        let val = |v: Var| {
-            let n = &nodes[v.index()];
-            &values[n.off..n.off + n.len()]
-        };
-        let out = &values[node.off..node.off + node.len()];
-        // Gradient slice of an input, if it needs one.
-        macro_rules! gin {
-            ($v:expr) => {{
-                let n = &nodes[$v.index()];
-                if n.needs_grad {
-                    Some(&mut glo[n.off..n.off + n.len()])
-                } else {
-                    None
-                }
-            }};
-        }
+        let mut ctx = VjpCtx::new(
+            node,
+            &self.nodes,
+            &self.values,
+            glo,
+            &ghi[..node.len()],
+            &self.aux,
+            &self.ints,
+        );
         match node.op {
             Op::Leaf => {}
-            Op::MatMul { a, ta, b, tb } => {
-                let (na, nb) = (nodes[a.index()], nodes[b.index()]);
-                let gv = View::new(g, node.rows, node.cols);
-                let av = View::new(val(a), na.rows, na.cols);
-                let bv = View::new(val(b), nb.rows, nb.cols);
-                if let Some(ga) = gin!(a) {
-                    let dst = ViewMut::new(ga, na.rows, na.cols);
-                    match ta {
-                        Trans::No => gemm(dst, Beta::Accumulate, gv, Trans::No, bv, flip(tb)),
-                        Trans::Yes => gemm(dst, Beta::Accumulate, bv, tb, gv, Trans::Yes),
-                    }
-                }
-                if let Some(gb) = gin!(b) {
-                    let dst = ViewMut::new(gb, nb.rows, nb.cols);
-                    match tb {
-                        Trans::No => gemm(dst, Beta::Accumulate, av, flip(ta), gv, Trans::No),
-                        Trans::Yes => gemm(dst, Beta::Accumulate, gv, Trans::Yes, av, ta),
-                    }
-                }
-            }
-            Op::Binary(f, a, b) => {
-                let (na, nb) = (nodes[a.index()], nodes[b.index()]);
-                let (av, bv) = (val(a), val(b));
-                let cols = node.cols;
-                if let Some(ga) = gin!(a) {
-                    for i in 0..node.rows {
-                        for j in 0..cols {
-                            let gij = g[i * cols + j];
-                            let y = bv[bidx(&nb, i, j)];
-                            ga[bidx(&na, i, j)] += match f {
-                                Binary::Add | Binary::Sub => gij,
-                                Binary::Mul => gij * y,
-                                Binary::Div => gij / y,
-                            };
-                        }
-                    }
-                }
-                if let Some(gb) = gin!(b) {
-                    for i in 0..node.rows {
-                        for j in 0..cols {
-                            let gij = g[i * cols + j];
-                            let x = av[bidx(&na, i, j)];
-                            let y = bv[bidx(&nb, i, j)];
-                            gb[bidx(&nb, i, j)] += match f {
-                                Binary::Add => gij,
-                                Binary::Sub => -gij,
-                                Binary::Mul => gij * x,
-                                Binary::Div => -gij * x / (y * y),
-                            };
-                        }
-                    }
-                }
-            }
-            Op::Unary(f, a) => {
-                if let Some(ga) = gin!(a) {
-                    for (((gi, &x), &y), &gg) in ga.iter_mut().zip(val(a)).zip(out).zip(g) {
-                        *gi += f.vjp(x, y, gg);
-                    }
-                }
-            }
-            Op::Sum(a) | Op::Mean(a) => {
-                let scale = if matches!(node.op, Op::Mean(_)) {
-                    S::ONE / S::from_f64(nodes[a.index()].len() as f64)
-                } else {
-                    S::ONE
-                };
-                if let Some(ga) = gin!(a) {
-                    let s = g[0] * scale;
-                    ga.iter_mut().for_each(|x| *x += s);
-                }
-            }
-            Op::SumRows(a) => {
-                if let Some(ga) = gin!(a) {
-                    let c = node.cols;
-                    for row in ga.chunks_exact_mut(c) {
-                        crate::linalg::add_assign(row, g);
-                    }
-                }
-            }
-            Op::RowL2Normalize(a, eps) => {
-                let c = node.cols;
-                let norms = &self.aux[node.aux..node.aux + node.rows];
-                if let Some(ga) = gin!(a) {
-                    for i in 0..node.rows {
-                        let yr = &out[i * c..(i + 1) * c];
-                        let gr = &g[i * c..(i + 1) * c];
-                        let gar = &mut ga[i * c..(i + 1) * c];
-                        if norms[i] > eps {
-                            let yg = crate::linalg::dot(yr, gr);
-                            for j in 0..c {
-                                gar[j] += (gr[j] - yr[j] * yg) / norms[i];
-                            }
-                        } else {
-                            for j in 0..c {
-                                gar[j] += gr[j] / eps;
-                            }
-                        }
-                    }
-                }
-            }
-            Op::SliceCols(a, start) => {
-                let ca = nodes[a.index()].cols;
-                let c = node.cols;
-                if let Some(ga) = gin!(a) {
-                    for i in 0..node.rows {
-                        crate::linalg::add_assign(
-                            &mut ga[i * ca + start..i * ca + start + c],
-                            &g[i * c..(i + 1) * c],
-                        );
-                    }
-                }
-            }
-            Op::ConcatCols(a, b) => {
-                let (ca, cb) = (nodes[a.index()].cols, nodes[b.index()].cols);
-                let c = node.cols;
-                if let Some(ga) = gin!(a) {
-                    for i in 0..node.rows {
-                        crate::linalg::add_assign(
-                            &mut ga[i * ca..(i + 1) * ca],
-                            &g[i * c..i * c + ca],
-                        );
-                    }
-                }
-                if let Some(gb) = gin!(b) {
-                    for i in 0..node.rows {
-                        crate::linalg::add_assign(
-                            &mut gb[i * cb..(i + 1) * cb],
-                            &g[i * c + ca..(i + 1) * c],
-                        );
-                    }
-                }
-            }
-            Op::SoftmaxCrossEntropy(logits) => {
-                let nl = nodes[logits.index()];
-                let probs = &self.aux[node.aux..node.aux + nl.len()];
-                let labels = &self.ints[node.ints..node.ints + nl.rows];
-                if let Some(gl) = gin!(logits) {
-                    crate::loss::softmax_xent_backward(
-                        probs,
-                        nl.cols,
-                        labels,
-                        g[0] / S::from_f64(nl.rows as f64),
-                        gl,
-                    );
-                }
-            }
-            Op::Mse(a, b) => {
-                let scale = S::from_f64(2.0) * g[0] / S::from_f64(nodes[a.index()].len() as f64);
-                let (av, bv) = (val(a), val(b));
-                if let Some(ga) = gin!(a) {
-                    for ((gi, &x), &y) in ga.iter_mut().zip(av).zip(bv) {
-                        *gi += scale * (x - y);
-                    }
-                }
-                if let Some(gb) = gin!(b) {
-                    for ((gi, &x), &y) in gb.iter_mut().zip(av).zip(bv) {
-                        *gi -= scale * (x - y);
-                    }
-                }
-            }
-            Op::DiagGainSystem(d, w) => {
-                let mut ctx = VjpCtx::new(node, nodes, values, glo, g, &self.aux, &self.ints);
-                crate::solve::diag_gain_system_vjp(&mut ctx, d, w);
-            }
+            Op::MatMul { a, ta, b, tb } => Self::matmul_vjp(&mut ctx, a, ta, b, tb),
+            Op::Binary(f, a, b) => Self::binary_vjp(&mut ctx, f, a, b),
+            Op::Unary(f, a) => Self::unary_vjp(&mut ctx, f, a),
+            Op::Sum(a) | Op::Mean(a) => Self::sum_vjp(&mut ctx, a),
+            Op::SumRows(a) => Self::sum_rows_vjp(&mut ctx, a),
+            Op::RowL2Normalize(a, eps) => Self::row_l2_normalize_vjp(&mut ctx, a, eps),
+            Op::SliceCols(a, start) => Self::slice_cols_vjp(&mut ctx, a, start),
+            Op::ConcatCols(a, b) => Self::concat_cols_vjp(&mut ctx, a, b),
+            Op::SoftmaxCrossEntropy(logits) => Self::softmax_cross_entropy_vjp(&mut ctx, logits),
+            Op::Mse(a, b) => Self::mse_vjp(&mut ctx, a, b),
+            Op::DiagGainSystem(d, w) => crate::solve::diag_gain_system_vjp(&mut ctx, d, w),
             Op::BatchedSolve(a, r) => {
-                let mut ctx = VjpCtx::new(node, nodes, values, glo, g, &self.aux, &self.ints);
                 crate::solve::batched_solve_vjp(&mut ctx, a, r, &mut self.tmp);
             }
-            Op::SpectralNorm(w) => {
-                let nw = nodes[w.index()];
-                let aux = &self.aux[node.aux..node.aux + nw.rows + nw.cols + 1];
-                if let Some(gw) = gin!(w) {
-                    crate::spectral_norm::vjp(
-                        val(w),
-                        &aux[..nw.rows],
-                        &aux[nw.rows..nw.rows + nw.cols],
-                        aux[nw.rows + nw.cols],
-                        g,
-                        gw,
-                    );
-                }
-            }
+            Op::SpectralNorm(w) => Self::spectral_norm_vjp(&mut ctx, w),
             Op::Cell { x, state, v, cfg } => {
-                let mut ctx = VjpCtx::new(node, nodes, values, glo, g, &self.aux, &self.ints);
                 crate::cell_op::organics_cell_vjp(
                     &mut ctx,
                     (x, state, v, &cfg),
@@ -962,6 +990,21 @@ pub(crate) struct VjpCtx<'a, S> {
     pub(crate) g: &'a [S],
     aux: &'a [S],
     ints: &'a [usize],
+}
+
+/// Read access to every value of a tape during a VJP.
+#[derive(Clone, Copy)]
+pub(crate) struct Reader<'a, S> {
+    nodes: &'a [Node<S>],
+    values: &'a [S],
+}
+
+impl<'a, S> Reader<'a, S> {
+    /// The value of `v`.
+    pub(crate) fn val(&self, v: Var) -> &'a [S] {
+        let n = &self.nodes[v.index()];
+        &self.values[n.off..n.off + n.len()]
+    }
 }
 
 impl<'a, S: Scalar> VjpCtx<'a, S> {
@@ -987,8 +1030,15 @@ impl<'a, S: Scalar> VjpCtx<'a, S> {
 
     /// The value of `v`.
     pub(crate) fn val(&self, v: Var) -> &'a [S] {
-        let n = &self.nodes[v.index()];
-        &self.values[n.off..n.off + n.len()]
+        self.reader().val(v)
+    }
+
+    /// A copyable reader of the values, usable while an input gradient is borrowed.
+    pub(crate) fn reader(&self) -> Reader<'a, S> {
+        Reader {
+            nodes: self.nodes,
+            values: self.values,
+        }
     }
 
     /// The node's own output value.
