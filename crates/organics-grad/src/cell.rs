@@ -1,5 +1,23 @@
 //! The ORGaNICs Euler cell (docs/model.md#gated-rnn-cell, #rnn-cell-as-trained) as one fused operation with a hand-derived VJP.
 //!
+//! **The continuous circuit.** The cell discretises the rectified ORGaNICs circuit (paper
+//! Eq. 102, organics-core's `Model::Rectified` vector field in `organics_core::dynamics`) with
+//! input gains that are themselves neurons driven by gates:
+//!
+//! $$
+//! \begin{aligned}
+//! \tau_y \dot y &= -y + b_1 \odot z + (1 - \sqrt{\lfloor a\rfloor}) \odot (W_r \lfloor y\rfloor), \\
+//! \tau_a \dot a &= -a + b_0^2 \odot \sigma^2 + W (\lfloor y\rfloor^2 \odot \lfloor a\rfloor), \\
+//! \tau_{b0} \dot b_0 &= -b_0 + \mathrm{sigmoid}(W_{bx0} x + W_{by0} y + W_{ba0} a), \\
+//! \tau_{b1} \dot b_1 &= -b_1 + \mathrm{sigmoid}(W_{bx1} x + W_{by1} y + W_{ba1} a),
+//! \end{aligned}
+//! $$
+//!
+//! with `z = W_zx x`. For fixed gains the `(y, a)` part is exactly core's circuit with `b = b1`,
+//! `b0 = b0`; the cell below is one explicit Euler step of this system of step `Δt` with
+//! `δ_k = Δt/τ_k`. `tests/euler_circuit.rs` checks that identity against core's vector field in
+//! f64 (and that the HEAD variant, which rectifies after `W_r`, is a different system).
+//!
 //! State per batch row, stored as one row `s = [y | a | b0 | b1]` of length `4n`; input
 //! `x ∈ ℝ^m`. One explicit Euler step of the rectified, gated circuit is
 //!
@@ -73,7 +91,7 @@ pub enum RecurrentDrive {
 
 /// How the effective recurrent matrix is built from the raw parameter `W_r`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Recurrence {
+pub enum RecurrentMatrix {
     /// `I + SN(W_r)` (NeurIPS-era code).
     IdentityPlusSpectralNorm,
     /// `SN(W_r)` (unit spectral norm).
@@ -115,11 +133,21 @@ pub enum TimeConstants {
 }
 
 impl TimeConstants {
-    /// The paper's maxima (docs/model.md#rnn-cell-as-trained): `0.02, 0.005, 0.1`, learned.
+    /// The paper's maxima of `Δt/τ` for `y`, `a` and the gains (docs/model.md#rnn-cell-as-trained).
+    pub const PAPER_MAXIMA: (f64, f64, f64) = (0.02, 0.005, 0.1);
+
+    /// The paper's maxima, learned.
     pub const PAPER_LEARNED: Self = Self::Learned {
-        max_y: 0.02,
-        max_a: 0.005,
-        max_b: 0.1,
+        max_y: Self::PAPER_MAXIMA.0,
+        max_a: Self::PAPER_MAXIMA.1,
+        max_b: Self::PAPER_MAXIMA.2,
+    };
+
+    /// The paper's maxima, fixed (`p_k` frozen at 1).
+    pub const PAPER_FIXED: Self = Self::Fixed {
+        max_y: Self::PAPER_MAXIMA.0,
+        max_a: Self::PAPER_MAXIMA.1,
+        max_b: Self::PAPER_MAXIMA.2,
     };
 
     /// `(max_y, max_a, max_b)`.
@@ -148,7 +176,7 @@ pub struct CellConfig {
     /// Rectification before or after `W_r`.
     pub recurrent: RecurrentDrive,
     /// Effective recurrent matrix.
-    pub recurrence: Recurrence,
+    pub recurrence: RecurrentMatrix,
     /// Normalisation weights.
     pub norm_weights: NormWeights,
     /// Time constants.
@@ -160,7 +188,7 @@ impl CellConfig {
     pub const NEURIPS: Self = Self {
         input: InputDrive::Linear,
         recurrent: RecurrentDrive::RectifyBefore,
-        recurrence: Recurrence::IdentityPlusSpectralNorm,
+        recurrence: RecurrentMatrix::IdentityPlusSpectralNorm,
         norm_weights: NormWeights::Exp,
         time_constants: TimeConstants::PAPER_LEARNED,
     };
@@ -169,7 +197,7 @@ impl CellConfig {
     pub const HEAD: Self = Self {
         input: InputDrive::Rectified,
         recurrent: RecurrentDrive::RectifyAfter,
-        recurrence: Recurrence::Free,
+        recurrence: RecurrentMatrix::Free,
         norm_weights: NormWeights::ExpClamped,
         time_constants: TimeConstants::PAPER_LEARNED,
     };

@@ -14,8 +14,9 @@
 //! ```
 
 use crate::cell::{CellConfig, InputDrive, RecurrentDrive};
+use crate::cell_op::CellVars;
 use crate::scalar::Scalar;
-use crate::tape::{CellVars, Tape, Var};
+use crate::tape::{Tape, Var};
 
 /// One Euler step built from primitives; same inputs and output as [`Tape::organics_cell`].
 ///

@@ -14,8 +14,10 @@
 //! | [`solve`] | batched per-sample LU solves |
 //! | [`spectral_norm`] | PyTorch-style spectral-norm parametrisation |
 //! | [`cell`] | the fused ORGaNICs Euler step and its hand-derived VJP |
+//! | [`cell_op`] | the fused step as a tape operation ([`cell_op::CellVars`]) |
 //! | [`composed`] | the same step from primitive tape operations (test reference) |
 //! | [`params`] | named parameter tensors ([`ParamSet`]) |
+//! | [`init`] | the seeded initialisers of every model (PyTorch's defaults, in `f32`) |
 //! | [`rnn`] | the ORGaNICs RNN classifier (sMNIST), its initialisation and tape recording |
 //! | [`bptt`] | BPTT with checkpointing and batch-parallel chunks ([`Bptt`]) |
 //! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
@@ -62,8 +64,10 @@
 
 pub mod bptt;
 pub mod cell;
+pub mod cell_op;
 pub mod composed;
 pub mod error;
+pub mod init;
 pub mod linalg;
 pub mod loss;
 pub mod optim;

@@ -12,7 +12,7 @@
 //! | name | shape | meaning | effective weight |
 //! |---|---|---|---|
 //! | `cell.W_zx` | `n x m` | input weights | as is |
-//! | `cell.W_r` | `n x n` | raw recurrent weights | `I + SN(W_r)`, `SN(W_r)` or `W_r` ([`Recurrence`]) |
+//! | `cell.W_r` | `n x n` | raw recurrent weights | `I + SN(W_r)`, `SN(W_r)` or `W_r` ([`RecurrentMatrix`]) |
 //! | `cell.W_bx0`, `cell.W_by0`, `cell.W_ba0` | `n x m`, `n x n`, `n x n` | `b0` gate | as is |
 //! | `cell.W_bx1`, `cell.W_by1`, `cell.W_ba1` | `n x m`, `n x n`, `n x n` | `b1` gate | as is |
 //! | `cell.log_W` | `n x n` | log normalisation weights | `exp` or `clamp(exp, 0, 1)` ([`NormWeights`]) |
@@ -22,22 +22,27 @@
 //! Non-trained buffers ([`RnnBuffers`]): `σ` (ones), the initial states `y0, a0, b0_0, b1_0`
 //! (drawn once, shared by all sequences), and the spectral-norm vectors `u`, `v` of `W_r`.
 //!
-//! Initialisation follows the NeurIPS-era code (docs/model.md#rnn-cell-as-trained): `W_zx` kaiming-uniform then divided
-//! by its largest singular value; gate weights `U(±1/√fan_in)`; raw `W_r = I` (spectral-norm
-//! variants; an orthogonal matrix for [`Recurrence::Free`]); `log W ~ U(−1, 0)` off the
-//! diagonal and `0` on it (`log max(U(0,1), 1e−8)` for [`NormWeights::ExpClamped`], as the
-//! HEAD code); `p ~ N(0, 1)`; `y0 = u/‖u‖`, `u ~ U(0,1)ⁿ`; `a0 ~ U(0,1)ⁿ`; `b0_0 = 1`;
-//! `b1_0 ~ U(0,1)ⁿ`; readout as PyTorch's `nn.Linear` default.
+//! Initialisation ([`OrganicsRnn::new`], the values training starts from) follows the
+//! NeurIPS-era code (docs/model.md#rnn-cell-as-trained), drawn in `f32` by [`crate::init`] from one ChaCha8 generator in
+//! this order: `W_zx` kaiming-uniform, then divided by its largest singular value; raw `W_r = I`
+//! with a seed for the spectral-norm vectors (spectral-norm variants) or an orthogonal matrix
+//! ([`RecurrentMatrix::Free`]); gate weights `U(±1/√fan_in)`; `log W = −U(0,1)` off the
+//! diagonal and `0` on it (`log max(U(0,1), 1e−8)` for [`NormWeights::ExpClamped`], as the HEAD
+//! code); `p ~ N(0, 1)` (learned time constants only); `y0 = u/‖u‖`, `u ~ U(0,1)ⁿ`;
+//! `a0 ~ U(0,1)ⁿ`; `b0_0 = 1`; `b1_0 ~ U(0,1)ⁿ`; readout as PyTorch's `nn.Linear` default.
+//! This is the one definition of the model: organics-train trains it, holding these tensors
+//! under PyTorch `state_dict` names for its checkpoints.
 
-use crate::cell::{CellConfig, CellDims, NormWeights, Recurrence, TimeConstants};
+use crate::cell::{CellConfig, CellDims, NormWeights, RecurrentMatrix, TimeConstants};
+use crate::cell_op::CellVars;
 use crate::error::GradError;
+use crate::init;
 use crate::params::{ParamId, ParamSet};
 use crate::scalar::Scalar;
 use crate::spectral_norm::{PowerIteration, SpectralNorm};
-use crate::tape::{CellVars, Tape, Var};
+use crate::tape::{Tape, Var};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 /// The logistic function's value at 1: the factor of the frozen time parameters.
@@ -109,6 +114,41 @@ pub struct RnnIds {
 
 /// Names of the time parameters, in the order of [`RnnIds::tau`].
 pub const TAU_NAMES: [&str; 4] = ["cell.p_y", "cell.p_a", "cell.p_b0", "cell.p_b1"];
+
+/// Names of the gate matrices, in parameter order.
+pub const GATE_NAMES: [&str; 6] = [
+    "cell.W_bx0",
+    "cell.W_by0",
+    "cell.W_ba0",
+    "cell.W_bx1",
+    "cell.W_by1",
+    "cell.W_ba1",
+];
+
+impl RnnIds {
+    /// The ids of a model with cell `cell`: the raw parameters in the order of the module
+    /// table (`W_zx`, `W_r`, the six gates, `log W`, the four time parameters if learned, the
+    /// readout). The order is the layout of parameters, gradients and optimiser moments.
+    #[must_use]
+    pub fn of(cell: &CellConfig) -> Self {
+        let learned = matches!(cell.time_constants, TimeConstants::Learned { .. });
+        let after_tau = if learned { 13 } else { 9 };
+        Self {
+            w_zx: ParamId(0),
+            w_r: ParamId(1),
+            w_bx0: ParamId(2),
+            w_by0: ParamId(3),
+            w_ba0: ParamId(4),
+            w_bx1: ParamId(5),
+            w_by1: ParamId(6),
+            w_ba1: ParamId(7),
+            log_w: ParamId(8),
+            tau: learned.then_some([ParamId(9), ParamId(10), ParamId(11), ParamId(12)]),
+            readout_w: ParamId(after_tau),
+            readout_b: ParamId(after_tau + 1),
+        }
+    }
+}
 
 /// Non-trained state of an [`OrganicsRnn`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,109 +259,82 @@ impl<S: Scalar> OrganicsRnn<S> {
             classes,
             cell,
         } = config;
+        // The draws, in this order, from one generator: W_zx, (the spectral-norm seed or the
+        // orthogonal W_r), the six gate matrices, log W, (the time parameters), y0, a0, b1_0,
+        // the readout. Values are drawn in f32 (the training precision) and widened to `S`.
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut uni = |len: usize, lo: f64, hi: f64| -> Vec<S> {
-            (0..len)
-                .map(|_| S::from_f64(lo + (hi - lo) * rng.random::<f64>()))
-                .collect()
+        let rng = &mut rng;
+        // W_zx: kaiming uniform, then divided by its largest singular value.
+        let mut w_zx = init::kaiming_uniform(rng, n, m);
+        let smax = init::largest_singular_value(&w_zx, n, m);
+        if smax > 0.0 {
+            w_zx.iter_mut().for_each(|v| *v /= smax);
+        }
+        let (w_r, sn_seed) = match cell.recurrence {
+            RecurrentMatrix::IdentityPlusSpectralNorm | RecurrentMatrix::SpectralNorm => {
+                (init::identity(n), Some(rng.random::<u64>()))
+            }
+            RecurrentMatrix::Free => (init::orthogonal(rng, n), None),
         };
-        let bx = 1.0 / (m as f64).sqrt();
-        let bn = 1.0 / (n as f64).sqrt();
-        let mut w_zx = uni(n * m, -bx, bx);
-        let w_bx0 = uni(n * m, -bx, bx);
-        let w_by0 = uni(n * n, -bn, bn);
-        let w_ba0 = uni(n * n, -bn, bn);
-        let w_bx1 = uni(n * m, -bx, bx);
-        let w_by1 = uni(n * n, -bn, bn);
-        let w_ba1 = uni(n * n, -bn, bn);
-        let mut log_w = match cell.norm_weights {
-            NormWeights::Exp => uni(n * n, -1.0, 0.0),
-            NormWeights::ExpClamped => uni(n * n, 0.0, 1.0)
+        let mut gate = |fan_in: usize| init::kaiming_uniform(rng, n, fan_in);
+        let gates = [gate(m), gate(n), gate(n), gate(m), gate(n), gate(n)];
+        let mut log_w: Vec<f32> = match cell.norm_weights {
+            NormWeights::Exp => init::unit_uniform(rng, n * n)
                 .into_iter()
-                .map(|u| u.max(S::from_f64(1e-8)).ln())
+                .map(|u| -u)
+                .collect(),
+            NormWeights::ExpClamped => init::unit_uniform(rng, n * n)
+                .into_iter()
+                .map(|u| u.max(1e-8).ln())
                 .collect(),
         };
         for i in 0..n {
-            log_w[i * n + i] = S::ZERO;
+            log_w[i * n + i] = 0.0;
         }
-        let ro_w = uni(classes * n, -bn, bn);
-        let ro_b = uni(classes, -bn, bn);
-        let mut y0 = uni(n, 0.0, 1.0);
-        let a0 = uni(n, 0.0, 1.0);
-        let b1_0 = uni(n, 0.0, 1.0);
-        let norm = crate::linalg::dot(&y0, &y0).sqrt();
-        if norm > S::ZERO {
-            y0.iter_mut().for_each(|x| *x /= norm);
-        }
-        // W_zx / (largest singular value), by power iteration on W_zxᵀ W_zx.
-        let smax = largest_singular_value(&w_zx, n, m);
-        if smax > S::ZERO {
-            w_zx.iter_mut().for_each(|x| *x /= smax);
-        }
-        let mut identity = vec![S::ZERO; n * n];
-        for i in 0..n {
-            identity[i * n + i] = S::ONE;
-        }
-        let w_r = match cell.recurrence {
-            Recurrence::IdentityPlusSpectralNorm | Recurrence::SpectralNorm => identity,
-            Recurrence::Free => orthogonal(n, &mut rng),
-        };
-        let tau: Option<Vec<Vec<S>>> = match cell.time_constants {
-            TimeConstants::Learned { .. } => Some(
-                (0..4)
-                    .map(|_| {
-                        (0..n)
-                            .map(|_| {
-                                let z: f64 = StandardNormal.sample(&mut rng);
-                                S::from_f64(z)
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ),
+        let tau: Option<[Vec<f32>; 4]> = match cell.time_constants {
+            TimeConstants::Learned { .. } => Some(std::array::from_fn(|_| init::normal(rng, n))),
             TimeConstants::Fixed { .. } => None,
         };
-        let spectral = match cell.recurrence {
-            Recurrence::Free => None,
-            _ => Some(SpectralNorm::new(&w_r, n, n, rng.random::<u64>())),
-        };
+        let u = init::unit_uniform(rng, n);
+        let norm = u
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
+        let y0: Vec<f32> = u.iter().map(|v| v / norm).collect();
+        let a0 = init::unit_uniform(rng, n);
+        let b1_0 = init::unit_uniform(rng, n);
+        let ro_w = init::kaiming_uniform(rng, classes, n);
+        let ro_b = init::uniform(rng, classes, 1.0 / (n as f32).sqrt());
 
+        let widen =
+            |v: Vec<f32>| -> Vec<S> { v.into_iter().map(|x| S::from_f64(f64::from(x))).collect() };
+        let w_r = widen(w_r);
+        let spectral = sn_seed.map(|seed| SpectralNorm::new(&w_r, n, n, seed));
         let mut p = ParamSet::new();
-        let ids_w_zx = p.push("cell.W_zx", n, m, w_zx);
-        let ids_w_r = p.push("cell.W_r", n, n, w_r);
-        let ids_w_bx0 = p.push("cell.W_bx0", n, m, w_bx0);
-        let ids_w_by0 = p.push("cell.W_by0", n, n, w_by0);
-        let ids_w_ba0 = p.push("cell.W_ba0", n, n, w_ba0);
-        let ids_w_bx1 = p.push("cell.W_bx1", n, m, w_bx1);
-        let ids_w_by1 = p.push("cell.W_by1", n, n, w_by1);
-        let ids_w_ba1 = p.push("cell.W_ba1", n, n, w_ba1);
-        let ids_log_w = p.push("cell.log_W", n, n, log_w);
-        let tau_ids = tau.map(|v| {
-            let mut it = v.into_iter();
-            TAU_NAMES.map(|name| p.push(name, 1, n, it.next().unwrap_or_default()))
-        });
-        let readout_w = p.push("readout.weight", classes, n, ro_w);
-        let readout_b = p.push("readout.bias", 1, classes, ro_b);
-        let ids = RnnIds {
-            w_zx: ids_w_zx,
-            w_r: ids_w_r,
-            w_bx0: ids_w_bx0,
-            w_by0: ids_w_by0,
-            w_ba0: ids_w_ba0,
-            w_bx1: ids_w_bx1,
-            w_by1: ids_w_by1,
-            w_ba1: ids_w_ba1,
-            log_w: ids_log_w,
-            tau: tau_ids,
-            readout_w,
-            readout_b,
-        };
+        p.push("cell.W_zx", n, m, widen(w_zx));
+        p.push("cell.W_r", n, n, w_r);
+        for (name, data) in GATE_NAMES.into_iter().zip(gates) {
+            let cols = data.len() / n;
+            p.push(name, n, cols, widen(data));
+        }
+        p.push("cell.log_W", n, n, widen(log_w));
+        if let Some(tau) = tau {
+            for (name, data) in TAU_NAMES.into_iter().zip(tau) {
+                p.push(name, 1, n, widen(data));
+            }
+        }
+        p.push("readout.weight", classes, n, widen(ro_w));
+        p.push("readout.bias", 1, classes, widen(ro_b));
+        let ids = RnnIds::of(&cell);
+        debug_assert_eq!(p.find("readout.bias"), Some(ids.readout_b));
         let buffers = RnnBuffers {
             sigma: vec![S::ONE; n],
-            y0,
-            a0,
+            y0: widen(y0),
+            a0: widen(a0),
             b0_0: vec![S::ONE; n],
-            b1_0,
+            b1_0: widen(b1_0),
             spectral,
         };
         Ok(Self {
@@ -486,12 +499,12 @@ impl<S: Scalar> OrganicsRnn<S> {
         out.wr_sn.clear();
         out.wr_sigma = S::ONE;
         match (&cell.recurrence, &self.buffers.spectral) {
-            (Recurrence::Free, _) | (_, None) => out.wr.extend_from_slice(raw),
+            (RecurrentMatrix::Free, _) | (_, None) => out.wr.extend_from_slice(raw),
             (rec, Some(sn)) => {
                 out.wr_sn.resize(n * n, S::ZERO);
                 out.wr_sigma = sn.forward(raw, &mut out.wr_sn);
                 out.wr.extend_from_slice(&out.wr_sn);
-                if *rec == Recurrence::IdentityPlusSpectralNorm {
+                if *rec == RecurrentMatrix::IdentityPlusSpectralNorm {
                     for i in 0..n {
                         out.wr[i * n + i] += S::ONE;
                     }
@@ -561,7 +574,7 @@ impl<S: Scalar> OrganicsRnn<S> {
             let raw = self.params.data(ids.w_r);
             let dst = out.data_mut(ids.w_r);
             match (&cell.recurrence, &self.buffers.spectral) {
-                (Recurrence::Free, _) | (_, None) => dst.copy_from_slice(&g.wr),
+                (RecurrentMatrix::Free, _) | (_, None) => dst.copy_from_slice(&g.wr),
                 (_, Some(sn)) => {
                     dst.iter_mut().for_each(|x| *x = S::ZERO);
                     sn.backward(raw, prep.wr_sigma, &g.wr, dst);
@@ -614,94 +627,26 @@ impl<S: Scalar> OrganicsRnn<S> {
         imp: CellImpl,
     ) -> Result<RecordedModel, GradError> {
         self.check_batch(batch, Some(labels))?;
-        let RnnConfig {
-            hidden: n,
-            input: m,
-            classes,
-            cell,
-        } = self.config;
-        let ids = &self.ids;
         let params: Vec<Var> = self
             .params
             .tensors()
             .iter()
             .map(|t| tape.param(t.rows, t.cols, &t.data))
             .collect();
-        let pv = |id: ParamId| params[id.0];
-        let w_r = match (&cell.recurrence, &self.buffers.spectral) {
-            (Recurrence::Free, _) | (_, None) => pv(ids.w_r),
-            (rec, Some(sn)) => {
-                let s = tape.spectral_norm(pv(ids.w_r), sn);
-                if *rec == Recurrence::IdentityPlusSpectralNorm {
-                    let mut eye = vec![S::ZERO; n * n];
-                    for i in 0..n {
-                        eye[i * n + i] = S::ONE;
-                    }
-                    let eye = tape.constant(n, n, &eye);
-                    tape.add(s, eye)
-                } else {
-                    s
-                }
-            }
-        };
-        let w_exp = tape.exp(pv(ids.log_w));
-        let w_norm = match cell.norm_weights {
-            NormWeights::Exp => w_exp,
-            NormWeights::ExpClamped => tape.clamp(w_exp, S::ZERO, S::ONE),
-        };
-        let (my, ma, mb) = cell.time_constants.maxima();
-        let dt = match ids.tau {
-            Some(tau) => {
-                let mut parts = Vec::with_capacity(4);
-                for (k, mx) in [my, ma, mb, mb].into_iter().enumerate() {
-                    let s = tape.sigmoid(pv(tau[k]));
-                    parts.push(tape.scale(s, S::from_f64(mx)));
-                }
-                let ya = tape.concat_cols(parts[0], parts[1]);
-                let bb = tape.concat_cols(parts[2], parts[3]);
-                tape.concat_cols(ya, bb)
-            }
-            None => {
-                let v: Vec<S> = [my, ma, mb, mb]
-                    .iter()
-                    .flat_map(|&mx| std::iter::repeat_n(S::from_f64(mx * SIGMOID_OF_ONE), n))
-                    .collect();
-                tape.constant(1, 4 * n, &v)
-            }
-        };
-        let sigma2: Vec<S> = self.buffers.sigma.iter().map(|&s| s * s).collect();
-        let sigma2 = tape.constant(1, n, &sigma2);
-        let vars = CellVars {
-            w_zx: pv(ids.w_zx),
-            w_bx0: pv(ids.w_bx0),
-            w_bx1: pv(ids.w_bx1),
-            w_r,
-            w_by0: pv(ids.w_by0),
-            w_ba0: pv(ids.w_ba0),
-            w_by1: pv(ids.w_by1),
-            w_ba1: pv(ids.w_ba1),
-            w_norm,
-            dt,
-            sigma2,
-        };
-        let init = self.initial_state();
-        let rows: Vec<S> = (0..batch.batch)
-            .flat_map(|_| init.iter().copied())
-            .collect();
-        let mut state = tape.constant(batch.batch, 4 * n, &rows);
-        for t in 0..batch.steps {
-            let x = tape.constant(batch.batch, m, batch.step_rows(t, 0, batch.batch));
-            state = match imp {
-                CellImpl::Fused => tape.organics_cell(&cell, x, state, &vars),
-                CellImpl::Composed => {
-                    crate::composed::organics_cell_composed(tape, &cell, x, state, &vars)
-                }
-            };
-        }
-        let y = tape.slice_cols(state, 0, n);
-        let lin = tape.linear(y, pv(ids.readout_w));
-        let logits = tape.add(lin, pv(ids.readout_b));
-        debug_assert_eq!(tape.shape(logits), (batch.batch, classes));
+        let vars = record_weights(tape, &self.config, &self.ids, &params, &self.buffers);
+        let y = record_steps(
+            tape,
+            &self.config.cell,
+            &vars,
+            &self.initial_state(),
+            batch.batch,
+            batch.steps,
+            |t| batch.step_rows(t, 0, batch.batch),
+            imp,
+            |_, _| {},
+        );
+        let logits = record_readout(tape, &self.ids, &params, y);
+        debug_assert_eq!(tape.shape(logits), (batch.batch, self.config.classes));
         let loss = tape.softmax_cross_entropy(logits, labels)?;
         Ok(RecordedModel {
             loss,
@@ -709,6 +654,118 @@ impl<S: Scalar> OrganicsRnn<S> {
             params,
         })
     }
+}
+
+/// Records the effective weights of the cell (the parameter transforms of the module table)
+/// on a tape: `params` are the leaves of the raw parameters (indexed by `ParamId.0` of
+/// `ids`), `buffers` supply `σ` and the spectral-norm vectors (used as they are).
+pub fn record_weights<S: Scalar>(
+    tape: &mut Tape<S>,
+    config: &RnnConfig,
+    ids: &RnnIds,
+    params: &[Var],
+    buffers: &RnnBuffers<S>,
+) -> CellVars {
+    let RnnConfig {
+        hidden: n, cell, ..
+    } = *config;
+    let pv = |id: ParamId| params[id.0];
+    let w_r = match (&cell.recurrence, &buffers.spectral) {
+        (RecurrentMatrix::Free, _) | (_, None) => pv(ids.w_r),
+        (rec, Some(sn)) => {
+            let s = tape.spectral_norm(pv(ids.w_r), sn);
+            if *rec == RecurrentMatrix::IdentityPlusSpectralNorm {
+                let mut eye = vec![S::ZERO; n * n];
+                for i in 0..n {
+                    eye[i * n + i] = S::ONE;
+                }
+                let eye = tape.constant(n, n, &eye);
+                tape.add(s, eye)
+            } else {
+                s
+            }
+        }
+    };
+    let w_exp = tape.exp(pv(ids.log_w));
+    let w_norm = match cell.norm_weights {
+        NormWeights::Exp => w_exp,
+        NormWeights::ExpClamped => tape.clamp(w_exp, S::ZERO, S::ONE),
+    };
+    let (my, ma, mb) = cell.time_constants.maxima();
+    let dt = match ids.tau {
+        Some(tau) => {
+            let mut parts = Vec::with_capacity(4);
+            for (k, mx) in [my, ma, mb, mb].into_iter().enumerate() {
+                let s = tape.sigmoid(pv(tau[k]));
+                parts.push(tape.scale(s, S::from_f64(mx)));
+            }
+            let ya = tape.concat_cols(parts[0], parts[1]);
+            let bb = tape.concat_cols(parts[2], parts[3]);
+            tape.concat_cols(ya, bb)
+        }
+        None => {
+            let v: Vec<S> = [my, ma, mb, mb]
+                .iter()
+                .flat_map(|&mx| std::iter::repeat_n(S::from_f64(mx * SIGMOID_OF_ONE), n))
+                .collect();
+            tape.constant(1, 4 * n, &v)
+        }
+    };
+    let sigma2: Vec<S> = buffers.sigma.iter().map(|&s| s * s).collect();
+    let sigma2 = tape.constant(1, n, &sigma2);
+    CellVars {
+        w_zx: pv(ids.w_zx),
+        w_bx0: pv(ids.w_bx0),
+        w_bx1: pv(ids.w_bx1),
+        w_r,
+        w_by0: pv(ids.w_by0),
+        w_ba0: pv(ids.w_ba0),
+        w_by1: pv(ids.w_by1),
+        w_ba1: pv(ids.w_ba1),
+        w_norm,
+        dt,
+        sigma2,
+    }
+}
+
+/// Records `steps` cell steps on a tape from the initial state row `init` (`[y0 | a0 | b0_0 |
+/// b1_0]`, repeated over `rows`); `step(t)` is the `rows x m` input of step `t`, and
+/// `observe(t, state)` sees every state (`rows x 4n`, the initial one at `t = 0`). Returns
+/// `y_T` (`rows x n`).
+#[allow(clippy::too_many_arguments)]
+pub fn record_steps<'a, S: Scalar>(
+    tape: &mut Tape<S>,
+    cell: &CellConfig,
+    vars: &CellVars,
+    init: &[S],
+    rows: usize,
+    steps: usize,
+    step: impl Fn(usize) -> &'a [S],
+    imp: CellImpl,
+    mut observe: impl FnMut(usize, &[S]),
+) -> Var {
+    let n = init.len() / 4;
+    let m = tape.shape(vars.w_zx).1;
+    let data: Vec<S> = (0..rows).flat_map(|_| init.iter().copied()).collect();
+    let mut state = tape.constant(rows, 4 * n, &data);
+    observe(0, tape.value(state));
+    for t in 0..steps {
+        let x = tape.constant(rows, m, step(t));
+        state = match imp {
+            CellImpl::Fused => tape.organics_cell(cell, x, state, vars),
+            CellImpl::Composed => {
+                crate::composed::organics_cell_composed(tape, cell, x, state, vars)
+            }
+        };
+        observe(t + 1, tape.value(state));
+    }
+    tape.slice_cols(state, 0, n)
+}
+
+/// Records the readout `W_o y + c_o` of `y` (`rows x n`) on a tape.
+pub fn record_readout<S: Scalar>(tape: &mut Tape<S>, ids: &RnnIds, params: &[Var], y: Var) -> Var {
+    let lin = tape.linear(y, params[ids.readout_w.0]);
+    tape.add(lin, params[ids.readout_b.0])
 }
 
 fn validate(c: &RnnConfig) -> Result<(), GradError> {
@@ -740,48 +797,4 @@ fn validate(c: &RnnConfig) -> Result<(), GradError> {
         }
     }
     Ok(())
-}
-
-/// Largest singular value of a row-major `rows x cols` matrix by power iteration.
-fn largest_singular_value<S: Scalar>(w: &[S], rows: usize, cols: usize) -> S {
-    let mut v = vec![S::ONE; cols];
-    let mut u = vec![S::ZERO; rows];
-    let mut s = S::ZERO;
-    for _ in 0..100 {
-        for i in 0..rows {
-            u[i] = crate::linalg::dot(&w[i * cols..(i + 1) * cols], &v);
-        }
-        v.iter_mut().for_each(|x| *x = S::ZERO);
-        for i in 0..rows {
-            crate::linalg::axpy(&mut v, u[i], &w[i * cols..(i + 1) * cols]);
-        }
-        let nv = crate::linalg::dot(&v, &v).sqrt();
-        if nv <= S::ZERO {
-            return S::ZERO;
-        }
-        v.iter_mut().for_each(|x| *x /= nv);
-        s = nv.sqrt();
-    }
-    s
-}
-
-/// A random orthogonal `n x n` matrix (modified Gram–Schmidt on a Gaussian matrix).
-fn orthogonal<S: Scalar>(n: usize, rng: &mut ChaCha8Rng) -> Vec<S> {
-    let mut q: Vec<f64> = (0..n * n).map(|_| StandardNormal.sample(rng)).collect();
-    for i in 0..n {
-        for j in 0..i {
-            let d: f64 = (0..n).map(|k| q[i * n + k] * q[j * n + k]).sum();
-            for k in 0..n {
-                q[i * n + k] -= d * q[j * n + k];
-            }
-        }
-        let norm = (0..n)
-            .map(|k| q[i * n + k] * q[i * n + k])
-            .sum::<f64>()
-            .sqrt();
-        for k in 0..n {
-            q[i * n + k] /= norm;
-        }
-    }
-    q.into_iter().map(S::from_f64).collect()
 }

@@ -1,5 +1,7 @@
 //! Batched per-sample dense linear solves `A_b x_b = r_b` (one `n x n` system per batch row),
-//! used by the fixed-point layer's iterative algorithm.
+//! used by the fixed-point layer's iterative algorithm, and the layer's two tape operations:
+//! the system matrices `M_b = I − W + diag(d_b) W` ([`Tape::diag_gain_system`]) and the solves
+//! ([`Tape::batched_solve`]), each forward pass next to its VJP.
 //!
 //! Each system is factorised in place by Gaussian elimination with partial pivoting,
 //! `P A = L U`. The vector-Jacobian product of `x = A⁻¹ r` is
@@ -15,6 +17,7 @@
 
 use crate::error::GradError;
 use crate::scalar::Scalar;
+use crate::tape::{Op, Tape, Var, VjpCtx};
 
 /// Factorises the row-major `n x n` matrix `a` in place (`P A = L U`, unit-lower `L` below the
 /// diagonal, `U` on and above it), recording row swaps in `piv`.
@@ -107,6 +110,158 @@ pub fn lu_solve_transposed<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut
     }
     for k in (0..n).rev() {
         b.swap(k, piv[k]);
+    }
+}
+
+/// The tape operations of the fixed-point layer's iterative algorithm: its per-sample system
+/// matrices and their solves, each forward pass next to its VJP.
+impl<S: Scalar> Tape<S> {
+    /// Per-sample system matrices `M_b = I − W + diag(d_b) W` (`batch x n²`, each row a
+    /// row-major `n x n` matrix) from gains `d` (`batch x n`) and `W` (`n x n`).
+    ///
+    /// VJP: `d̄_{b,i} = Σ_j M̄_{b,ij} W_ij`, `W̄_ij += Σ_b (d_{b,i} − 1) M̄_{b,ij}`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    #[track_caller]
+    pub fn diag_gain_system(&mut self, d: Var, w: Var) -> Var {
+        let (nd, nw) = (self.node(d), self.node(w));
+        let n = nd.cols;
+        assert!(
+            nw.rows == n && nw.cols == n,
+            "diag_gain_system: W must be {n} x {n}"
+        );
+        let out = self.push(
+            nd.rows,
+            n * n,
+            Op::DiagGainSystem(d, w),
+            nd.needs_grad || nw.needs_grad,
+            0,
+            0,
+        );
+        let (lo, o) = self.out_split(out);
+        let (dv, wv) = (Self::val(lo, &nd), Self::val(lo, &nw));
+        for b in 0..nd.rows {
+            let m = &mut o[b * n * n..(b + 1) * n * n];
+            for i in 0..n {
+                let g = dv[b * n + i] - S::ONE;
+                for j in 0..n {
+                    m[i * n + j] = g * wv[i * n + j];
+                }
+                m[i * n + i] += S::ONE;
+            }
+        }
+        out
+    }
+
+    /// Per-sample solves `A_b x_b = r_b`: `a` is `batch x n²` (row-major systems), `r` is
+    /// `batch x n`; returns `x` (`batch x n`). See [`crate::solve`].
+    ///
+    /// # Errors
+    /// [`GradError::SingularSystem`] if a system is singular.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    #[track_caller]
+    pub fn batched_solve(&mut self, a: Var, r: Var) -> Result<Var, GradError> {
+        let (na, nr) = (self.node(a), self.node(r));
+        let n = nr.cols;
+        assert!(
+            na.rows == nr.rows && na.cols == n * n,
+            "batched_solve: A must be batch x n²"
+        );
+        let out = self.push(
+            nr.rows,
+            n,
+            Op::BatchedSolve(a, r),
+            na.needs_grad || nr.needs_grad,
+            na.len(),
+            nr.len(),
+        );
+        let node = self.nodes[out.index()];
+        let (lo, o) = self.values.split_at_mut(node.off);
+        let o = &mut o[..node.len()];
+        let lu = &mut self.aux[node.aux..node.aux + na.len()];
+        lu.copy_from_slice(Self::val(lo, &na));
+        o.copy_from_slice(Self::val(lo, &nr));
+        let piv = &mut self.ints[node.ints..node.ints + nr.len()];
+        for b in 0..nr.rows {
+            let f = &mut lu[b * n * n..(b + 1) * n * n];
+            let p = &mut piv[b * n..(b + 1) * n];
+            crate::solve::lu_in_place(f, n, p, b)?;
+            crate::solve::lu_solve(f, n, p, &mut o[b * n..(b + 1) * n]);
+        }
+        Ok(out)
+    }
+}
+
+/// The VJP of [`Tape::diag_gain_system`] for its node in `ctx`.
+pub(crate) fn diag_gain_system_vjp<S: Scalar>(ctx: &mut VjpCtx<'_, S>, d: Var, w: Var) {
+    let (g, node) = (ctx.g, ctx.node);
+
+    let n = ctx.nodes[d.index()].cols;
+    let (dv, wv) = (ctx.val(d), ctx.val(w));
+    if let Some(gd) = ctx.grad_mut(d) {
+        for b in 0..node.rows {
+            for i in 0..n {
+                gd[b * n + i] += crate::linalg::dot(
+                    &g[b * n * n + i * n..b * n * n + (i + 1) * n],
+                    &wv[i * n..(i + 1) * n],
+                );
+            }
+        }
+    }
+    if let Some(gw) = ctx.grad_mut(w) {
+        for b in 0..node.rows {
+            for i in 0..n {
+                let c = dv[b * n + i] - S::ONE;
+                crate::linalg::axpy(
+                    &mut gw[i * n..(i + 1) * n],
+                    c,
+                    &g[b * n * n + i * n..b * n * n + (i + 1) * n],
+                );
+            }
+        }
+    }
+}
+
+/// The VJP of [`Tape::batched_solve`] for its node in `ctx` (`tmp`: the tape's buffer).
+pub(crate) fn batched_solve_vjp<S: Scalar>(
+    ctx: &mut VjpCtx<'_, S>,
+    a: Var,
+    r: Var,
+    tmp: &mut Vec<S>,
+) {
+    let (g, node, out) = (ctx.g, ctx.node, ctx.out());
+
+    let n = node.cols;
+    let lu = ctx.node_aux(node.rows * n * n);
+    let piv = ctx.node_ints(node.rows * n);
+    tmp.clear();
+    tmp.extend_from_slice(g);
+    for b in 0..node.rows {
+        crate::solve::lu_solve_transposed(
+            &lu[b * n * n..(b + 1) * n * n],
+            n,
+            &piv[b * n..(b + 1) * n],
+            &mut tmp[b * n..(b + 1) * n],
+        );
+    }
+    if let Some(gr) = ctx.grad_mut(r) {
+        crate::linalg::add_assign(gr, tmp);
+    }
+    if let Some(ga) = ctx.grad_mut(a) {
+        for b in 0..node.rows {
+            let lam = &tmp[b * n..(b + 1) * n];
+            let x = &out[b * n..(b + 1) * n];
+            for i in 0..n {
+                crate::linalg::axpy(
+                    &mut ga[b * n * n + i * n..b * n * n + (i + 1) * n],
+                    -lam[i],
+                    x,
+                );
+            }
+        }
     }
 }
 

@@ -21,13 +21,16 @@
 //! where `lo ≤ x ≤ hi` (PyTorch's convention); row normalisation divides by
 //! `max(‖x‖, ε)` and treats the `ε` branch as a constant.
 //!
-//! Operations with their own modules: [`crate::solve`] (batched solve),
-//! [`crate::spectral_norm`], [`crate::loss`], [`crate::cell`] (the fused ORGaNICs step).
+//! The tape is generic: the operations specific to ORGaNICs models live next to the objects they
+//! compute, each forward pass beside its VJP: [`crate::cell_op`] (the fused Euler step of the
+//! RNN cell, with its inputs [`CellVars`] and weight packing) and [`crate::solve`] (the
+//! fixed-point layer's system matrices and batched solves). Their kernels are in
+//! [`crate::cell`], [`crate::solve`], [`crate::spectral_norm`] and [`crate::loss`]. Every
+//! operation's VJP (`*_vjp`, given a `VjpCtx`) follows its forward pass; [`Tape::backward`]
+//! only dispatches on the operation.
 
-use crate::cell::{
-    self, CellConfig, CellDims, CellWeightGrads, CellWeights, StepRecord, StepScratch,
-    WeightGradBlock,
-};
+use crate::cell::{CellConfig, CellWeightGrads, StepScratch};
+use crate::cell_op::CellVars;
 use crate::error::GradError;
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
@@ -130,35 +133,9 @@ pub enum Binary {
     Div,
 }
 
-/// Inputs of the fused ORGaNICs cell on a tape (effective weights, see [`crate::cell`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CellVars {
-    /// `W_zx`, `n x m`.
-    pub w_zx: Var,
-    /// `W_bx0`, `n x m`.
-    pub w_bx0: Var,
-    /// `W_bx1`, `n x m`.
-    pub w_bx1: Var,
-    /// Effective `W_r`, `n x n`.
-    pub w_r: Var,
-    /// `W_by0`, `n x n`.
-    pub w_by0: Var,
-    /// `W_ba0`, `n x n`.
-    pub w_ba0: Var,
-    /// `W_by1`, `n x n`.
-    pub w_by1: Var,
-    /// `W_ba1`, `n x n`.
-    pub w_ba1: Var,
-    /// Effective normalisation weights `W`, `n x n`.
-    pub w_norm: Var,
-    /// `[δ_y | δ_a | δ_b0 | δ_b1]`, `1 x 4n`.
-    pub dt: Var,
-    /// `σ²`, `1 x n`.
-    pub sigma2: Var,
-}
-
+/// The operation that produced a node, with its inputs (the dispatch of [`Tape::backward`]).
 #[derive(Debug, Clone, Copy)]
-enum Op<S> {
+pub(crate) enum Op<S> {
     Leaf,
     MatMul {
         a: Var,
@@ -187,19 +164,23 @@ enum Op<S> {
     },
 }
 
+/// One recorded value: its shape, its offsets in the arenas and the operation behind it.
 #[derive(Debug, Clone, Copy)]
-struct Node<S> {
-    rows: usize,
-    cols: usize,
-    off: usize,
-    aux: usize,
-    ints: usize,
-    needs_grad: bool,
-    op: Op<S>,
+pub(crate) struct Node<S> {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    /// Offset of the value (and of its gradient) in the value arena.
+    pub(crate) off: usize,
+    /// Offset of the operation's saved intermediates in the `aux` arena.
+    pub(crate) aux: usize,
+    /// Offset of its saved integers in the `ints` arena.
+    pub(crate) ints: usize,
+    pub(crate) needs_grad: bool,
+    pub(crate) op: Op<S>,
 }
 
 impl<S> Node<S> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rows * self.cols
     }
 }
@@ -207,12 +188,13 @@ impl<S> Node<S> {
 /// A reverse-mode tape over `S`-valued matrices.
 #[derive(Debug, Default)]
 pub struct Tape<S: Scalar> {
-    nodes: Vec<Node<S>>,
-    values: Vec<S>,
+    pub(crate) nodes: Vec<Node<S>>,
+    pub(crate) values: Vec<S>,
     grads: Vec<S>,
-    aux: Vec<S>,
-    ints: Vec<usize>,
-    cell_scratch: StepScratch<S>,
+    pub(crate) aux: Vec<S>,
+    pub(crate) ints: Vec<usize>,
+    /// Reusable buffers of the fused cell operation ([`crate::cell_op`]).
+    pub(crate) cell_scratch: StepScratch<S>,
     cell_grads: Option<CellWeightGrads<S>>,
     tmp: Vec<S>,
 }
@@ -289,7 +271,7 @@ impl<S: Scalar> Tape<S> {
         &self.grads[n.off..n.off + n.len()]
     }
 
-    fn push(
+    pub(crate) fn push(
         &mut self,
         rows: usize,
         cols: usize,
@@ -317,18 +299,18 @@ impl<S: Scalar> Tape<S> {
         Var(id)
     }
 
-    fn node(&self, v: Var) -> Node<S> {
+    pub(crate) fn node(&self, v: Var) -> Node<S> {
         self.nodes[v.index()]
     }
 
     /// Splits the value arena into (everything before `v`, `v`'s own value).
-    fn out_split(&mut self, v: Var) -> (&[S], &mut [S]) {
+    pub(crate) fn out_split(&mut self, v: Var) -> (&[S], &mut [S]) {
         let n = self.nodes[v.index()];
         let (lo, hi) = self.values.split_at_mut(n.off);
         (lo, &mut hi[..n.len()])
     }
 
-    fn val<'a>(lo: &'a [S], n: &Node<S>) -> &'a [S] {
+    pub(crate) fn val<'a>(lo: &'a [S], n: &Node<S>) -> &'a [S] {
         &lo[n.off..n.off + n.len()]
     }
 
@@ -401,6 +383,29 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::matmul`].
+    fn matmul_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, ta: Trans, b: Var, tb: Trans) {
+        let (g, node, nodes, r) = (ctx.g, ctx.node, ctx.nodes, ctx.reader());
+        let (na, nb) = (nodes[a.index()], nodes[b.index()]);
+        let gv = View::new(g, node.rows, node.cols);
+        let av = View::new(r.val(a), na.rows, na.cols);
+        let bv = View::new(r.val(b), nb.rows, nb.cols);
+        if let Some(ga) = ctx.grad_mut(a) {
+            let dst = ViewMut::new(ga, na.rows, na.cols);
+            match ta {
+                Trans::No => gemm(dst, Beta::Accumulate, gv, Trans::No, bv, flip(tb)),
+                Trans::Yes => gemm(dst, Beta::Accumulate, bv, tb, gv, Trans::Yes),
+            }
+        }
+        if let Some(gb) = ctx.grad_mut(b) {
+            let dst = ViewMut::new(gb, nb.rows, nb.cols);
+            match tb {
+                Trans::No => gemm(dst, Beta::Accumulate, av, flip(ta), gv, Trans::No),
+                Trans::Yes => gemm(dst, Beta::Accumulate, gv, Trans::Yes, av, ta),
+            }
+        }
+    }
+
     /// A linear layer without bias on a batch: `X Wᵀ` for `W` stored `out x in`.
     #[track_caller]
     pub fn linear(&mut self, x: Var, w: Var) -> Var {
@@ -446,6 +451,42 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::binary`].
+    fn binary_vjp(ctx: &mut VjpCtx<'_, S>, f: Binary, a: Var, b: Var) {
+        let (g, node, nodes, r) = (ctx.g, ctx.node, ctx.nodes, ctx.reader());
+        let (na, nb) = (nodes[a.index()], nodes[b.index()]);
+        let (av, bv) = (r.val(a), r.val(b));
+        let cols = node.cols;
+        if let Some(ga) = ctx.grad_mut(a) {
+            for i in 0..node.rows {
+                for j in 0..cols {
+                    let gij = g[i * cols + j];
+                    let y = bv[bidx(&nb, i, j)];
+                    ga[bidx(&na, i, j)] += match f {
+                        Binary::Add | Binary::Sub => gij,
+                        Binary::Mul => gij * y,
+                        Binary::Div => gij / y,
+                    };
+                }
+            }
+        }
+        if let Some(gb) = ctx.grad_mut(b) {
+            for i in 0..node.rows {
+                for j in 0..cols {
+                    let gij = g[i * cols + j];
+                    let x = av[bidx(&na, i, j)];
+                    let y = bv[bidx(&nb, i, j)];
+                    gb[bidx(&nb, i, j)] += match f {
+                        Binary::Add => gij,
+                        Binary::Sub => -gij,
+                        Binary::Mul => gij * x,
+                        Binary::Div => -gij * x / (y * y),
+                    };
+                }
+            }
+        }
+    }
+
     /// `a + b` (broadcasting).
     #[track_caller]
     pub fn add(&mut self, a: Var, b: Var) -> Var {
@@ -479,6 +520,16 @@ impl<S: Scalar> Tape<S> {
             *o = f.apply(x);
         }
         out
+    }
+
+    /// The VJP of [`Self::unary`].
+    fn unary_vjp(ctx: &mut VjpCtx<'_, S>, f: Unary<S>, a: Var) {
+        let (g, out, r) = (ctx.g, ctx.out(), ctx.reader());
+        if let Some(ga) = ctx.grad_mut(a) {
+            for (((gi, &x), &y), &gg) in ga.iter_mut().zip(r.val(a)).zip(out).zip(g) {
+                *gi += f.vjp(x, y, gg);
+            }
+        }
     }
 
     /// `max(x, 0)`.
@@ -549,6 +600,20 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::mean`].
+    fn sum_vjp(ctx: &mut VjpCtx<'_, S>, a: Var) {
+        let (g, node, nodes) = (ctx.g, ctx.node, ctx.nodes);
+        let scale = if matches!(node.op, Op::Mean(_)) {
+            S::ONE / S::from_f64(nodes[a.index()].len() as f64)
+        } else {
+            S::ONE
+        };
+        if let Some(ga) = ctx.grad_mut(a) {
+            let s = g[0] * scale;
+            ga.iter_mut().for_each(|x| *x += s);
+        }
+    }
+
     /// Column sums over the batch: `rows x cols → 1 x cols`.
     pub fn sum_rows(&mut self, a: Var) -> Var {
         let na = self.node(a);
@@ -559,6 +624,17 @@ impl<S: Scalar> Tape<S> {
             crate::linalg::add_assign(o, &av[i * na.cols..(i + 1) * na.cols]);
         }
         out
+    }
+
+    /// The VJP of [`Self::sum_rows`].
+    fn sum_rows_vjp(ctx: &mut VjpCtx<'_, S>, a: Var) {
+        let (g, node) = (ctx.g, ctx.node);
+        if let Some(ga) = ctx.grad_mut(a) {
+            let c = node.cols;
+            for row in ga.chunks_exact_mut(c) {
+                crate::linalg::add_assign(row, g);
+            }
+        }
     }
 
     /// Each row divided by `max(‖row‖₂, eps)`.
@@ -589,6 +665,30 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
+    /// The VJP of [`Self::row_l2_normalize`].
+    fn row_l2_normalize_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, eps: S) {
+        let (g, node, out) = (ctx.g, ctx.node, ctx.out());
+        let c = node.cols;
+        let norms = ctx.node_aux(node.rows);
+        if let Some(ga) = ctx.grad_mut(a) {
+            for i in 0..node.rows {
+                let yr = &out[i * c..(i + 1) * c];
+                let gr = &g[i * c..(i + 1) * c];
+                let gar = &mut ga[i * c..(i + 1) * c];
+                if norms[i] > eps {
+                    let yg = crate::linalg::dot(yr, gr);
+                    for j in 0..c {
+                        gar[j] += (gr[j] - yr[j] * yg) / norms[i];
+                    }
+                } else {
+                    for j in 0..c {
+                        gar[j] += gr[j] / eps;
+                    }
+                }
+            }
+        }
+    }
+
     /// Columns `start .. start + len`.
     ///
     /// # Panics
@@ -609,6 +709,21 @@ impl<S: Scalar> Tape<S> {
                 .copy_from_slice(&av[i * na.cols + start..i * na.cols + start + len]);
         }
         out
+    }
+
+    /// The VJP of [`Self::slice_cols`].
+    fn slice_cols_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, start: usize) {
+        let (g, node, nodes) = (ctx.g, ctx.node, ctx.nodes);
+        let ca = nodes[a.index()].cols;
+        let c = node.cols;
+        if let Some(ga) = ctx.grad_mut(a) {
+            for i in 0..node.rows {
+                crate::linalg::add_assign(
+                    &mut ga[i * ca + start..i * ca + start + c],
+                    &g[i * c..(i + 1) * c],
+                );
+            }
+        }
     }
 
     /// `[a | b]` (same number of rows).
@@ -635,6 +750,26 @@ impl<S: Scalar> Tape<S> {
             o[i * c + na.cols..(i + 1) * c].copy_from_slice(&bv[i * nb.cols..(i + 1) * nb.cols]);
         }
         out
+    }
+
+    /// The VJP of [`Self::concat_cols`].
+    fn concat_cols_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, b: Var) {
+        let (g, node, nodes) = (ctx.g, ctx.node, ctx.nodes);
+        let (ca, cb) = (nodes[a.index()].cols, nodes[b.index()].cols);
+        let c = node.cols;
+        if let Some(ga) = ctx.grad_mut(a) {
+            for i in 0..node.rows {
+                crate::linalg::add_assign(&mut ga[i * ca..(i + 1) * ca], &g[i * c..i * c + ca]);
+            }
+        }
+        if let Some(gb) = ctx.grad_mut(b) {
+            for i in 0..node.rows {
+                crate::linalg::add_assign(
+                    &mut gb[i * cb..(i + 1) * cb],
+                    &g[i * c + ca..(i + 1) * c],
+                );
+            }
+        }
     }
 
     /// Mean softmax cross-entropy of `logits` (`batch x classes`) against `labels` (`1 x 1`).
@@ -673,6 +808,23 @@ impl<S: Scalar> Tape<S> {
         Ok(out)
     }
 
+    /// The VJP of [`Self::softmax_cross_entropy`].
+    fn softmax_cross_entropy_vjp(ctx: &mut VjpCtx<'_, S>, logits: Var) {
+        let (g, nodes) = (ctx.g, ctx.nodes);
+        let nl = nodes[logits.index()];
+        let probs = ctx.node_aux(nl.len());
+        let labels = ctx.node_ints(nl.rows);
+        if let Some(gl) = ctx.grad_mut(logits) {
+            crate::loss::softmax_xent_backward(
+                probs,
+                nl.cols,
+                labels,
+                g[0] / S::from_f64(nl.rows as f64),
+                gl,
+            );
+        }
+    }
+
     /// Mean squared error `mean((a − b)²)` of two equal-shape values (`1 x 1`).
     ///
     /// # Panics
@@ -695,82 +847,21 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
-    /// Per-sample system matrices `M_b = I − W + diag(d_b) W` (`batch x n²`, each row a
-    /// row-major `n x n` matrix) from gains `d` (`batch x n`) and `W` (`n x n`).
-    ///
-    /// VJP: `d̄_{b,i} = Σ_j M̄_{b,ij} W_ij`, `W̄_ij += Σ_b (d_{b,i} − 1) M̄_{b,ij}`.
-    ///
-    /// # Panics
-    /// If the shapes do not fit.
-    #[track_caller]
-    pub fn diag_gain_system(&mut self, d: Var, w: Var) -> Var {
-        let (nd, nw) = (self.node(d), self.node(w));
-        let n = nd.cols;
-        assert!(
-            nw.rows == n && nw.cols == n,
-            "diag_gain_system: W must be {n} x {n}"
-        );
-        let out = self.push(
-            nd.rows,
-            n * n,
-            Op::DiagGainSystem(d, w),
-            nd.needs_grad || nw.needs_grad,
-            0,
-            0,
-        );
-        let (lo, o) = self.out_split(out);
-        let (dv, wv) = (Self::val(lo, &nd), Self::val(lo, &nw));
-        for b in 0..nd.rows {
-            let m = &mut o[b * n * n..(b + 1) * n * n];
-            for i in 0..n {
-                let g = dv[b * n + i] - S::ONE;
-                for j in 0..n {
-                    m[i * n + j] = g * wv[i * n + j];
-                }
-                m[i * n + i] += S::ONE;
+    /// The VJP of [`Self::mse`].
+    fn mse_vjp(ctx: &mut VjpCtx<'_, S>, a: Var, b: Var) {
+        let (g, nodes, r) = (ctx.g, ctx.nodes, ctx.reader());
+        let scale = S::from_f64(2.0) * g[0] / S::from_f64(nodes[a.index()].len() as f64);
+        let (av, bv) = (r.val(a), r.val(b));
+        if let Some(ga) = ctx.grad_mut(a) {
+            for ((gi, &x), &y) in ga.iter_mut().zip(av).zip(bv) {
+                *gi += scale * (x - y);
             }
         }
-        out
-    }
-
-    /// Per-sample solves `A_b x_b = r_b`: `a` is `batch x n²` (row-major systems), `r` is
-    /// `batch x n`; returns `x` (`batch x n`). See [`crate::solve`].
-    ///
-    /// # Errors
-    /// [`GradError::SingularSystem`] if a system is singular.
-    ///
-    /// # Panics
-    /// If the shapes do not fit.
-    #[track_caller]
-    pub fn batched_solve(&mut self, a: Var, r: Var) -> Result<Var, GradError> {
-        let (na, nr) = (self.node(a), self.node(r));
-        let n = nr.cols;
-        assert!(
-            na.rows == nr.rows && na.cols == n * n,
-            "batched_solve: A must be batch x n²"
-        );
-        let out = self.push(
-            nr.rows,
-            n,
-            Op::BatchedSolve(a, r),
-            na.needs_grad || nr.needs_grad,
-            na.len(),
-            nr.len(),
-        );
-        let node = self.nodes[out.index()];
-        let (lo, o) = self.values.split_at_mut(node.off);
-        let o = &mut o[..node.len()];
-        let lu = &mut self.aux[node.aux..node.aux + na.len()];
-        lu.copy_from_slice(Self::val(lo, &na));
-        o.copy_from_slice(Self::val(lo, &nr));
-        let piv = &mut self.ints[node.ints..node.ints + nr.len()];
-        for b in 0..nr.rows {
-            let f = &mut lu[b * n * n..(b + 1) * n * n];
-            let p = &mut piv[b * n..(b + 1) * n];
-            crate::solve::lu_in_place(f, n, p, b)?;
-            crate::solve::lu_solve(f, n, p, &mut o[b * n..(b + 1) * n]);
+        if let Some(gb) = ctx.grad_mut(b) {
+            for ((gi, &x), &y) in gb.iter_mut().zip(av).zip(bv) {
+                *gi -= scale * (x - y);
+            }
         }
-        Ok(out)
     }
 
     /// `W / σ(W)` with the singular vectors held in `sn` (see [`crate::spectral_norm`]); the
@@ -807,87 +898,21 @@ impl<S: Scalar> Tape<S> {
         out
     }
 
-    /// One fused ORGaNICs Euler step (see [`crate::cell`]): `x` is `batch x m`, `state` is
-    /// `batch x 4n` (`[y | a | b0 | b1]`); returns the next state.
-    ///
-    /// # Panics
-    /// If the shapes do not fit.
-    #[track_caller]
-    pub fn organics_cell(&mut self, cfg: &CellConfig, x: Var, state: Var, v: &CellVars) -> Var {
-        let (nx, ns) = (self.node(x), self.node(state));
-        let n = ns.cols / 4;
-        let m = nx.cols;
-        let rows = nx.rows;
-        assert!(
-            ns.cols == 4 * n && ns.rows == rows,
-            "organics_cell: state must be batch x 4n"
-        );
-        for (name, var, r, c) in [
-            ("w_zx", v.w_zx, n, m),
-            ("w_bx0", v.w_bx0, n, m),
-            ("w_bx1", v.w_bx1, n, m),
-            ("w_r", v.w_r, n, n),
-            ("w_by0", v.w_by0, n, n),
-            ("w_ba0", v.w_ba0, n, n),
-            ("w_by1", v.w_by1, n, n),
-            ("w_ba1", v.w_ba1, n, n),
-            ("w_norm", v.w_norm, n, n),
-            ("dt", v.dt, 1, 4 * n),
-            ("sigma2", v.sigma2, 1, n),
-        ] {
-            assert_eq!(
-                self.shape(var),
-                (r, c),
-                "organics_cell: {name} must be {r} x {c}"
+    /// The VJP of [`Self::spectral_norm`].
+    fn spectral_norm_vjp(ctx: &mut VjpCtx<'_, S>, w: Var) {
+        let (g, nodes, r) = (ctx.g, ctx.nodes, ctx.reader());
+        let nw = nodes[w.index()];
+        let aux = ctx.node_aux(nw.rows + nw.cols + 1);
+        if let Some(gw) = ctx.grad_mut(w) {
+            crate::spectral_norm::vjp(
+                r.val(w),
+                &aux[..nw.rows],
+                &aux[nw.rows..nw.rows + nw.cols],
+                aux[nw.rows + nw.cols],
+                g,
+                gw,
             );
         }
-        let needs = [
-            x, state, v.w_zx, v.w_bx0, v.w_bx1, v.w_r, v.w_by0, v.w_ba0, v.w_by1, v.w_ba1,
-            v.w_norm, v.dt, v.sigma2,
-        ]
-        .iter()
-        .any(|&u| self.nodes[u.index()].needs_grad);
-        let dims = CellDims { n, m };
-        let aux_len = 3 * n * m + 4 * n * n + rows * cell::cache_width(n);
-        let out = self.push(
-            rows,
-            4 * n,
-            Op::Cell {
-                x,
-                state,
-                v: *v,
-                cfg: *cfg,
-            },
-            needs,
-            aux_len,
-            0,
-        );
-        let node = self.nodes[out.index()];
-        let (lo, o) = self.values.split_at_mut(node.off);
-        let aux = &mut self.aux[node.aux..node.aux + aux_len];
-        let (packed, cache) = aux.split_at_mut(3 * n * m + 4 * n * n);
-        pack_cell_weights(lo, &self.nodes, v, dims, packed);
-        let (wx, wg) = packed.split_at(3 * n * m);
-        let weights = CellWeights {
-            dims,
-            wx,
-            wr: Self::val(lo, &self.nodes[v.w_r.index()]),
-            wg,
-            w: Self::val(lo, &self.nodes[v.w_norm.index()]),
-            dt: Self::val(lo, &self.nodes[v.dt.index()]),
-            sigma2: Self::val(lo, &self.nodes[v.sigma2.index()]),
-        };
-        cell::forward_step(
-            cfg,
-            &weights,
-            rows,
-            Self::val(lo, &nx),
-            Self::val(lo, &ns),
-            &mut o[..node.len()],
-            cache,
-            &mut self.cell_scratch,
-        );
-        out
     }
 
     /// Reverse pass from the `1 x 1` value `loss`: afterwards [`Tape::grad`] holds
@@ -917,423 +942,130 @@ impl<S: Scalar> Tape<S> {
     }
 
     fn backward_node(&mut self, node: &Node<S>) {
-        let nodes = &self.nodes;
-        let values = &self.values;
         let (glo, ghi) = self.grads.split_at_mut(node.off);
-        let g = &ghi[..node.len()];
-        let val = |v: Var| {
-            let n = &nodes[v.index()];
-            &values[n.off..n.off + n.len()]
-        };
-        let out = &values[node.off..node.off + node.len()];
-        // Gradient slice of an input, if it needs one.
-        macro_rules! gin {
-            ($v:expr) => {{
-                let n = &nodes[$v.index()];
-                if n.needs_grad {
-                    Some(&mut glo[n.off..n.off + n.len()])
-                } else {
-                    None
-                }
-            }};
-        }
+        let mut ctx = VjpCtx::new(
+            node,
+            &self.nodes,
+            &self.values,
+            glo,
+            &ghi[..node.len()],
+            &self.aux,
+            &self.ints,
+        );
         match node.op {
             Op::Leaf => {}
-            Op::MatMul { a, ta, b, tb } => {
-                let (na, nb) = (nodes[a.index()], nodes[b.index()]);
-                let gv = View::new(g, node.rows, node.cols);
-                let av = View::new(val(a), na.rows, na.cols);
-                let bv = View::new(val(b), nb.rows, nb.cols);
-                if let Some(ga) = gin!(a) {
-                    let dst = ViewMut::new(ga, na.rows, na.cols);
-                    match ta {
-                        Trans::No => gemm(dst, Beta::Accumulate, gv, Trans::No, bv, flip(tb)),
-                        Trans::Yes => gemm(dst, Beta::Accumulate, bv, tb, gv, Trans::Yes),
-                    }
-                }
-                if let Some(gb) = gin!(b) {
-                    let dst = ViewMut::new(gb, nb.rows, nb.cols);
-                    match tb {
-                        Trans::No => gemm(dst, Beta::Accumulate, av, flip(ta), gv, Trans::No),
-                        Trans::Yes => gemm(dst, Beta::Accumulate, gv, Trans::Yes, av, ta),
-                    }
-                }
-            }
-            Op::Binary(f, a, b) => {
-                let (na, nb) = (nodes[a.index()], nodes[b.index()]);
-                let (av, bv) = (val(a), val(b));
-                let cols = node.cols;
-                if let Some(ga) = gin!(a) {
-                    for i in 0..node.rows {
-                        for j in 0..cols {
-                            let gij = g[i * cols + j];
-                            let y = bv[bidx(&nb, i, j)];
-                            ga[bidx(&na, i, j)] += match f {
-                                Binary::Add | Binary::Sub => gij,
-                                Binary::Mul => gij * y,
-                                Binary::Div => gij / y,
-                            };
-                        }
-                    }
-                }
-                if let Some(gb) = gin!(b) {
-                    for i in 0..node.rows {
-                        for j in 0..cols {
-                            let gij = g[i * cols + j];
-                            let x = av[bidx(&na, i, j)];
-                            let y = bv[bidx(&nb, i, j)];
-                            gb[bidx(&nb, i, j)] += match f {
-                                Binary::Add => gij,
-                                Binary::Sub => -gij,
-                                Binary::Mul => gij * x,
-                                Binary::Div => -gij * x / (y * y),
-                            };
-                        }
-                    }
-                }
-            }
-            Op::Unary(f, a) => {
-                if let Some(ga) = gin!(a) {
-                    for (((gi, &x), &y), &gg) in ga.iter_mut().zip(val(a)).zip(out).zip(g) {
-                        *gi += f.vjp(x, y, gg);
-                    }
-                }
-            }
-            Op::Sum(a) | Op::Mean(a) => {
-                let scale = if matches!(node.op, Op::Mean(_)) {
-                    S::ONE / S::from_f64(nodes[a.index()].len() as f64)
-                } else {
-                    S::ONE
-                };
-                if let Some(ga) = gin!(a) {
-                    let s = g[0] * scale;
-                    ga.iter_mut().for_each(|x| *x += s);
-                }
-            }
-            Op::SumRows(a) => {
-                if let Some(ga) = gin!(a) {
-                    let c = node.cols;
-                    for row in ga.chunks_exact_mut(c) {
-                        crate::linalg::add_assign(row, g);
-                    }
-                }
-            }
-            Op::RowL2Normalize(a, eps) => {
-                let c = node.cols;
-                let norms = &self.aux[node.aux..node.aux + node.rows];
-                if let Some(ga) = gin!(a) {
-                    for i in 0..node.rows {
-                        let yr = &out[i * c..(i + 1) * c];
-                        let gr = &g[i * c..(i + 1) * c];
-                        let gar = &mut ga[i * c..(i + 1) * c];
-                        if norms[i] > eps {
-                            let yg = crate::linalg::dot(yr, gr);
-                            for j in 0..c {
-                                gar[j] += (gr[j] - yr[j] * yg) / norms[i];
-                            }
-                        } else {
-                            for j in 0..c {
-                                gar[j] += gr[j] / eps;
-                            }
-                        }
-                    }
-                }
-            }
-            Op::SliceCols(a, start) => {
-                let ca = nodes[a.index()].cols;
-                let c = node.cols;
-                if let Some(ga) = gin!(a) {
-                    for i in 0..node.rows {
-                        crate::linalg::add_assign(
-                            &mut ga[i * ca + start..i * ca + start + c],
-                            &g[i * c..(i + 1) * c],
-                        );
-                    }
-                }
-            }
-            Op::ConcatCols(a, b) => {
-                let (ca, cb) = (nodes[a.index()].cols, nodes[b.index()].cols);
-                let c = node.cols;
-                if let Some(ga) = gin!(a) {
-                    for i in 0..node.rows {
-                        crate::linalg::add_assign(
-                            &mut ga[i * ca..(i + 1) * ca],
-                            &g[i * c..i * c + ca],
-                        );
-                    }
-                }
-                if let Some(gb) = gin!(b) {
-                    for i in 0..node.rows {
-                        crate::linalg::add_assign(
-                            &mut gb[i * cb..(i + 1) * cb],
-                            &g[i * c + ca..(i + 1) * c],
-                        );
-                    }
-                }
-            }
-            Op::SoftmaxCrossEntropy(logits) => {
-                let nl = nodes[logits.index()];
-                let probs = &self.aux[node.aux..node.aux + nl.len()];
-                let labels = &self.ints[node.ints..node.ints + nl.rows];
-                if let Some(gl) = gin!(logits) {
-                    crate::loss::softmax_xent_backward(
-                        probs,
-                        nl.cols,
-                        labels,
-                        g[0] / S::from_f64(nl.rows as f64),
-                        gl,
-                    );
-                }
-            }
-            Op::Mse(a, b) => {
-                let scale = S::from_f64(2.0) * g[0] / S::from_f64(nodes[a.index()].len() as f64);
-                let (av, bv) = (val(a), val(b));
-                if let Some(ga) = gin!(a) {
-                    for ((gi, &x), &y) in ga.iter_mut().zip(av).zip(bv) {
-                        *gi += scale * (x - y);
-                    }
-                }
-                if let Some(gb) = gin!(b) {
-                    for ((gi, &x), &y) in gb.iter_mut().zip(av).zip(bv) {
-                        *gi -= scale * (x - y);
-                    }
-                }
-            }
-            Op::DiagGainSystem(d, w) => {
-                let n = nodes[d.index()].cols;
-                let (dv, wv) = (val(d), val(w));
-                if let Some(gd) = gin!(d) {
-                    for b in 0..node.rows {
-                        for i in 0..n {
-                            gd[b * n + i] += crate::linalg::dot(
-                                &g[b * n * n + i * n..b * n * n + (i + 1) * n],
-                                &wv[i * n..(i + 1) * n],
-                            );
-                        }
-                    }
-                }
-                if let Some(gw) = gin!(w) {
-                    for b in 0..node.rows {
-                        for i in 0..n {
-                            let c = dv[b * n + i] - S::ONE;
-                            crate::linalg::axpy(
-                                &mut gw[i * n..(i + 1) * n],
-                                c,
-                                &g[b * n * n + i * n..b * n * n + (i + 1) * n],
-                            );
-                        }
-                    }
-                }
-            }
+            Op::MatMul { a, ta, b, tb } => Self::matmul_vjp(&mut ctx, a, ta, b, tb),
+            Op::Binary(f, a, b) => Self::binary_vjp(&mut ctx, f, a, b),
+            Op::Unary(f, a) => Self::unary_vjp(&mut ctx, f, a),
+            Op::Sum(a) | Op::Mean(a) => Self::sum_vjp(&mut ctx, a),
+            Op::SumRows(a) => Self::sum_rows_vjp(&mut ctx, a),
+            Op::RowL2Normalize(a, eps) => Self::row_l2_normalize_vjp(&mut ctx, a, eps),
+            Op::SliceCols(a, start) => Self::slice_cols_vjp(&mut ctx, a, start),
+            Op::ConcatCols(a, b) => Self::concat_cols_vjp(&mut ctx, a, b),
+            Op::SoftmaxCrossEntropy(logits) => Self::softmax_cross_entropy_vjp(&mut ctx, logits),
+            Op::Mse(a, b) => Self::mse_vjp(&mut ctx, a, b),
+            Op::DiagGainSystem(d, w) => crate::solve::diag_gain_system_vjp(&mut ctx, d, w),
             Op::BatchedSolve(a, r) => {
-                let n = node.cols;
-                let lu = &self.aux[node.aux..node.aux + node.rows * n * n];
-                let piv = &self.ints[node.ints..node.ints + node.rows * n];
-                let tmp = &mut self.tmp;
-                tmp.clear();
-                tmp.extend_from_slice(g);
-                for b in 0..node.rows {
-                    crate::solve::lu_solve_transposed(
-                        &lu[b * n * n..(b + 1) * n * n],
-                        n,
-                        &piv[b * n..(b + 1) * n],
-                        &mut tmp[b * n..(b + 1) * n],
-                    );
-                }
-                if let Some(gr) = gin!(r) {
-                    crate::linalg::add_assign(gr, tmp);
-                }
-                if let Some(ga) = gin!(a) {
-                    for b in 0..node.rows {
-                        let lam = &tmp[b * n..(b + 1) * n];
-                        let x = &out[b * n..(b + 1) * n];
-                        for i in 0..n {
-                            crate::linalg::axpy(
-                                &mut ga[b * n * n + i * n..b * n * n + (i + 1) * n],
-                                -lam[i],
-                                x,
-                            );
-                        }
-                    }
-                }
+                crate::solve::batched_solve_vjp(&mut ctx, a, r, &mut self.tmp);
             }
-            Op::SpectralNorm(w) => {
-                let nw = nodes[w.index()];
-                let aux = &self.aux[node.aux..node.aux + nw.rows + nw.cols + 1];
-                if let Some(gw) = gin!(w) {
-                    crate::spectral_norm::vjp(
-                        val(w),
-                        &aux[..nw.rows],
-                        &aux[nw.rows..nw.rows + nw.cols],
-                        aux[nw.rows + nw.cols],
-                        g,
-                        gw,
-                    );
-                }
-            }
+            Op::SpectralNorm(w) => Self::spectral_norm_vjp(&mut ctx, w),
             Op::Cell { x, state, v, cfg } => {
-                let nx = nodes[x.index()];
-                let n = node.cols / 4;
-                let m = nx.cols;
-                let rows = node.rows;
-                let dims = CellDims { n, m };
-                let aux = &self.aux
-                    [node.aux..node.aux + 3 * n * m + 4 * n * n + rows * cell::cache_width(n)];
-                let (packed, cache) = aux.split_at(3 * n * m + 4 * n * n);
-                let (wx, wg) = packed.split_at(3 * n * m);
-                let weights = CellWeights {
-                    dims,
-                    wx,
-                    wr: val(v.w_r),
-                    wg,
-                    w: val(v.w_norm),
-                    dt: val(v.dt),
-                    sigma2: val(v.sigma2),
-                };
-                let grads = self
-                    .cell_grads
-                    .get_or_insert_with(|| CellWeightGrads::zeros(dims));
-                if grads.wx.len() != 3 * n * m || grads.wr.len() != n * n {
-                    *grads = CellWeightGrads::zeros(dims);
-                } else {
-                    grads.clear();
-                }
-                // Record buffers and the state gradient in `tmp`.
-                let sw = cell::state_width(n);
-                let sizes = [
-                    rows * sw,
-                    rows * 3 * n,
-                    rows * n,
-                    rows * n,
-                    rows * n,
-                    rows * n,
-                    rows * m,
-                ];
-                let total: usize = sizes.iter().sum();
-                let tmp = &mut self.tmp;
-                tmp.clear();
-                tmp.resize(total, S::ZERO);
-                let (gstate, rest) = tmp.split_at_mut(sizes[0]);
-                let (dp, rest) = rest.split_at_mut(sizes[1]);
-                let (dyhat, rest) = rest.split_at_mut(sizes[2]);
-                let (du, rest) = rest.split_at_mut(sizes[3]);
-                let (r, rest) = rest.split_at_mut(sizes[4]);
-                let (vbuf, dx) = rest.split_at_mut(sizes[5]);
-                let want_dx = nx.needs_grad;
-                cell::backward_step(
-                    &cfg,
-                    &weights,
-                    rows,
-                    val(x),
-                    val(state),
-                    cache,
-                    g,
-                    gstate,
-                    StepRecord {
-                        dp,
-                        dyhat,
-                        du,
-                        r,
-                        v: vbuf,
-                    },
-                    &mut grads.dt,
-                    &mut grads.sigma2,
-                    if want_dx { Some(dx) } else { None },
+                crate::cell_op::organics_cell_vjp(
+                    &mut ctx,
+                    (x, state, v, &cfg),
+                    &mut self.tmp,
                     &mut self.cell_scratch,
+                    &mut self.cell_grads,
                 );
-                let blk = WeightGradBlock {
-                    rows,
-                    x: val(x),
-                    states: val(state),
-                    dp,
-                    dyhat,
-                    du,
-                    r,
-                    v: vbuf,
-                };
-                cell::accumulate_weight_grads(&cfg, dims, &blk, grads);
-                if let Some(gs) = gin!(state) {
-                    crate::linalg::add_assign(gs, gstate);
-                }
-                if let Some(gx) = gin!(x) {
-                    crate::linalg::add_assign(gx, dx);
-                }
-                unpack_cell_grads(glo, nodes, &v, dims, grads);
             }
         }
     }
 }
 
-/// Packs `[W_zx; W_bx0; W_bx1]` and `[[W_by0, W_ba0]; [W_by1, W_ba1]]` into `packed`.
-fn pack_cell_weights<S: Scalar>(
-    values: &[S],
-    nodes: &[Node<S>],
-    v: &CellVars,
-    d: CellDims,
-    packed: &mut [S],
-) {
-    let CellDims { n, m } = d;
-    let val = |u: Var| {
-        let nd = &nodes[u.index()];
-        &values[nd.off..nd.off + nd.len()]
-    };
-    let (wx, wg) = packed.split_at_mut(3 * n * m);
-    wx[..n * m].copy_from_slice(val(v.w_zx));
-    wx[n * m..2 * n * m].copy_from_slice(val(v.w_bx0));
-    wx[2 * n * m..].copy_from_slice(val(v.w_bx1));
-    for (blk_row, (left, right)) in [(0, (v.w_by0, v.w_ba0)), (1, (v.w_by1, v.w_ba1))] {
-        let (l, r) = (val(left), val(right));
-        for i in 0..n {
-            let row = &mut wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
-            row[..n].copy_from_slice(&l[i * n..(i + 1) * n]);
-            row[n..].copy_from_slice(&r[i * n..(i + 1) * n]);
-        }
+/// What an operation's VJP sees: its node, every value, the cotangent `g` of its output, the
+/// gradient arena below the node (the gradients of its inputs) and the saved intermediates.
+pub(crate) struct VjpCtx<'a, S> {
+    pub(crate) node: Node<S>,
+    pub(crate) nodes: &'a [Node<S>],
+    values: &'a [S],
+    pub(crate) grads: &'a mut [S],
+    pub(crate) g: &'a [S],
+    aux: &'a [S],
+    ints: &'a [usize],
+}
+
+/// Read access to every value of a tape during a VJP.
+#[derive(Clone, Copy)]
+pub(crate) struct Reader<'a, S> {
+    nodes: &'a [Node<S>],
+    values: &'a [S],
+}
+
+impl<'a, S> Reader<'a, S> {
+    /// The value of `v`.
+    pub(crate) fn val(&self, v: Var) -> &'a [S] {
+        let n = &self.nodes[v.index()];
+        &self.values[n.off..n.off + n.len()]
     }
 }
 
-/// Adds packed-weight gradients to the gradients of the individual cell inputs.
-fn unpack_cell_grads<S: Scalar>(
-    grads: &mut [S],
-    nodes: &[Node<S>],
-    v: &CellVars,
-    d: CellDims,
-    g: &CellWeightGrads<S>,
-) {
-    let CellDims { n, m } = d;
-    let mut add = |u: Var, src: &mut dyn FnMut(&mut [S])| {
-        let nd = &nodes[u.index()];
-        if nd.needs_grad {
-            src(&mut grads[nd.off..nd.off + nd.len()]);
+impl<'a, S: Scalar> VjpCtx<'a, S> {
+    fn new(
+        node: &Node<S>,
+        nodes: &'a [Node<S>],
+        values: &'a [S],
+        grads: &'a mut [S],
+        g: &'a [S],
+        aux: &'a [S],
+        ints: &'a [usize],
+    ) -> Self {
+        Self {
+            node: *node,
+            nodes,
+            values,
+            grads,
+            g,
+            aux,
+            ints,
         }
-    };
-    add(v.w_zx, &mut |dst| {
-        crate::linalg::add_assign(dst, &g.wx[..n * m])
-    });
-    add(v.w_bx0, &mut |dst| {
-        crate::linalg::add_assign(dst, &g.wx[n * m..2 * n * m])
-    });
-    add(v.w_bx1, &mut |dst| {
-        crate::linalg::add_assign(dst, &g.wx[2 * n * m..])
-    });
-    add(v.w_r, &mut |dst| crate::linalg::add_assign(dst, &g.wr));
-    add(v.w_norm, &mut |dst| crate::linalg::add_assign(dst, &g.w));
-    add(v.dt, &mut |dst| crate::linalg::add_assign(dst, &g.dt));
-    add(v.sigma2, &mut |dst| {
-        crate::linalg::add_assign(dst, &g.sigma2)
-    });
-    for (blk_row, (left, right)) in [(0usize, (v.w_by0, v.w_ba0)), (1, (v.w_by1, v.w_ba1))] {
-        add(left, &mut |dst| {
-            for i in 0..n {
-                let row = &g.wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
-                crate::linalg::add_assign(&mut dst[i * n..(i + 1) * n], &row[..n]);
-            }
-        });
-        add(right, &mut |dst| {
-            for i in 0..n {
-                let row = &g.wg[(blk_row * n + i) * 2 * n..(blk_row * n + i + 1) * 2 * n];
-                crate::linalg::add_assign(&mut dst[i * n..(i + 1) * n], &row[n..]);
-            }
-        });
+    }
+
+    /// The value of `v`.
+    pub(crate) fn val(&self, v: Var) -> &'a [S] {
+        self.reader().val(v)
+    }
+
+    /// A copyable reader of the values, usable while an input gradient is borrowed.
+    pub(crate) fn reader(&self) -> Reader<'a, S> {
+        Reader {
+            nodes: self.nodes,
+            values: self.values,
+        }
+    }
+
+    /// The node's own output value.
+    pub(crate) fn out(&self) -> &'a [S] {
+        &self.values[self.node.off..self.node.off + self.node.len()]
+    }
+
+    /// The first `len` saved intermediates of the node.
+    pub(crate) fn node_aux(&self, len: usize) -> &'a [S] {
+        &self.aux[self.node.aux..self.node.aux + len]
+    }
+
+    /// The first `len` saved integers of the node.
+    pub(crate) fn node_ints(&self, len: usize) -> &'a [usize] {
+        &self.ints[self.node.ints..self.node.ints + len]
+    }
+
+    /// The gradient of input `v`, if it needs one.
+    pub(crate) fn grad_mut(&mut self, v: Var) -> Option<&mut [S]> {
+        let n = &self.nodes[v.index()];
+        if n.needs_grad {
+            Some(&mut self.grads[n.off..n.off + n.len()])
+        } else {
+            None
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! the batch split and the thread count.
 
 use organics_grad::cell::{
-    CellConfig, InputDrive, NormWeights, Recurrence, RecurrentDrive, TimeConstants,
+    CellConfig, InputDrive, NormWeights, RecurrentDrive, RecurrentMatrix, TimeConstants,
 };
 use organics_grad::rnn::CellImpl;
 use organics_grad::simd::InstructionSet;
@@ -53,7 +53,7 @@ fn cell_variant(k: usize) -> CellConfig {
         2 => CellConfig {
             input: InputDrive::Linear,
             recurrent: RecurrentDrive::RectifyAfter,
-            recurrence: Recurrence::SpectralNorm,
+            recurrence: RecurrentMatrix::SpectralNorm,
             norm_weights: NormWeights::ExpClamped,
             time_constants: TimeConstants::Fixed {
                 max_y: 0.5,

@@ -5,10 +5,10 @@ mod common;
 
 use common::{FD_TOL, away_from_zero, input, max_grad_error, uniform};
 use organics_grad::cell::{
-    CellConfig, InputDrive, NormWeights, Recurrence, RecurrentDrive, TimeConstants,
+    CellConfig, InputDrive, NormWeights, RecurrentDrive, RecurrentMatrix, TimeConstants,
 };
+use organics_grad::cell_op::CellVars;
 use organics_grad::composed::organics_cell_composed;
-use organics_grad::tape::CellVars;
 use organics_grad::{Tape, Var};
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -18,7 +18,7 @@ fn config(input: InputDrive, recurrent: RecurrentDrive) -> CellConfig {
     CellConfig {
         input,
         recurrent,
-        recurrence: Recurrence::Free,
+        recurrence: RecurrentMatrix::Free,
         norm_weights: NormWeights::Exp,
         time_constants: TimeConstants::PAPER_LEARNED,
     }

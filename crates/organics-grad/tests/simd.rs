@@ -13,8 +13,8 @@
 
 use organics_grad::Scalar;
 use organics_grad::cell::{
-    self, CellConfig, CellDims, CellWeights, InputDrive, NormWeights, Recurrence, RecurrentDrive,
-    StepRecord, StepScratch, TimeConstants,
+    self, CellConfig, CellDims, CellWeights, InputDrive, NormWeights, RecurrentDrive,
+    RecurrentMatrix, StepRecord, StepScratch, TimeConstants,
 };
 use organics_grad::simd::InstructionSet;
 use proptest::prelude::*;
@@ -145,7 +145,7 @@ fn config(zi: usize, ri: usize) -> CellConfig {
     CellConfig {
         input: [InputDrive::Linear, InputDrive::Rectified][zi],
         recurrent: [RecurrentDrive::RectifyBefore, RecurrentDrive::RectifyAfter][ri],
-        recurrence: Recurrence::Free,
+        recurrence: RecurrentMatrix::Free,
         norm_weights: NormWeights::Exp,
         time_constants: TimeConstants::PAPER_LEARNED,
     }

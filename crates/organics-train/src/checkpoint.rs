@@ -28,7 +28,7 @@ use organics_grad::optim::{AdamConfig, Optimizer, WeightDecay};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
-use crate::params::ParamSet;
+use crate::params::StateDict;
 
 /// Version of the checkpoint layout. Format 2 numbers epochs from 1 (`best`, and the run's
 /// `metrics.jsonl`); format 1 numbered them from 0 and is converted on reading
@@ -95,7 +95,7 @@ fn serialize(
 /// The Adam optimiser of a run: organics-grad's [`Optimizer::Adam`] with PyTorch's defaults
 /// (`β₁ = 0.9`, `β₂ = 0.999`, `ε = 10⁻⁸`) and the config's L2 weight decay, with zero moments
 /// for the trainable tensors of `params`.
-pub fn adam(config: &TrainConfig, params: &ParamSet) -> Optimizer<f32> {
+pub fn adam(config: &TrainConfig, params: &StateDict) -> Optimizer<f32> {
     Optimizer::adam(adam_config(config), params.trainable())
 }
 
@@ -114,7 +114,7 @@ fn adam_config(config: &TrainConfig) -> AdamConfig {
 /// optimiser whose state this layout stores) or does not match `params`.
 pub fn save(
     dir: &Path,
-    params: &ParamSet,
+    params: &StateDict,
     optimizer: &Optimizer<f32>,
     state: &TrainingState,
 ) -> Result<(), TrainError> {
@@ -321,7 +321,7 @@ fn open<'a>(bytes: &'a [u8], path: &Path, expected: usize) -> Result<SafeTensors
 pub fn load_model(
     dir: &Path,
     state: &TrainingState,
-    params: &mut ParamSet,
+    params: &mut StateDict,
 ) -> Result<(), TrainError> {
     let bytes = read_verified(dir, MODEL_FILE, state)?;
     let p = dir.join(MODEL_FILE);
@@ -338,7 +338,7 @@ pub fn load_model(
 pub fn load_optimizer(
     dir: &Path,
     state: &TrainingState,
-    params: &ParamSet,
+    params: &StateDict,
     config: &TrainConfig,
 ) -> Result<Optimizer<f32>, TrainError> {
     let bytes = read_verified(dir, OPTIMIZER_FILE, state)?;

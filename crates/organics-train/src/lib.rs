@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`json`] | the JSON shapes the command line prints |
 //! | [`config`] | the typed training configuration and the paper's presets |
-//! | [`params`] | named tensors (PyTorch `state_dict` names) over organics-grad's `ParamSet`, and initialisers |
+//! | [`params`] | named tensors (PyTorch `state_dict` names) over organics-grad's `StateDict`, and initialisers |
 //! | [`model`] | fixed-point ORGaNICs layers, autoencoder, ORGaNICs RNN (and its BPTT engine), LSTM, tanh RNN |
 //! | [`trainer`] | the gradient engine, the run driver (resumption, signals, divergence), evaluation |
 //! | [`rundir`] | run directories: the lock, no silent overwrite, staging until the first checkpoint |

@@ -1,7 +1,7 @@
 //! Named tensors of a model: trainable parameters, frozen parameters and buffers, in a fixed
 //! order, with the seeded initialisers the models use.
 //!
-//! A [`ParamSet`] is a thin layer over two [`organics_grad::ParamSet<f32>`]s: the trainable
+//! A [`StateDict`] is a thin layer over two [`organics_grad::ParamSet<f32>`]s: the trainable
 //! tensors (in registration order, the layout of gradients and of the optimiser's moments, so
 //! [`organics_grad::optim::Optimizer`] updates them in place) and the other tensors (frozen
 //! parameters and buffers); on top of them it keeps each tensor's [`Role`], its registration
@@ -11,14 +11,9 @@
 //! `autoencoder.encoder.0.weight`, `org1.log_Way`, `fc.bias`), so a checkpoint's
 //! `model.safetensors` loads into PyTorch by name.
 //!
-//! Initialisers (PyTorch's defaults, drawn from ChaCha8 instead of torch's generator):
-//!
-//! - `kaiming_uniform(a = √5)` of an `out x in` weight: `U(−1/√in, 1/√in)`;
-//! - a `Linear` bias: `U(−1/√in, 1/√in)`.
+//! The seeded initialisers the models use are [`organics_grad::init`]'s (re-exported here).
 
 use organics_grad::{Tape, Tensor, Var};
-use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -46,17 +41,17 @@ struct Entry {
 
 /// The ordered tensors of a model.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ParamSet {
+pub struct StateDict {
     trainable: organics_grad::ParamSet<f32>,
     other: organics_grad::ParamSet<f32>,
     entries: Vec<Entry>,
 }
 
-/// Handle of a tensor in a [`ParamSet`] (its registration position).
+/// Handle of a tensor in a [`StateDict`] (its registration position).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamId(pub usize);
 
-impl ParamSet {
+impl StateDict {
     /// Adds a matrix-shaped tensor (`[rows, cols]` in files).
     ///
     /// # Panics
@@ -145,6 +140,16 @@ impl ParamSet {
         &self.get(id).data
     }
 
+    /// Mutable access to the tensor behind `id` (its storage may be swapped, not resized:
+    /// the shape written to files stays the registered one).
+    pub fn tensor_mut(&mut self, id: ParamId) -> &mut Tensor<f32> {
+        let e = &self.entries[id.0];
+        match e.role {
+            Role::Trainable => self.trainable.get_mut(e.slot),
+            Role::Frozen | Role::Buffer => self.other.get_mut(e.slot),
+        }
+    }
+
     /// Mutable access to the values behind `id`.
     pub fn data_mut(&mut self, id: ParamId) -> &mut [f32] {
         let e = &self.entries[id.0];
@@ -227,63 +232,6 @@ impl ParamSet {
     }
 }
 
-/// `U(−bound, bound)` samples.
-pub fn uniform(rng: &mut ChaCha8Rng, len: usize, bound: f32) -> Vec<f32> {
-    (0..len)
-        .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * bound)
-        .collect()
-}
-
-/// PyTorch's `kaiming_uniform_(a = √5)` for an `out x fan_in` weight: `U(±1/√fan_in)`.
-pub fn kaiming_uniform(rng: &mut ChaCha8Rng, out: usize, fan_in: usize) -> Vec<f32> {
-    uniform(rng, out * fan_in, 1.0 / (fan_in as f32).sqrt())
-}
-
-/// Standard normal samples.
-pub fn normal(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
-    use rand_distr::{Distribution, StandardNormal};
-    (0..len)
-        .map(|_| {
-            let z: f64 = StandardNormal.sample(rng);
-            z as f32
-        })
-        .collect()
-}
-
-/// `U(0, 1)` samples.
-pub fn unit_uniform(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
-    (0..len).map(|_| rng.random::<f32>()).collect()
-}
-
-/// The `n x n` identity, row-major.
-pub fn identity(n: usize) -> Vec<f32> {
-    let mut m = vec![0.0; n * n];
-    for i in 0..n {
-        m[i * n + i] = 1.0;
-    }
-    m
-}
-
-/// A random `n x n` orthogonal matrix (Gram–Schmidt on Gaussian rows, in f64), as PyTorch's
-/// `orthogonal_` with gain 1 draws one.
-pub fn orthogonal(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
-    use rand_distr::{Distribution, StandardNormal};
-    let mut q: Vec<Vec<f64>> = Vec::with_capacity(n);
-    while q.len() < n {
-        let mut v: Vec<f64> = (0..n).map(|_| StandardNormal.sample(rng)).collect();
-        // Two Gram–Schmidt passes keep the rows orthogonal to working precision.
-        for _ in 0..2 {
-            for u in &q {
-                let d: f64 = u.iter().zip(&v).map(|(a, b)| a * b).sum();
-                for (vi, ui) in v.iter_mut().zip(u) {
-                    *vi -= d * ui;
-                }
-            }
-        }
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm > 1e-8 {
-            q.push(v.into_iter().map(|x| x / norm).collect());
-        }
-    }
-    q.into_iter().flatten().map(|x| x as f32).collect()
-}
+pub use organics_grad::init::{
+    identity, kaiming_uniform, normal, orthogonal, uniform, unit_uniform,
+};

@@ -5,7 +5,8 @@
 //! **Tolerance of the gradient comparison (f32; the model exists in f32 only).** Both paths run
 //! the same fused-cell kernels on the same `f32` values, so the forward passes agree to a few
 //! ulps (the effective weights `max·sigmoid(p)`, `exp(log W)`, `I + SN(W_r)` are formed by
-//! different code but the same operations). They differ in summation order: the tape adds each
+//! organics-grad's `prepare` for the engine and by its `record_weights` on the tape: different
+//! code, the same operations). They differ in summation order: the tape adds each
 //! step's weight gradient into the total, row block at once, while the engine forms one GEMM
 //! over blocks of 16 steps per chunk of rows and adds the chunk totals at the end. A weight
 //! gradient is a sum of `T·B` terms (`T·B ≤ 28·5 = 140` here), so by the standard bound the two
@@ -26,7 +27,7 @@ use organics_grad::Tape;
 use organics_grad::optim::Optimizer;
 use organics_train::model::bptt::sequence;
 use organics_train::model::{Arch, Chunk, Network};
-use organics_train::params::ParamSet;
+use organics_train::params::StateDict;
 use organics_train::trainer::Trainer;
 use organics_train::{CellPreset, ModelKind, Task, TauMode, TrainConfig, TrainError};
 use rand::{RngExt, SeedableRng};
@@ -47,7 +48,7 @@ fn rnn_config(n: usize, cell: CellPreset, tau: TauMode) -> TrainConfig {
 /// Mean loss and its gradient (trainable layout) on a tape, with the tensors as they are.
 fn tape_loss_and_grad(
     net: &Network,
-    params: &ParamSet,
+    params: &StateDict,
     seq: &SequenceBatch<'_, f32>,
     labels: &[usize],
 ) -> (f64, organics_grad::ParamSet<f32>) {
@@ -151,7 +152,7 @@ fn bptt_gradients_equal_tape_gradients_for_every_preset() {
                 "{cell:?} {tau:?}: {name} off by {worst:e} of its scale"
             );
             // Evaluation: same loss as the training forward pass (no power iteration).
-            let eval = engine.evaluate(rnn, &params, &seq, &labels).unwrap();
+            let eval = engine.evaluate(rnn, &mut params, &seq, &labels).unwrap();
             assert!((eval.loss - loss).abs() < 1e-5 && eval.correct == stats.correct);
         }
     }

@@ -12,7 +12,7 @@ use organics_grad::{Tape, Var};
 use organics_train::model::fixed_point::FixedPointLayer;
 use organics_train::model::lstm::Lstm;
 use organics_train::model::tanh_rnn::TanhRnn;
-use organics_train::params::ParamSet;
+use organics_train::params::StateDict;
 use organics_train::{FixedPointSystem, StaticRecurrence};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -26,7 +26,7 @@ const H: f32 = 1e-2;
 const TOL: f64 = 2e-3;
 
 /// The forward pass under test: tape, parameter handles, parameter values, input leaf.
-type Build<'a> = dyn Fn(&mut Tape<f32>, &[Var], &ParamSet, Var) -> Var + 'a;
+type Build<'a> = dyn Fn(&mut Tape<f32>, &[Var], &StateDict, Var) -> Var + 'a;
 
 fn uniform(seed: u64, len: usize, lo: f32, hi: f32) -> Vec<f32> {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
@@ -38,7 +38,7 @@ fn uniform(seed: u64, len: usize, lo: f32, hi: f32) -> Vec<f32> {
 /// `L = Σ out ⊙ R`, with the parameter handles and the input leaf.
 fn loss(
     tape: &mut Tape<f32>,
-    params: &ParamSet,
+    params: &StateDict,
     x: &(usize, usize, Vec<f32>),
     build: &Build<'_>,
 ) -> (Var, Vec<Var>, Var) {
@@ -56,14 +56,14 @@ fn loss(
 /// Worst scaled error `|g − fd| / (1 + |fd|)` over every trainable scalar and the input, and
 /// the largest `|fd|` seen (so a test can check that the gradient is not trivially zero).
 fn max_grad_error(
-    params: &ParamSet,
+    params: &StateDict,
     x: &(usize, usize, Vec<f32>),
     build: &Build<'_>,
 ) -> (f64, f64) {
     let mut tape = Tape::new();
     let (l, vars, xv) = loss(&mut tape, params, x, build);
     tape.backward(l).unwrap();
-    let eval = |p: &ParamSet, x: &(usize, usize, Vec<f32>)| {
+    let eval = |p: &StateDict, x: &(usize, usize, Vec<f32>)| {
         let mut t = Tape::new();
         let (l, _, _) = loss(&mut t, p, x, build);
         f64::from(t.scalar(l))
@@ -115,7 +115,7 @@ fn fixed_point_layer_gradients_match_finite_differences() {
         ),
     ];
     for (rec, system) in cases {
-        let mut params = ParamSet::default();
+        let mut params = StateDict::default();
         let mut rng = ChaCha8Rng::seed_from_u64(6);
         let layer = FixedPointLayer::new(&mut params, &mut rng, "org", m, n, rec, system, 3);
         if let Some(sn) = layer.w_r {
@@ -134,7 +134,7 @@ fn fixed_point_layer_gradients_match_finite_differences() {
         }
         // Inputs in (0, 1), as the autoencoder's sigmoid code is.
         let x = (b, m, uniform(3, b * m, 0.05, 1.0));
-        let build = |t: &mut Tape<f32>, v: &[Var], p: &ParamSet, xv: Var| {
+        let build = |t: &mut Tape<f32>, v: &[Var], p: &StateDict, xv: Var| {
             layer.forward(t, v, p, xv).unwrap().rates
         };
         let (e, largest) = max_grad_error(&params, &x, &build);
@@ -157,17 +157,17 @@ fn recurrent_baseline_gradients_match_finite_differences() {
     // keeps the helper's signature, and its gradient (0) is checked against a zero difference.
     let x = (1, 1, vec![0.0f32]);
     for lstm in [true, false] {
-        let mut params = ParamSet::default();
+        let mut params = StateDict::default();
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let (e, largest) = if lstm {
             let model = Lstm::new(&mut params, &mut rng, dim, units);
-            let build = |t: &mut Tape<f32>, v: &[Var], _: &ParamSet, _: Var| {
+            let build = |t: &mut Tape<f32>, v: &[Var], _: &StateDict, _: Var| {
                 model.forward(t, v, rows, steps, step, |_, _| {})
             };
             max_grad_error(&params, &x, &build)
         } else {
             let model = TanhRnn::new(&mut params, &mut rng, dim, units);
-            let build = |t: &mut Tape<f32>, v: &[Var], _: &ParamSet, _: Var| {
+            let build = |t: &mut Tape<f32>, v: &[Var], _: &StateDict, _: Var| {
                 model.forward(t, v, rows, steps, step, |_, _| {})
             };
             max_grad_error(&params, &x, &build)

@@ -12,7 +12,7 @@ use organics_grad::{Tape, Var};
 use rand_chacha::ChaCha8Rng;
 
 use super::linear::Linear;
-use crate::params::ParamSet;
+use crate::params::StateDict;
 
 /// Widths of the hidden layers of the encoder (and, reversed, the decoder).
 pub const HIDDEN: [usize; 2] = [360, 120];
@@ -36,7 +36,7 @@ pub struct Encoded {
 impl Autoencoder {
     /// Registers the encoder and decoder for `input`-pixel images and a `code`-wide code.
     pub fn new(
-        params: &mut ParamSet,
+        params: &mut StateDict,
         rng: &mut ChaCha8Rng,
         input: usize,
         code: usize,

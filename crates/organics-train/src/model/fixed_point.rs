@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::{FixedPointSystem, StaticRecurrence};
 use crate::error::TrainError;
-use crate::params::{ParamId, ParamSet, Role, identity, kaiming_uniform};
+use crate::params::{ParamId, Role, StateDict, identity, kaiming_uniform};
 
 /// `ε` added to `a` before the square root (the reference code's value).
 pub const A_EPS: f32 = 1e-10;
@@ -45,18 +45,30 @@ impl SnHandles {
     /// Registers a spectrally normalised `n x n` weight initialised to `init`, as PyTorch names
     /// it under `prefix` (`{prefix}.parametrizations.weight.original`, `….0._u`, `….0._v`).
     pub fn new(
-        params: &mut ParamSet,
+        params: &mut StateDict,
         prefix: &str,
         n: usize,
         init: Vec<f32>,
         seed: u64,
     ) -> SnHandles {
         let sn = SpectralNorm::new(&init, n, n, seed);
+        Self::register(params, prefix, n, init, sn)
+    }
+
+    /// Registers an `n x n` weight `weight` with its spectral-norm state `sn` under `prefix`
+    /// (names as [`Self::new`]).
+    pub fn register(
+        params: &mut StateDict,
+        prefix: &str,
+        n: usize,
+        weight: Vec<f32>,
+        sn: SpectralNorm<f32>,
+    ) -> SnHandles {
         let weight = params.add(
             &format!("{prefix}.parametrizations.weight.original"),
             n,
             n,
-            init,
+            weight,
             Role::Trainable,
         );
         let u = params.add_vector(
@@ -73,7 +85,7 @@ impl SnHandles {
     }
 
     /// The current estimate as a [`SpectralNorm`].
-    pub fn state(&self, params: &ParamSet) -> SpectralNorm<f32> {
+    pub fn state(&self, params: &StateDict) -> SpectralNorm<f32> {
         let w = params.get(self.weight);
         SpectralNorm {
             rows: w.rows,
@@ -84,7 +96,7 @@ impl SnHandles {
     }
 
     /// One power iteration (training mode, before a step's forward passes).
-    pub fn power_iteration(&self, params: &mut ParamSet) {
+    pub fn power_iteration(&self, params: &mut StateDict) {
         let mut sn = self.state(params);
         sn.power_iteration(&params.get(self.weight).data);
         params.data_mut(self.u).copy_from_slice(&sn.u);
@@ -92,7 +104,7 @@ impl SnHandles {
     }
 
     /// `W / σ(W)` on the tape.
-    pub fn forward(&self, tape: &mut Tape<f32>, vars: &[Var], params: &ParamSet) -> Var {
+    pub fn forward(&self, tape: &mut Tape<f32>, vars: &[Var], params: &StateDict) -> Var {
         let sn = self.state(params);
         tape.spectral_norm(vars[self.weight.0], &sn)
     }
@@ -146,7 +158,7 @@ impl FixedPointLayer {
     /// Registers a layer `prefix` (`org1`, `org2`) mapping `inputs` to `units`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        params: &mut ParamSet,
+        params: &mut StateDict,
         rng: &mut ChaCha8Rng,
         prefix: &str,
         inputs: usize,
@@ -212,7 +224,7 @@ impl FixedPointLayer {
         &self,
         tape: &mut Tape<f32>,
         vars: &[Var],
-        params: &ParamSet,
+        params: &StateDict,
         x: Var,
     ) -> Result<LayerOutput, TrainError> {
         let z = tape.linear(x, vars[self.w_zx.0]);

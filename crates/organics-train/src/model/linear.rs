@@ -3,7 +3,7 @@
 use organics_grad::{Tape, Var};
 use rand_chacha::ChaCha8Rng;
 
-use crate::params::{ParamId, ParamSet, Role, kaiming_uniform, uniform};
+use crate::params::{ParamId, Role, StateDict, kaiming_uniform, uniform};
 
 /// Handles of one affine layer's weight and bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct Linear {
 impl Linear {
     /// Registers `{prefix}.weight` and `{prefix}.bias` with PyTorch's default initialisation.
     pub fn new(
-        params: &mut ParamSet,
+        params: &mut StateDict,
         rng: &mut ChaCha8Rng,
         prefix: &str,
         inputs: usize,

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use super::CLASSES;
 use super::linear::Linear;
 use super::recurrent::RecurrentWeights;
-use crate::params::ParamSet;
+use crate::params::StateDict;
 
 /// Handles of the LSTM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct Lstm {
 
 impl Lstm {
     /// Registers the LSTM and its readout.
-    pub fn new(params: &mut ParamSet, rng: &mut ChaCha8Rng, inputs: usize, units: usize) -> Lstm {
+    pub fn new(params: &mut StateDict, rng: &mut ChaCha8Rng, inputs: usize, units: usize) -> Lstm {
         let cell = RecurrentWeights::new(params, rng, "lstm", inputs, units, 4);
         let fc = Linear::new(params, rng, "fc", units, CLASSES);
         Lstm { cell, fc }

@@ -1,5 +1,5 @@
 //! The networks of Table 1 (static MNIST) and Table 2 (sequential MNIST) behind one type,
-//! [`Network`]: its named tensors ([`ParamSet`]) and the architecture that reads them.
+//! [`Network`]: its named tensors ([`StateDict`]) and the architecture that reads them.
 //!
 //! Loss of a batch `B` (docs/model.md#gated-rnn-cell, #static-mnist-training): mean softmax cross-entropy of the logits, plus, for the
 //! static models, the autoencoder's reconstruction error `mean((x − x̂)²)`. A batch may be cut
@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::{ModelKind, TrainConfig};
 use crate::error::TrainError;
-use crate::params::ParamSet;
+use crate::params::StateDict;
 use autoencoder::Autoencoder;
 use fixed_point::{FixedPointLayer, LayerOutput};
 use linear::Linear;
@@ -73,7 +73,7 @@ pub enum Arch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
     /// Every tensor, in registration order.
-    pub params: ParamSet,
+    pub params: StateDict,
     /// How the tensors are used.
     pub arch: Arch,
     /// Time steps of the input.
@@ -130,9 +130,12 @@ pub struct StaticForward {
 impl Network {
     /// Builds and initialises the model of `cfg` for inputs of `steps x input_dim`, seeded by
     /// `cfg.seed`.
+    ///
+    /// # Panics
+    /// For zero sizes, which [`TrainConfig::validate`] and the data views exclude.
     pub fn new(cfg: &TrainConfig, steps: usize, input_dim: usize) -> Network {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let mut params = ParamSet::default();
+        let mut params = StateDict::default();
         let arch = if cfg.task.is_sequential() {
             match cfg.model {
                 ModelKind::Lstm => {
@@ -141,14 +144,17 @@ impl Network {
                 ModelKind::Rnn => {
                     Arch::TanhRnn(TanhRnn::new(&mut params, &mut rng, input_dim, cfg.hidden))
                 }
-                _ => Arch::Organics(OrganicsRnn::new(
-                    &mut params,
-                    &mut rng,
-                    input_dim,
-                    cfg.hidden,
-                    cfg.cell,
-                    cfg.tau,
-                )),
+                _ => Arch::Organics(
+                    OrganicsRnn::new(
+                        &mut params,
+                        cfg.seed,
+                        input_dim,
+                        cfg.hidden,
+                        cfg.cell,
+                        cfg.tau,
+                    )
+                    .expect("sizes are validated by TrainConfig::validate and the data view"),
+                ),
             }
         } else {
             let features = steps * input_dim;
@@ -249,7 +255,7 @@ impl Network {
     }
 
     /// Forward pass of a chunk with its loss; `vars` are the tape handles of
-    /// [`ParamSet::to_tape`].
+    /// [`StateDict::to_tape`].
     pub fn forward(
         &self,
         tape: &mut Tape<f32>,

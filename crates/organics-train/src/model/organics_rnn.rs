@@ -18,12 +18,12 @@
 //! `b1_0 ~ U(0,1)^n`. Trainable parameters: `6n² + 3nm + 4n + 10n + 10` (100 490 at n = 128,
 //! 25 674 at n = 64 for m = 1).
 //!
-//! **The same model in organics-grad.** Training and evaluation run this model through
-//! [`organics_grad::OrganicsRnn`] and its BPTT engine ([`super::bptt`]); the tape recording of
-//! [`OrganicsRnn::forward`] serves the observers and the gradient tests. The two describe the
-//! same network under different names:
+//! **One model.** The network is [`organics_grad::OrganicsRnn`]: its initialiser, its
+//! parameter transforms and its BPTT engine ([`super::bptt`]) are the only ones. This module
+//! registers that model's tensors in the [`StateDict`] under the reference PyTorch
+//! `state_dict` names, which are what checkpoints read and write (and what a PyTorch user loads):
 //!
-//! | here (PyTorch `state_dict`) | organics-grad |
+//! | `state_dict` name (files) | organics-grad |
 //! |---|---|
 //! | `org.Wzx.weight` | `cell.W_zx` |
 //! | `org.Wr.parametrizations.weight.original` (`paper`), `org.Wr.weight` (`head`) | `cell.W_r` |
@@ -32,234 +32,164 @@
 //! | `org.param_dt_tauy`, `…taua`, `…taub0`, `…taub1` (learned) | `cell.p_y`, `cell.p_a`, `cell.p_b0`, `cell.p_b1` |
 //! | the same, frozen at 1 (fixed) | none: [`TimeConstants::Fixed`] uses `sigmoid(1)` |
 //! | `fc.weight`, `fc.bias` | `readout.weight`, `readout.bias` |
-//! | `org.sigma`, `org.y0`, `org.a0`, `org.b0_0`, `org.b1_0` | [`organics_grad::rnn::RnnBuffers`] `sigma`, `y0`, `a0`, `b0_0`, `b1_0` |
-//! | `org.Wr.parametrizations.weight.0._u`, `…._v` | [`organics_grad::rnn::RnnBuffers`] `spectral` (`u`, `v`) |
+//! | `org.sigma`, `org.y0`, `org.a0`, `org.b0_0`, `org.b1_0` | [`RnnBuffers`] `sigma`, `y0`, `a0`, `b0_0`, `b1_0` |
+//! | `org.Wr.parametrizations.weight.0._u`, `…._v` | [`RnnBuffers`] `spectral` (`u`, `v`) |
 //!
-//! Presets: `paper` is [`CellConfig::NEURIPS`], `head` is [`CellConfig::HEAD`], each with
-//! [`TimeConstants::Learned`] or [`TimeConstants::Fixed`] at the maxima [`DT_TAU_MAX`].
+//! The trainable tensors of the [`StateDict`] are the model's raw parameters in the model's
+//! order ([`RnnIds::of`]), so they are the optimiser's layout and the engine's gradient layout
+//! at once; the engine lends them (and the buffers) to organics-grad's model for a step by
+//! swapping the storage in and out ([`OrganicsRnn::exchange`]), without copying values or
+//! mapping gradients. Presets: `paper` is [`CellConfig::NEURIPS`], `head` is
+//! [`CellConfig::HEAD`], each with [`TimeConstants::PAPER_LEARNED`] or
+//! [`TimeConstants::PAPER_FIXED`].
 
 use organics_grad::cell::{CellConfig, TimeConstants};
-use organics_grad::rnn::{RnnConfig, RnnIds};
+use organics_grad::rnn::{
+    CellImpl, RnnBuffers, RnnConfig, RnnIds, record_readout, record_steps, record_weights,
+};
 use organics_grad::spectral_norm::SpectralNorm;
-use organics_grad::tape::CellVars;
 use organics_grad::{Tape, Var};
-use rand_chacha::ChaCha8Rng;
 
 use super::CLASSES;
 use super::fixed_point::SnHandles;
-use super::linear::Linear;
 use crate::config::{CellPreset, TauMode};
 use crate::error::TrainError;
-use crate::params::{
-    ParamId, ParamSet, Role, identity, kaiming_uniform, normal, orthogonal, unit_uniform,
-};
+use crate::params::{ParamId, Role, StateDict};
 
-/// Maxima of `Δt/τ` for `y`, `a` and the gains `b0`, `b1` (the paper runs, docs/model.md#rnn-cell-as-trained).
-pub const DT_TAU_MAX: (f64, f64, f64) = (0.02, 0.005, 0.1);
+/// Names of the gate matrices in the `state_dict`, in the model's order.
+const GATE_NAMES: [&str; 6] = [
+    "org.Wbx0", "org.Wby0", "org.Wba0", "org.Wbx1", "org.Wby1", "org.Wba1",
+];
 
-/// How `W_r` is parametrised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecurrentWeight {
-    /// `I + SN(W_r)`.
-    IdentityPlusSn(SnHandles),
-    /// `W_r` as is.
-    Free(ParamId),
-}
+/// Names of the time parameters in the `state_dict`, in the model's order.
+const TAU_NAMES: [&str; 4] = [
+    "org.param_dt_tauy",
+    "org.param_dt_taua",
+    "org.param_dt_taub0",
+    "org.param_dt_taub1",
+];
 
-/// Handles of the ORGaNICs RNN.
+/// The ORGaNICs RNN's configuration and the [`StateDict`] handles of its tensors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrganicsRnn {
     /// Units `n`.
     pub units: usize,
     /// Input width `m`.
     pub inputs: usize,
-    /// Cell variant.
-    pub cell: CellConfig,
-    w_zx: ParamId,
-    w_r: RecurrentWeight,
-    gates: [ParamId; 6],
-    log_w: ParamId,
+    /// The model's configuration in organics-grad.
+    pub config: RnnConfig,
+    /// Ids of the raw parameters in the model's order.
+    ids: RnnIds,
+    /// The raw parameters in the state dict, in the model's order (the trainable tensors).
+    theta: Vec<ParamId>,
+    /// Spectral-norm state of `W_r` (`paper`).
+    sn: Option<SnHandles>,
     sigma: ParamId,
+    /// Time parameters: the trainable `θ` entries (learned) or frozen ones (fixed).
     tau: [ParamId; 4],
+    /// `y0`, `a0`, `b0_0`, `b1_0`.
     init: [ParamId; 4],
-    fc: Linear,
 }
 
 impl OrganicsRnn {
-    /// Registers the cell (`org.*`) and readout (`fc.*`).
+    /// The model of `preset` and `tau` initialised by [`organics_grad::OrganicsRnn::new`]
+    /// from `seed`, its tensors registered in `params` under the `state_dict` names.
+    ///
+    /// # Errors
+    /// [`TrainError::Grad`] for sizes organics-grad rejects (zero units or inputs).
     pub fn new(
-        params: &mut ParamSet,
-        rng: &mut ChaCha8Rng,
+        params: &mut StateDict,
+        seed: u64,
         inputs: usize,
         units: usize,
         preset: CellPreset,
         tau: TauMode,
-    ) -> OrganicsRnn {
+    ) -> Result<OrganicsRnn, TrainError> {
         let n = units;
-        let (max_y, max_a, max_b) = DT_TAU_MAX;
-        let time_constants = match tau {
-            TauMode::Learned => TimeConstants::Learned {
-                max_y,
-                max_a,
-                max_b,
-            },
-            TauMode::Fixed => TimeConstants::Fixed {
-                max_y,
-                max_a,
-                max_b,
-            },
-        };
         let base = match preset {
             CellPreset::Paper => CellConfig::NEURIPS,
             CellPreset::Head => CellConfig::HEAD,
         };
-        let cell = CellConfig {
-            time_constants,
-            ..base
+        let time_constants = match tau {
+            TauMode::Learned => TimeConstants::PAPER_LEARNED,
+            TauMode::Fixed => TimeConstants::PAPER_FIXED,
         };
-        // W_zx: kaiming uniform, then divided by its largest singular value.
-        let mut w_zx = kaiming_uniform(rng, n, inputs);
-        let smax = largest_singular_value(&w_zx, n, inputs);
-        if smax > 0.0 {
-            w_zx.iter_mut().for_each(|v| *v /= smax);
-        }
-        let w_zx = params.add("org.Wzx.weight", n, inputs, w_zx, Role::Trainable);
-        let w_r = match preset {
-            CellPreset::Paper => {
-                let seed = rand::RngExt::random::<u64>(rng);
-                RecurrentWeight::IdentityPlusSn(SnHandles::new(
-                    params,
-                    "org.Wr",
-                    n,
-                    identity(n),
-                    seed,
-                ))
+        let config = RnnConfig {
+            hidden: units,
+            input: inputs,
+            classes: CLASSES,
+            cell: CellConfig {
+                time_constants,
+                ..base
+            },
+        };
+        let model = organics_grad::OrganicsRnn::<f32>::new(config, seed)?;
+        let ids = *model.ids();
+        let mut raw = model.params.tensors().iter().map(|t| t.data.clone());
+        let mut next = || raw.next().expect("the model's raw parameters");
+        let buffers = model.buffers;
+        let mut theta = Vec::new();
+        theta.push(params.add("org.Wzx.weight", n, inputs, next(), Role::Trainable));
+        let w_r = next();
+        let sn = match (preset, buffers.spectral) {
+            (CellPreset::Paper, Some(state)) => {
+                let sn = SnHandles::register(params, "org.Wr", n, w_r, state);
+                theta.push(sn.weight);
+                Some(sn)
             }
-            CellPreset::Head => RecurrentWeight::Free(params.add(
-                "org.Wr.weight",
-                n,
-                n,
-                orthogonal(rng, n),
-                Role::Trainable,
-            )),
+            _ => {
+                theta.push(params.add("org.Wr.weight", n, n, w_r, Role::Trainable));
+                None
+            }
         };
-        let mut gate = |name: &str, fan_in: usize| {
-            params.add(
-                name,
-                n,
-                fan_in,
-                kaiming_uniform(rng, n, fan_in),
-                Role::Trainable,
-            )
-        };
-        let gates = [
-            gate("org.Wbx0", inputs),
-            gate("org.Wby0", n),
-            gate("org.Wba0", n),
-            gate("org.Wbx1", inputs),
-            gate("org.Wby1", n),
-            gate("org.Wba1", n),
-        ];
-        let mut log_w = match preset {
-            CellPreset::Paper => unit_uniform(rng, n * n)
-                .into_iter()
-                .map(|u| -u)
-                .collect::<Vec<f32>>(),
-            CellPreset::Head => unit_uniform(rng, n * n)
-                .into_iter()
-                .map(|u| u.max(1e-8).ln())
-                .collect(),
-        };
-        for i in 0..n {
-            log_w[i * n + i] = 0.0;
+        for name in GATE_NAMES {
+            let data = next();
+            let cols = data.len() / n;
+            theta.push(params.add(name, n, cols, data, Role::Trainable));
         }
-        let log_w = params.add("org.log_Way", n, n, log_w, Role::Trainable);
-        let sigma = params.add_vector("org.sigma", vec![1.0; n], Role::Frozen);
-        let tau_names = [
-            "org.param_dt_tauy",
-            "org.param_dt_taua",
-            "org.param_dt_taub0",
-            "org.param_dt_taub1",
-        ];
-        let tau = tau_names.map(|name| match tau {
-            TauMode::Learned => params.add_vector(name, normal(rng, n), Role::Trainable),
+        theta.push(params.add("org.log_Way", n, n, next(), Role::Trainable));
+        let sigma = params.add_vector("org.sigma", buffers.sigma, Role::Frozen);
+        let tau = TAU_NAMES.map(|name| match tau {
+            TauMode::Learned => {
+                let id = params.add_vector(name, next(), Role::Trainable);
+                theta.push(id);
+                id
+            }
             TauMode::Fixed => params.add_vector(name, vec![1.0; n], Role::Frozen),
         });
-        let u = unit_uniform(rng, n);
-        let norm = u
-            .iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::MIN_POSITIVE);
-        let y0 = u.iter().map(|v| v / norm).collect();
-        let a0 = unit_uniform(rng, n);
-        let b1_0 = unit_uniform(rng, n);
         let init = [
-            params.add_vector("org.y0", y0, Role::Buffer),
-            params.add_vector("org.a0", a0, Role::Buffer),
-            params.add_vector("org.b0_0", vec![1.0; n], Role::Buffer),
-            params.add_vector("org.b1_0", b1_0, Role::Buffer),
+            params.add_vector("org.y0", buffers.y0, Role::Buffer),
+            params.add_vector("org.a0", buffers.a0, Role::Buffer),
+            params.add_vector("org.b0_0", buffers.b0_0, Role::Buffer),
+            params.add_vector("org.b1_0", buffers.b1_0, Role::Buffer),
         ];
-        let fc = Linear::new(params, rng, "fc", n, CLASSES);
-        OrganicsRnn {
+        theta.push(params.add("fc.weight", CLASSES, n, next(), Role::Trainable));
+        theta.push(params.add_vector("fc.bias", next(), Role::Trainable));
+        Ok(OrganicsRnn {
             units,
             inputs,
-            cell,
-            w_zx,
-            w_r,
-            gates,
-            log_w,
+            config,
+            ids,
+            theta,
+            sn,
             sigma,
             tau,
             init,
-            fc,
-        }
+        })
     }
 
-    /// The configuration of the same model in organics-grad.
-    pub fn grad_config(&self) -> RnnConfig {
-        RnnConfig {
-            hidden: self.units,
-            input: self.inputs,
-            classes: CLASSES,
-            cell: self.cell,
-        }
-    }
-
-    fn w_r_id(&self) -> ParamId {
-        match self.w_r {
-            RecurrentWeight::IdentityPlusSn(sn) => sn.weight,
-            RecurrentWeight::Free(id) => id,
-        }
-    }
-
-    /// Every raw parameter of organics-grad's model (`ids`) with the tensor that holds it here
-    /// (see the module table), in organics-grad's order.
-    pub fn grad_pairs(&self, ids: &RnnIds) -> Vec<(ParamId, organics_grad::ParamId)> {
-        let mut pairs = vec![
-            (self.w_zx, ids.w_zx),
-            (self.w_r_id(), ids.w_r),
-            (self.gates[0], ids.w_bx0),
-            (self.gates[1], ids.w_by0),
-            (self.gates[2], ids.w_ba0),
-            (self.gates[3], ids.w_bx1),
-            (self.gates[4], ids.w_by1),
-            (self.gates[5], ids.w_ba1),
-            (self.log_w, ids.log_w),
-        ];
-        if let Some(tau) = ids.tau {
-            pairs.extend(self.tau.iter().copied().zip(tau));
-        }
-        pairs.push((self.fc.weight, ids.readout_w));
-        pairs.push((self.fc.bias, ids.readout_b));
-        pairs
+    /// Spectral-norm state of `W_r`, if any (updated once per training step).
+    pub fn spectral_norm(&self) -> Option<SnHandles> {
+        self.sn
     }
 
     /// Checks that frozen time parameters hold 1, the value organics-grad's
     /// [`TimeConstants::Fixed`] assumes.
-    fn check_frozen_tau(&self, params: &ParamSet) -> Result<(), TrainError> {
-        if matches!(self.cell.time_constants, TimeConstants::Fixed { .. }) {
+    ///
+    /// # Errors
+    /// [`TrainError::FrozenValue`] naming the first other value (a hand-edited checkpoint).
+    pub fn check_frozen_tau(&self, params: &StateDict) -> Result<(), TrainError> {
+        if matches!(self.config.cell.time_constants, TimeConstants::Fixed { .. }) {
             for id in self.tau {
                 if let Some((index, &value)) = params
                     .data(id)
@@ -279,40 +209,19 @@ impl OrganicsRnn {
         Ok(())
     }
 
-    /// Builds organics-grad's model holding this model's current parameters and buffers: a
-    /// freshly initialised model of the same configuration, overwritten by
-    /// [`Self::copy_to_grad`].
+    /// Swaps the storage of the raw parameters and buffers between `params` and organics-grad's
+    /// `model` (of this model's [`Self::config`]): called once, it lends the tensors to `model`
+    /// for a step or an evaluation; called again, it gives them back. No value is copied.
     ///
-    /// # Errors
-    /// [`TrainError::FrozenValue`] if fixed time parameters are not 1 (a hand-edited
-    /// checkpoint); [`TrainError::Grad`] if organics-grad rejects the configuration.
-    pub fn to_grad(
-        &self,
-        params: &ParamSet,
-    ) -> Result<organics_grad::OrganicsRnn<f32>, TrainError> {
-        let mut model = organics_grad::OrganicsRnn::<f32>::new(self.grad_config(), 0)?;
-        self.copy_to_grad(params, &mut model)?;
-        Ok(model)
-    }
-
-    /// Copies this model's current parameters and buffers into `model` (of this model's
-    /// [`Self::grad_config`]); no allocation.
-    ///
-    /// # Errors
-    /// [`TrainError::FrozenValue`] as [`Self::to_grad`].
-    pub fn copy_to_grad(
-        &self,
-        params: &ParamSet,
-        model: &mut organics_grad::OrganicsRnn<f32>,
-    ) -> Result<(), TrainError> {
-        self.check_frozen_tau(params)?;
-        let ids = *model.ids();
-        for (here, there) in self.grad_pairs(&ids) {
-            model
-                .params
-                .data_mut(there)
-                .copy_from_slice(params.data(here));
-        }
+    /// # Panics
+    /// If `model` was not built for this configuration (a bug: the engine builds it).
+    pub fn exchange(&self, model: &mut organics_grad::OrganicsRnn<f32>, params: &mut StateDict) {
+        assert_eq!(
+            (model.config(), model.ids()),
+            (&self.config, &self.ids),
+            "organics-grad's model has another configuration"
+        );
+        std::mem::swap(&mut model.params, params.trainable_mut());
         let b = &mut model.buffers;
         for (dst, id) in [
             (&mut b.sigma, self.sigma),
@@ -321,133 +230,57 @@ impl OrganicsRnn {
             (&mut b.b0_0, self.init[2]),
             (&mut b.b1_0, self.init[3]),
         ] {
-            dst.copy_from_slice(params.data(id));
+            std::mem::swap(dst, &mut params.tensor_mut(id).data);
         }
-        if let (Some(sn), Some(dst)) = (self.spectral_norm(), &mut b.spectral) {
-            dst.u.copy_from_slice(params.data(sn.u));
-            dst.v.copy_from_slice(params.data(sn.v));
-        }
-        Ok(())
-    }
-
-    /// Copies the spectral-norm vectors of `model` (refined by a training step's power
-    /// iteration) back into this model's buffers.
-    pub fn copy_spectral_from_grad(
-        &self,
-        model: &organics_grad::OrganicsRnn<f32>,
-        params: &mut ParamSet,
-    ) {
-        if let (Some(sn), Some(SpectralNorm { u, v, .. })) =
-            (self.spectral_norm(), &model.buffers.spectral)
-        {
-            params.data_mut(sn.u).copy_from_slice(u);
-            params.data_mut(sn.v).copy_from_slice(v);
+        if let (Some(sn), Some(SpectralNorm { u, v, .. })) = (self.sn, &mut b.spectral) {
+            std::mem::swap(u, &mut params.tensor_mut(sn.u).data);
+            std::mem::swap(v, &mut params.tensor_mut(sn.v).data);
         }
     }
 
-    /// Spectral-norm state of `W_r`, if any (updated once per training step).
-    pub fn spectral_norm(&self) -> Option<SnHandles> {
-        match self.w_r {
-            RecurrentWeight::IdentityPlusSn(sn) => Some(sn),
-            RecurrentWeight::Free(_) => None,
+    /// The buffers as organics-grad holds them (copies of `n`-vectors, for the tape).
+    fn buffers(&self, params: &StateDict) -> RnnBuffers<f32> {
+        let v = |id: ParamId| params.data(id).to_vec();
+        RnnBuffers {
+            sigma: v(self.sigma),
+            y0: v(self.init[0]),
+            a0: v(self.init[1]),
+            b0_0: v(self.init[2]),
+            b1_0: v(self.init[3]),
+            spectral: self.sn.map(|sn| sn.state(params)),
         }
     }
 
-    /// The cell's effective weights on the tape.
-    pub fn cell_vars(&self, tape: &mut Tape<f32>, vars: &[Var], params: &ParamSet) -> CellVars {
-        let n = self.units;
-        let w_r = match self.w_r {
-            RecurrentWeight::IdentityPlusSn(sn) => {
-                let s = sn.forward(tape, vars, params);
-                let eye = tape.constant(n, n, &identity(n));
-                tape.add(eye, s)
-            }
-            RecurrentWeight::Free(id) => vars[id.0],
-        };
-        let e = tape.exp(vars[self.log_w.0]);
-        let w_norm = match self.cell.norm_weights {
-            organics_grad::cell::NormWeights::Exp => e,
-            organics_grad::cell::NormWeights::ExpClamped => tape.clamp(e, 0.0, 1.0),
-        };
-        let (max_y, max_a, max_b) = self.cell.time_constants.maxima();
-        let maxima = [max_y, max_a, max_b, max_b];
-        let mut dt = None;
-        for (k, id) in self.tau.iter().enumerate() {
-            let s = tape.sigmoid(vars[id.0]);
-            let s = tape.scale(s, maxima[k] as f32);
-            dt = Some(match dt {
-                None => s,
-                Some(prev) => tape.concat_cols(prev, s),
-            });
-        }
-        let sigma2 = tape.square(vars[self.sigma.0]);
-        CellVars {
-            w_zx: vars[self.w_zx.0],
-            w_bx0: vars[self.gates[0].0],
-            w_by0: vars[self.gates[1].0],
-            w_ba0: vars[self.gates[2].0],
-            w_bx1: vars[self.gates[3].0],
-            w_by1: vars[self.gates[4].0],
-            w_ba1: vars[self.gates[5].0],
-            w_r,
-            w_norm,
-            dt: dt.expect("four time-constant vectors"),
-            sigma2,
-        }
-    }
-
-    /// The initial state `[y_0 | a_0 | b0_0 | b1_0]` repeated over `rows` rows.
-    pub fn initial_state(&self, tape: &mut Tape<f32>, params: &ParamSet, rows: usize) -> Var {
-        let mut row = Vec::with_capacity(4 * self.units);
-        for id in self.init {
-            row.extend_from_slice(params.data(id));
-        }
-        let data: Vec<f32> = (0..rows).flat_map(|_| row.iter().copied()).collect();
-        tape.constant(rows, 4 * self.units, &data)
-    }
-
-    /// Runs the sequence (`step(t)` is the `rows x m` input of step `t`) and returns the logits;
-    /// `observe` sees every state (`rows x 4n`, including the initial one).
+    /// Records the sequence on a tape (`step(t)` is the `rows x m` input of step `t`) through
+    /// organics-grad's recording of the model and returns the logits; `observe` sees every
+    /// state (`rows x 4n`, including the initial one). `vars` are the handles of
+    /// [`StateDict::to_tape`].
+    #[allow(clippy::too_many_arguments)]
     pub fn forward<'a>(
         &self,
         tape: &mut Tape<f32>,
         vars: &[Var],
-        params: &ParamSet,
+        params: &StateDict,
         rows: usize,
         steps: usize,
         step: impl Fn(usize) -> &'a [f32],
-        mut observe: impl FnMut(usize, &[f32]),
+        observe: impl FnMut(usize, &[f32]),
     ) -> Var {
-        let v = self.cell_vars(tape, vars, params);
-        let mut state = self.initial_state(tape, params, rows);
-        observe(0, tape.value(state));
-        for t in 0..steps {
-            let x = tape.constant(rows, self.inputs, step(t));
-            state = tape.organics_cell(&self.cell, x, state, &v);
-            observe(t + 1, tape.value(state));
-        }
-        let y = tape.slice_cols(state, 0, self.units);
-        self.fc.forward(tape, vars, y)
+        let theta: Vec<Var> = self.theta.iter().map(|id| vars[id.0]).collect();
+        let buffers = self.buffers(params);
+        let cell_vars = record_weights(tape, &self.config, &self.ids, &theta, &buffers);
+        let init = [&buffers.y0[..], &buffers.a0, &buffers.b0_0, &buffers.b1_0].concat();
+        let y = record_steps(
+            tape,
+            &self.config.cell,
+            &cell_vars,
+            &init,
+            rows,
+            steps,
+            step,
+            CellImpl::Fused,
+            observe,
+        );
+        record_readout(tape, &self.ids, &theta, y)
     }
-}
-
-/// Largest singular value of a small row-major matrix (power iteration on `AᵀA`, f64).
-fn largest_singular_value(a: &[f32], rows: usize, cols: usize) -> f32 {
-    let mut v = vec![1.0f64; cols];
-    let mut sigma = 0.0f64;
-    for _ in 0..200 {
-        let av: Vec<f64> = (0..rows)
-            .map(|i| (0..cols).map(|j| f64::from(a[i * cols + j]) * v[j]).sum())
-            .collect();
-        let atav: Vec<f64> = (0..cols)
-            .map(|j| (0..rows).map(|i| f64::from(a[i * cols + j]) * av[i]).sum())
-            .collect();
-        let norm = atav.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            return 0.0;
-        }
-        v = atav.into_iter().map(|x| x / norm).collect();
-        sigma = norm.sqrt();
-    }
-    sigma as f32
 }

@@ -11,7 +11,7 @@
 use organics_grad::{Tape, Var};
 use rand_chacha::ChaCha8Rng;
 
-use crate::params::{ParamId, ParamSet, Role, uniform};
+use crate::params::{ParamId, Role, StateDict, uniform};
 
 /// Handles of one recurrent layer's input and recurrent weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl RecurrentWeights {
     /// Registers `{prefix}.weight_ih_l0`, `{prefix}.weight_hh_l0`, `{prefix}.bias_ih_l0`,
     /// `{prefix}.bias_hh_l0` for `gates` blocks of `units` units, drawn in that order.
     pub fn new(
-        params: &mut ParamSet,
+        params: &mut StateDict,
         rng: &mut ChaCha8Rng,
         prefix: &str,
         inputs: usize,

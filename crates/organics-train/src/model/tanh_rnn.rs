@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::CLASSES;
 use super::linear::Linear;
 use super::recurrent::RecurrentWeights;
-use crate::params::ParamSet;
+use crate::params::StateDict;
 
 /// Handles of the tanh RNN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct TanhRnn {
 impl TanhRnn {
     /// Registers the RNN and its readout.
     pub fn new(
-        params: &mut ParamSet,
+        params: &mut StateDict,
         rng: &mut ChaCha8Rng,
         inputs: usize,
         units: usize,

@@ -203,7 +203,7 @@ pub fn resume(out_dir: &Path, opts: &RunOptions) -> Result<RunSummary, TrainErro
     resume_in(run_dir, &data, opts)
 }
 
-fn all_finite(params: &crate::params::ParamSet) -> bool {
+fn all_finite(params: &crate::params::StateDict) -> bool {
     params
         .ids()
         .all(|id| params.get(id).data.iter().all(|v| v.is_finite()))

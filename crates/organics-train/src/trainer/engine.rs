@@ -14,7 +14,7 @@
 //! (not across thread counts: float addition is not associative).
 //!
 //! **Optimiser.** organics-grad's [`Optimizer`] (Adam with PyTorch's L2 weight decay and order
-//! of operations) updates the trainable tensors ([`crate::params::ParamSet::trainable_mut`]) in
+//! of operations) updates the trainable tensors ([`crate::params::StateDict::trainable_mut`]) in
 //! place; optional clipping is organics-grad's [`GradClip`] (PyTorch's `clip_grad_norm_`).
 
 use organics_data::Batch;
@@ -37,7 +37,7 @@ pub struct Trainer {
     pub net: Network,
     /// Adam over the trainable tensors of `net.params` ([`checkpoint::adam`]).
     pub optimizer: Optimizer<f32>,
-    /// Gradient of the last step (layout of [`crate::params::ParamSet::trainable`]).
+    /// Gradient of the last step (layout of [`crate::params::StateDict::trainable`]).
     grads: organics_grad::ParamSet<f32>,
     /// The BPTT engine of the one-layer ORGaNICs RNN (`None`: tapes).
     engine: Option<RnnEngine>,
@@ -138,7 +138,7 @@ impl Trainer {
     }
 
     /// The gradient the last [`Self::step`] gave the optimiser (after clipping, if the config
-    /// asks for it; layout of [`crate::params::ParamSet::trainable`]).
+    /// asks for it; layout of [`crate::params::StateDict::trainable`]).
     pub fn last_gradient(&self) -> &organics_grad::ParamSet<f32> {
         &self.grads
     }
@@ -268,7 +268,7 @@ impl Trainer {
             self.labels.clear();
             self.labels
                 .extend(batch.labels().iter().map(|&l| usize::from(l)));
-            let (params, labels) = (&self.net.params, &self.labels);
+            let (params, labels) = (&mut self.net.params, &self.labels);
             let stats = self
                 .pool
                 .install(|| engine.evaluate(rnn, params, &sequence(batch), labels))?;
