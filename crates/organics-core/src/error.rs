@@ -67,6 +67,17 @@ pub enum CoreError {
         /// What it must satisfy.
         reason: &'static str,
     },
+    /// An adaptive integrator's step size fell below the rounding level of the time: a numerical
+    /// failure of the run (a stiff or singular problem), not a bad option.
+    #[error(
+        "adaptive step size underflowed at t = {t} (step {step:.3e}); the problem may be stiff or singular (try euler with a small dt)"
+    )]
+    StepSizeUnderflow {
+        /// The time reached.
+        t: f64,
+        /// The rejected step size.
+        step: f64,
+    },
     /// A linear system in a solver was singular.
     #[error("{solver}: singular linear system at iteration {iteration}")]
     Singular {
@@ -91,4 +102,18 @@ pub enum CoreError {
         /// The stop reason.
         reason: String,
     },
+}
+
+impl CoreError {
+    /// Whether the error is the caller's input (a bad circuit, option or method): exit status 2
+    /// of the command line. The others (a singular system, a non-converged solve, a step size
+    /// that underflowed) are computations that ran and failed: exit status 1.
+    pub fn is_invalid_input(&self) -> bool {
+        !matches!(
+            self,
+            CoreError::StepSizeUnderflow { .. }
+                | CoreError::Singular { .. }
+                | CoreError::NotConverged { .. }
+        )
+    }
 }

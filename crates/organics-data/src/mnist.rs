@@ -2,8 +2,8 @@
 //!
 //! Train: 60 000 images; test: 10 000; each $28 \times 28$ bytes, pixel $x = p/255$; labels
 //! $0..9$. The paper trains on 57 000 and validates on 3 000 images split off the training set
-//! with seed 73 (spec §D.4); [`Mnist::paper_split`] makes that split with our ChaCha8 stream
-//! (not torch's generator, so not the same 3 000 images).
+//! by torch's generator seeded with 73; [`Mnist::paper_split`] makes exactly that split, from the
+//! draw shipped with this crate (see [`crate::draws`]), and [`Mnist::split`] any other.
 //!
 //! ```no_run
 //! use organics_data::{Mnist, fetch, Progress, default_dir};
@@ -19,6 +19,7 @@
 use std::path::Path;
 
 use crate::dataset::{Dataset, Split};
+use crate::draws::SplitDraw;
 use crate::error::{DataError, FETCH_HINT};
 
 /// File name of the training images.
@@ -53,11 +54,22 @@ pub const MNIST_FILES: [(&str, &str); 4] = [
 /// Number of MNIST classes (digits).
 pub const CLASSES: usize = 10;
 
-/// Seed of the paper's train/validation split (spec §D.4; our RNG, not torch's).
+/// Seed of the paper's train/validation split (torch's generator; see [`crate::draws`]).
 pub const PAPER_SPLIT_SEED: u64 = 73;
 
 /// Validation images the paper holds out of the 60 000 training images.
 pub const PAPER_VALIDATION_LEN: usize = 3_000;
+
+/// Whether [`Mnist::load_checked`] compares the files with MNIST's checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataCheck {
+    /// Hash all four files at every load (about 55 MB) and refuse any whose sha256 is not the
+    /// one in [`MNIST_FILES`] with [`DataError::ChecksumMismatch`] (the default).
+    #[default]
+    Sha256,
+    /// Read the files as they are: for IDX files that are not MNIST (synthetic test sets).
+    None,
+}
 
 /// MNIST's training and test sets.
 #[derive(Debug, Clone)]
@@ -69,12 +81,21 @@ pub struct Mnist {
 }
 
 impl Mnist {
-    /// Loads the four IDX files (raw or gzip) from `dir`.
+    /// Loads the four IDX files from `dir`, each verified by its sha256
+    /// ([`DataCheck::Sha256`]).
     ///
     /// Fails with [`DataError::DataMissing`] (which says to run `organics data fetch`) if any
-    /// is absent, and with the IDX errors if one is malformed. Checksums are not recomputed
-    /// here; [`crate::fetch()`] and [`crate::verify()`] do that.
+    /// is absent, with [`DataError::ChecksumMismatch`] if one is not MNIST's, and with the IDX
+    /// errors if one is malformed.
     pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+        Mnist::load_checked(dir, DataCheck::Sha256)
+    }
+
+    /// Loads the four IDX files (raw or gzip) from `dir`, checked as `check` says.
+    ///
+    /// The files are hashed, then read: a file replaced between the two reads is not noticed
+    /// (the check guards against changed or damaged files, not against a concurrent writer).
+    pub fn load_checked(dir: &Path, check: DataCheck) -> Result<Mnist, DataError> {
         let missing: Vec<String> = MNIST_FILES
             .iter()
             .map(|(name, _)| *name)
@@ -88,6 +109,9 @@ impl Mnist {
                 hint: FETCH_HINT,
             });
         }
+        if check == DataCheck::Sha256 {
+            crate::checksum::verify(dir)?.into_result()?;
+        }
         Ok(Mnist {
             train: Dataset::from_idx_files(
                 &dir.join(TRAIN_IMAGES),
@@ -98,8 +122,14 @@ impl Mnist {
         })
     }
 
-    /// The paper's split of the training set: 57 000 train, 3 000 validation, seed 73.
+    /// The paper's split of the training set: 57 000 train, 3 000 validation, the authors'
+    /// exact draw (torch, seed 73).
     pub fn paper_split(&self) -> Result<Split, DataError> {
-        self.train.split(PAPER_VALIDATION_LEN, PAPER_SPLIT_SEED)
+        self.split(SplitDraw::Paper)
+    }
+
+    /// 57 000 train and 3 000 validation images, in the order `draw` gives.
+    pub fn split(&self, draw: SplitDraw) -> Result<Split, DataError> {
+        self.train.split_with(PAPER_VALIDATION_LEN, draw)
     }
 }

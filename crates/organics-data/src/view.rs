@@ -6,6 +6,7 @@
 //! |---|---|---|---|
 //! | [`View::Static`] | 1 | $rc$ | $x_d$ |
 //! | [`View::Sequential`] | $rc$ | 1 | $x_t$ (pixel by pixel, row-major scan) |
+//! | [`View::PaperPermutedSequential`] | $rc$ | 1 | $x_{\pi_t}$, the paper's permutation $\pi$ (784 pixels) |
 //! | [`View::PermutedSequential`] | $rc$ | 1 | $x_{\pi_t}$, one fixed permutation $\pi$ from the seed |
 //! | [`View::RowWise`] | $r$ | $c$ | $x_{t c + d}$ (row $t$) |
 //! | [`View::Downsampled14`] | $\tfrac r2 \tfrac c2$ | 1 | $\tfrac14 \sum_{a,b \in \{0,1\}} x_{(2i+a)c + 2j + b}$ with $t = i \tfrac c2 + j$ |
@@ -14,9 +15,10 @@
 //! 196 x 1 (a $14 \times 14$ image from 2x2 average pooling, for quick runs).
 //!
 //! The permuted view applies $\pi$ as torch's `x[:, perm]` does: step $t$ reads pixel $\pi_t$.
-//! The paper's permutation is `torch.randperm(784, generator = manual_seed(73))`; ours is a
-//! ChaCha8 Fisher–Yates permutation (see [`crate::shuffle`]), so seed 73 gives a different
-//! permutation from the paper's. Any fixed permutation makes the same task in distribution.
+//! The paper's permutation is `torch.randperm(784, generator = manual_seed(73))`, shipped with
+//! this crate as drawn by torch ([`crate::draws`]); `permuted:SEED` draws a ChaCha8
+//! Fisher–Yates permutation instead (see [`crate::shuffle`]). Any fixed permutation makes the
+//! same task in distribution; the paper's makes the same task sample for sample.
 //!
 //! A view is only a description: it is applied while a batch is filled
 //! ([`crate::Batcher`]), never by copying the dataset.
@@ -35,6 +37,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::draws::{PAPER_PERMUTATION_LEN, paper_pixel_permutation};
 use crate::error::DataError;
 use crate::shuffle::{Purpose, permutation};
 
@@ -46,9 +49,13 @@ pub enum View {
     Static,
     /// One pixel per step in row-major scan order (sequential MNIST, 784 x 1).
     Sequential,
-    /// One pixel per step in a fixed random order (permuted sequential MNIST).
+    /// One pixel per step in the paper's fixed order (permuted sequential MNIST): the
+    /// authors' torch permutation of the 784 pixels, shipped with this crate (see
+    /// [`crate::draws`]). 28 × 28 images only.
+    PaperPermutedSequential,
+    /// One pixel per step in a fixed random order drawn from this crate's ChaCha8 stream.
     PermutedSequential {
-        /// Seed of the pixel permutation; the paper's is [`View::PAPER_PERMUTATION_SEED`].
+        /// Seed of the pixel permutation.
         seed: u64,
     },
     /// One image row per step (28 steps x 28 for MNIST).
@@ -78,12 +85,9 @@ impl View {
     /// The seed the paper gives `torch.randperm` for its pixel permutation (spec §D.4).
     pub const PAPER_PERMUTATION_SEED: u64 = 73;
 
-    /// [`View::PermutedSequential`] with the paper's seed, 73 (our RNG, not torch's: see the
-    /// module doc).
+    /// The paper's permuted view, [`View::PaperPermutedSequential`].
     pub fn paper_permuted() -> View {
-        View::PermutedSequential {
-            seed: View::PAPER_PERMUTATION_SEED,
-        }
+        View::PaperPermutedSequential
     }
 
     /// The view's name as [`FromStr`] accepts it (without the seed).
@@ -91,6 +95,7 @@ impl View {
         match self {
             View::Static => "static",
             View::Sequential => "sequential",
+            View::PaperPermutedSequential => "permuted",
             View::PermutedSequential { .. } => "permuted",
             View::RowWise => "row-wise",
             View::Downsampled14 => "downsampled14",
@@ -109,6 +114,20 @@ impl View {
                 steps: n,
                 input_dim: 1,
             },
+            View::PaperPermutedSequential => {
+                if n != PAPER_PERMUTATION_LEN {
+                    return Err(DataError::PaperDrawLength {
+                        what: "pixel permutation",
+                        alternative: "--view permuted:SEED",
+                        expected: PAPER_PERMUTATION_LEN,
+                        actual: n,
+                    });
+                }
+                ViewShape {
+                    steps: n,
+                    input_dim: 1,
+                }
+            }
             View::RowWise => ViewShape {
                 steps: rows,
                 input_dim: cols,
@@ -129,14 +148,26 @@ impl View {
         })
     }
 
-    /// The permutation a [`View::PermutedSequential`] view applies to `len` pixels: step `t`
-    /// reads pixel `perm[t]`. `None` for the other views.
-    pub fn permutation(&self, len: usize) -> Option<Vec<u32>> {
+    /// The permutation a permuted view applies to `len` pixels: step `t` reads pixel
+    /// `perm[t]`. `Ok(None)` for the other views; an error if the paper's permutation is asked
+    /// to order other than its 784 pixels.
+    pub fn permutation(&self, len: usize) -> Result<Option<Vec<u32>>, DataError> {
         match *self {
             View::PermutedSequential { seed } => {
-                Some(permutation(len, Purpose::PixelPermutation, seed, 0))
+                Ok(Some(permutation(len, Purpose::PixelPermutation, seed, 0)))
             }
-            _ => None,
+            View::PaperPermutedSequential => {
+                if len != PAPER_PERMUTATION_LEN {
+                    return Err(DataError::PaperDrawLength {
+                        what: "pixel permutation",
+                        alternative: "--view permuted:SEED",
+                        expected: PAPER_PERMUTATION_LEN,
+                        actual: len,
+                    });
+                }
+                paper_pixel_permutation().map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -164,8 +195,9 @@ impl fmt::Display for View {
 impl FromStr for View {
     type Err = DataError;
 
-    /// Parses `static`, `sequential`, `permuted` (seed 73), `permuted:SEED`, `row-wise`,
-    /// `downsampled14`; the inverse of [`Display`](fmt::Display).
+    /// Parses `static`, `sequential`, `permuted` (the paper's permutation), `permuted:SEED`
+    /// (a ChaCha8 permutation), `row-wise`, `downsampled14`; the inverse of
+    /// [`Display`](fmt::Display).
     fn from_str(s: &str) -> Result<View, DataError> {
         let unknown = || DataError::UnknownView {
             name: s.to_string(),
@@ -208,8 +240,8 @@ impl Gather {
         let shape = view.shape(rows, cols)?;
         let kind = match view {
             View::Static | View::Sequential | View::RowWise => GatherKind::Copy,
-            View::PermutedSequential { .. } => {
-                GatherKind::Map(view.permutation(rows * cols).unwrap_or_default())
+            View::PermutedSequential { .. } | View::PaperPermutedSequential => {
+                GatherKind::Map(view.permutation(rows * cols)?.unwrap_or_default())
             }
             View::Downsampled14 => GatherKind::Pool2x2 { cols },
         };

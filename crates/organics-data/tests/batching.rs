@@ -82,22 +82,9 @@ fn subset_takes_the_first_samples() {
     assert_eq!(data.label_histogram()[3], 2); // labels 3 and 13 mod 10
 }
 
-#[test]
-fn permutation_is_fixed_by_its_seed() {
-    let p = View::paper_permuted().permutation(784).unwrap();
-    assert_eq!(
-        p,
-        View::PermutedSequential { seed: 73 }
-            .permutation(784)
-            .unwrap()
-    );
-    assert_ne!(
-        p,
-        View::PermutedSequential { seed: 74 }
-            .permutation(784)
-            .unwrap()
-    );
-    let mut sorted = p.clone();
+/// A permutation of 0..784 that is not close to the identity.
+fn assert_random_permutation(p: &[u32]) {
+    let mut sorted = p.to_vec();
     sorted.sort_unstable();
     assert_eq!(sorted, (0..784).collect::<Vec<u32>>());
     // A random permutation of 784 has about one fixed point; identity-like output is a bug.
@@ -107,14 +94,63 @@ fn permutation_is_fixed_by_its_seed() {
         .filter(|&(i, &v)| i == v as usize)
         .count();
     assert!(fixed < 10, "{fixed} fixed points");
-    assert_eq!(View::Sequential.permutation(784), None);
+}
+
+#[test]
+fn permutation_is_fixed_by_its_seed() {
+    let p = View::PermutedSequential { seed: 73 }
+        .permutation(784)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        p,
+        View::PermutedSequential { seed: 73 }
+            .permutation(784)
+            .unwrap()
+            .unwrap()
+    );
+    assert_ne!(
+        p,
+        View::PermutedSequential { seed: 74 }
+            .permutation(784)
+            .unwrap()
+            .unwrap()
+    );
+    assert_random_permutation(&p);
+    assert_eq!(View::Sequential.permutation(784).unwrap(), None);
+}
+
+#[test]
+fn the_paper_permutation_is_torchs_not_chacha8s() {
+    let paper = View::paper_permuted().permutation(784).unwrap().unwrap();
+    assert_random_permutation(&paper);
+    // `torch.randperm(784, generator=torch.Generator().manual_seed(73))[:3]` printed
+    // [678, 599, 742] under torch 2.15.0 (an independent check of the shipped file); a ChaCha8
+    // draw with the same seed is another permutation.
+    assert_eq!(paper[..3], [678, 599, 742]);
+    assert_ne!(
+        paper,
+        View::PermutedSequential { seed: 73 }
+            .permutation(784)
+            .unwrap()
+            .unwrap()
+    );
+    // It orders exactly 784 pixels: other image sizes are refused with a typed error.
+    assert!(matches!(
+        View::paper_permuted().shape(4, 4),
+        Err(DataError::PaperDrawLength { .. })
+    ));
+    assert!(matches!(
+        View::paper_permuted().permutation(16),
+        Err(DataError::PaperDrawLength { .. })
+    ));
 }
 
 /// Checks every value of `batch` against the view's formula for its source image.
 fn check_layout(batch: &Batch, view: View, rows: usize, cols: usize) {
     let (t_len, d_len, b_len) = (batch.steps(), batch.input_dim(), batch.size());
     assert_eq!(batch.inputs().len(), t_len * b_len * d_len);
-    let perm = view.permutation(rows * cols);
+    let perm = view.permutation(rows * cols).unwrap();
     for b in 0..b_len {
         for t in 0..t_len {
             let step = batch.step(t);
@@ -127,7 +163,9 @@ fn check_layout(batch: &Batch, view: View, rows: usize, cols: usize) {
                 let want_pixel = match view {
                     View::Static => d as f32,
                     View::Sequential => t as f32,
-                    View::PermutedSequential { .. } => perm.as_ref().unwrap()[t] as f32,
+                    View::PermutedSequential { .. } | View::PaperPermutedSequential => {
+                        perm.as_ref().unwrap()[t] as f32
+                    }
                     View::RowWise => (t * cols + d) as f32,
                     View::Downsampled14 => {
                         let (i, j) = (t / (cols / 2), t % (cols / 2));
@@ -251,6 +289,7 @@ fn batcher_and_view_errors() {
     for text in [
         "static",
         "sequential",
+        "permuted",
         "permuted:12",
         "row-wise",
         "downsampled14",

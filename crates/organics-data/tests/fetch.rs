@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{gzip, listing, scratch, sha256_hex, synthetic_mnist, tar};
-use organics_data::fetch::{FileSpec, FileStatus};
-use organics_data::{DataError, FetchPlan, Mnist, Progress, Source, default_dir};
+use organics_data::checksum::{FileSpec, FileStatus};
+use organics_data::{DataCheck, DataError, FetchPlan, Mnist, Progress, Source, default_dir};
 
 fn specs(files: &[(String, Vec<u8>)]) -> Vec<FileSpec> {
     files
@@ -67,7 +67,7 @@ fn mirror_route_then_already_present() {
     for (name, bytes) in &files {
         assert_eq!(&std::fs::read(dir.join(name)).unwrap(), bytes);
     }
-    let mnist = Mnist::load(&dir).unwrap();
+    let mnist = Mnist::load_checked(&dir, DataCheck::None).unwrap();
     assert_eq!((mnist.train.len(), mnist.test.len()), (12, 5));
     assert_eq!((mnist.train.rows(), mnist.train.cols()), (4, 6));
 
@@ -320,7 +320,7 @@ fn npm_route_failures_are_typed() {
         panic!("{err}")
     };
     assert!(
-        attempts[0].reason.contains("malformed tar header"),
+        attempts[0].reason.contains("malformed tar archive"),
         "{}",
         attempts[0].reason
     );

@@ -38,8 +38,8 @@ pub use classify::Kind;
 pub use error::LyapunovError;
 pub use oscillator::OscillatorForm;
 pub use stability::{
-    LinearStability, StabilityReport, Verdict, linear_stability, stability, stability_at,
-    stability_with,
+    LinearStability, StabilityReport, SteadyState, Verdict, linear_stability, stability,
+    stability_at, stability_with, steady_state,
 };
 pub mod planar;
 pub use planar::{FixedPoint2D, Window, fixed_points, newton_fixed_points};

@@ -29,7 +29,7 @@ use crate::error::LyapunovError;
 use crate::spectrum::eigenvalues_with_scale;
 use faer::{Mat, c64};
 use organics_core::Circuit;
-use organics_core::steady_state::{self, Method, NewtonOptions};
+use organics_core::steady_state::{self, Method, NewtonOptions, SteadyStateReport};
 
 /// The sign of the spectral abscissa, decided with the tolerance of the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,12 +148,53 @@ impl StabilityReport {
     }
 }
 
-/// Find the steady state with [`Method::Auto`] (closed form when W_r = I, else the iterative
-/// algorithm or a simulation, polished by Newton) and report its stability.
+/// A steady-state answer with its stability: what `organics steady-state` prints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SteadyState {
+    /// The solver's report (state, residual, stop reason; `range` when a simulation did not
+    /// come to rest).
+    pub report: SteadyStateReport,
+    /// The linear stability at the state found; `None` when no fixed point was found.
+    pub stability: Option<LinearStability>,
+}
+
+/// Find the steady state by `method` and judge it. This is where the routes of
+/// [`steady_state::solve`] meet the verdict: core reports fixed points without judging them,
+/// and for [`Method::Auto`] a fixed point that is not [`Verdict::Stable`] (the iterative route
+/// can land on a saddle) is replaced by the simulated steady state — the state the circuit
+/// actually rests at, or a `not-settled` report when it never rests.
 ///
 /// # Errors
-/// [`LyapunovError::Core`] wrapping `NotConverged` when no steady state is found, and the
-/// errors of [`linear_stability`].
+/// The errors of [`steady_state::solve`] and of [`linear_stability`].
+pub fn steady_state(circuit: &Circuit, method: Method) -> Result<SteadyState, LyapunovError> {
+    let judged = judge(circuit, steady_state::solve(circuit, method)?)?;
+    let attracts = judged
+        .stability
+        .as_ref()
+        .is_some_and(|s| s.verdict == Verdict::Stable);
+    let simulated_already = judged.report.method == "simulate+newton";
+    if method == Method::Auto && judged.report.converged() && !attracts && !simulated_already {
+        return judge(circuit, steady_state::solve(circuit, Method::Simulate)?);
+    }
+    Ok(judged)
+}
+
+fn judge(circuit: &Circuit, report: SteadyStateReport) -> Result<SteadyState, LyapunovError> {
+    let stability = if report.converged() {
+        Some(linear_stability(&circuit.jacobian(&report.state()))?)
+    } else {
+        None
+    };
+    Ok(SteadyState { report, stability })
+}
+
+/// Find the steady state with [`steady_state`] and [`Method::Auto`] (closed form when
+/// W_r = I, else the iterative algorithm or a simulation, polished by Newton; the simulated
+/// state when the first answer does not attract) and report its stability.
+///
+/// # Errors
+/// [`LyapunovError::Core`] wrapping `NotConverged` when no steady state is found (including a
+/// simulation that never comes to rest), and the errors of [`linear_stability`].
 pub fn stability(circuit: &Circuit) -> Result<StabilityReport, LyapunovError> {
     stability_with(circuit, Method::Auto)
 }
@@ -163,8 +204,12 @@ pub fn stability(circuit: &Circuit) -> Result<StabilityReport, LyapunovError> {
 /// # Errors
 /// As [`stability`].
 pub fn stability_with(circuit: &Circuit, method: Method) -> Result<StabilityReport, LyapunovError> {
-    let ss = steady_state::solve(circuit, method)?.into_result(NewtonOptions::default().tol)?;
-    let lin = linear_stability(&circuit.jacobian(&ss.state()))?;
+    let judged = steady_state(circuit, method)?;
+    let ss = judged.report.into_result(NewtonOptions::default().tol)?;
+    let lin = match judged.stability {
+        Some(lin) => lin,
+        None => linear_stability(&circuit.jacobian(&ss.state()))?,
+    };
     Ok(StabilityReport::new(
         ss.y,
         ss.a,

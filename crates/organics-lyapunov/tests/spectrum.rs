@@ -255,3 +255,32 @@ fn large_circuits_work_up_to_n_512() {
     assert_eq!(r.eigenvalues.len(), 1024);
     assert!(r.stable, "max Re λ = {}", r.max_real);
 }
+
+/// Fig. 1b (w_r = 2, b0σ = 0.05 < 1 − 1/w_r): the one-neuron circuit has a stable fixed point
+/// and two unstable ones (docs/model.md § Phase plane), and the paper's iteration converges to
+/// an unstable one (y < 0, opposite to z). `steady_state(Auto)` must return the stable one,
+/// which has D = 1 − w_r + w_r √a > 0, judged stable; core's plain `Iterative` answer is the
+/// saddle and is judged unstable.
+#[test]
+fn auto_steady_state_is_the_attracting_fixed_point_of_fig1b() {
+    use organics_core::steady_state::Method;
+    use organics_lyapunov::steady_state;
+    let c = organics_core::CircuitSpec::from_json(
+        r#"{"model":"main","tau_y":2,"tau_a":2,"b":0.5,"b0":0.5,"sigma":0.1,
+            "w_r":{"identity":2},"w":{"all":1},"z":[1]}"#,
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let it = steady_state(&c, Method::Iterative(15)).unwrap();
+    let d_it = 1.0 - 2.0 + 2.0 * it.report.a[0].sqrt();
+    assert!(it.report.converged() && d_it < 0.0, "{it:?}");
+    assert_eq!(it.stability.unwrap().verdict, Verdict::Unstable);
+    let auto = steady_state(&c, Method::Auto).unwrap();
+    let d = 1.0 - 2.0 + 2.0 * auto.report.a[0].sqrt();
+    assert!(
+        auto.report.converged() && d > 0.0 && auto.report.y[0] > 0.0,
+        "{auto:?}"
+    );
+    assert_eq!(auto.stability.unwrap().verdict, Verdict::Stable);
+}

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use organics_data::View;
+use organics_data::{SplitDraw, View};
 use organics_grad::optim::StepLr;
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +144,11 @@ pub struct TrainConfig {
     pub tau: TauMode,
     /// How images are presented (defaults to the task's view; `downsampled14` for quick runs).
     pub view: View,
+    /// How the 57 000 / 3 000 train/validation split is drawn: the paper's own (torch, seed 73;
+    /// the preset) or a ChaCha8 draw. Configs written before this field existed used the
+    /// ChaCha8 draw with seed 73, and read back as such.
+    #[serde(default = "legacy_split")]
+    pub split: SplitDraw,
     /// Number of epochs.
     pub epochs: u64,
     /// Mini-batch size.
@@ -174,6 +179,13 @@ pub struct TrainConfig {
     pub data_dir: Option<PathBuf>,
 }
 
+/// The split of runs whose `config.json` predates the `split` field.
+fn legacy_split() -> SplitDraw {
+    SplitDraw::ChaCha8 {
+        seed: organics_data::mnist::PAPER_SPLIT_SEED,
+    }
+}
+
 impl TrainConfig {
     /// The paper's settings for `task` and `model` (spec §D.4, §E.2).
     pub fn preset(task: Task, model: ModelKind) -> TrainConfig {
@@ -199,6 +211,7 @@ impl TrainConfig {
             cell: CellPreset::Paper,
             tau: TauMode::Learned,
             view: task.default_view(),
+            split: SplitDraw::Paper,
             epochs: if sequential { 300 } else { 200 },
             batch_size: 256,
             lr: if sequential { 1e-2 } else { 1e-3 },
@@ -354,5 +367,29 @@ impl TrainConfig {
     pub fn lr_at(&self, epoch: u64) -> f64 {
         self.schedule()
             .lr(usize::try_from(epoch).unwrap_or(usize::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_use_the_papers_split_and_old_configs_keep_theirs() {
+        let cfg = TrainConfig::preset(Task::Psmnist, ModelKind::Organics);
+        assert_eq!(cfg.split, SplitDraw::Paper);
+        assert_eq!(cfg.view, View::PaperPermutedSequential);
+        // A config.json written before the `split` field existed: the same text without it
+        // reads back with the ChaCha8 seed-73 split those runs trained on, so they resume as
+        // they began.
+        let mut value: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
+        value.as_object_mut().unwrap().remove("split");
+        let old: TrainConfig = serde_json::from_value(value).unwrap();
+        assert_eq!(old.split, SplitDraw::ChaCha8 { seed: 73 });
+        // And an old permuted view, `{"kind": "permuted-sequential", "seed": 73}`, stays the
+        // ChaCha8 permutation.
+        let view: View =
+            serde_json::from_str(r#"{"kind":"permuted-sequential","seed":73}"#).unwrap();
+        assert_eq!(view, View::PermutedSequential { seed: 73 });
     }
 }

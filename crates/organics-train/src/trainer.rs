@@ -134,12 +134,12 @@ pub struct Data {
 }
 
 impl Data {
-    /// MNIST from `cfg.data_dir` (or the default directory), split 57 000 / 3 000 (seed 73), with
-    /// the config's subsets applied.
+    /// MNIST from `cfg.data_dir` (or the default directory), split 57 000 / 3 000 as
+    /// `cfg.split` draws it, with the config's subsets applied.
     pub fn mnist(cfg: &TrainConfig) -> Result<Data, TrainError> {
         let dir = cfg.data_dir.clone().unwrap_or_else(default_dir);
         let mnist = Mnist::load(&dir)?;
-        let split = mnist.paper_split()?;
+        let split = mnist.split(cfg.split)?;
         Ok(Data {
             train: split.train,
             validation: split.validation,

@@ -87,12 +87,13 @@ fn every_method_agrees_on_a_general_circuit() {
                 .collect::<Vec<_>>(),
         );
     }
-    // auto and simulate are Newton-polished (residual < 1e-12); 40 iterations of the paper's
-    // algorithm on this contracting circuit reach ~1e-10. Agreement to 1e-8 shows all three
-    // found the same fixed point.
+    // auto and simulate are Newton-polished (residual < 1e-12); the paper's algorithm stops
+    // once its scaled residual is below 1e-8, and with ‖(τJ)⁻¹‖ = O(10) on this contracting
+    // circuit that is within ~1e-7 of the fixed point (measured: 2e-8). Agreement to 1e-6 shows
+    // all three found the same fixed point (the others are O(1) away).
     for y in &ys[1..] {
         for (a, b) in y.iter().zip(&ys[0]) {
-            assert!((a - b).abs() < 1e-8, "{ys:?}");
+            assert!((a - b).abs() < 1e-6, "{ys:?}");
         }
     }
 }
@@ -272,4 +273,202 @@ fn stability_reports_the_attracting_fixed_point() {
         ],
         "sigma[0] = -1",
     );
+}
+
+/// `examples/circuits/oscillating.json` is `ensemble::fig4(Rectified, 20, 3.0, 12)`, found by
+/// the seeded search `cargo run -p organics-core --example find_oscillating -- rectified 20 3`:
+/// it circles an unstable fixed point forever. `steady-state` must say so (not-settled, with
+/// the range the state still moves in) and exit 1, not polish the last state into that fixed
+/// point and call it converged; `stability` has no steady state to judge and exits 1 too.
+#[test]
+fn a_circuit_that_never_rests_is_not_settled() {
+    let path = example("oscillating.json");
+    let out = organics(&["steady-state", &path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not-settled"), "{err}");
+    let v = json(&out);
+    assert_eq!(v["converged"], false);
+    assert_eq!(v["reason"], "not-settled");
+    // The orbit spans about 0.39 in some variable (the search required > 1e-2).
+    let width = ["y", "a"]
+        .iter()
+        .flat_map(|k| v["range"][k].as_array().unwrap().clone())
+        .map(|r| r[1].as_f64().unwrap() - r[0].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(width > 1e-2, "{v}");
+    assert_eq!(v["range"]["y"].as_array().unwrap().len(), 20);
+    let out = organics(&["stability", &path]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Fig. 1b: the paper's iteration lands on a saddle. `--method iterative` reports it with its
+/// verdict (unstable, max Re λ > 0) and exits 1; `auto` returns the stable focus with the same
+/// verdict and max Re λ as `organics stability`.
+#[test]
+fn every_steady_state_carries_its_stability() {
+    let path = example("fig1b.json");
+    let out = organics(&["steady-state", &path, "--method", "iterative"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["converged"], true);
+    assert_eq!(v["verdict"], "unstable");
+    assert_eq!(v["stable"], false);
+    assert!(v["max_real"].as_f64().unwrap() > v["tolerance"].as_f64().unwrap());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unstable"));
+    let auto = json(&organics(&["steady-state", &path]));
+    let stab = json(&organics(&["stability", &path]));
+    assert_eq!(auto["verdict"], "stable");
+    for key in ["verdict", "max_real", "tolerance", "y", "a"] {
+        assert_eq!(auto[key], stab[key], "{key}: {auto} vs {stab}");
+    }
+}
+
+/// `--iterations 100000000` on a contracting circuit stops at the tolerance after a handful of
+/// iterations instead of running them all (which would take minutes).
+#[test]
+fn iterative_stops_at_tolerance_however_many_iterations_are_allowed() {
+    let start = std::time::Instant::now();
+    let out = organics(&[
+        "steady-state",
+        &example("three_neurons.json"),
+        "--method",
+        "iterative",
+        "--iterations",
+        "100000000",
+    ]);
+    assert!(out.status.success());
+    let v = json(&out);
+    assert_eq!(v["reason"], "converged");
+    assert!(v["iterations"].as_u64().unwrap() < 100, "{v}");
+    assert!(start.elapsed().as_secs() < 30);
+}
+
+/// A run of 10⁷ recorded steps streams as CSV in bounded memory: under a 400 MB address-space
+/// limit every row arrives (the header, the start and 10⁷ steps of 0.05, plus possibly one
+/// short final step where the rounding of t accumulated, so 10⁷ + 2 or 10⁷ + 3 lines). Held in memory, the samples alone
+/// would be 240 MB and their text another ~450 MB. `--format json` refuses such a run up front
+/// with the size it would need.
+#[test]
+fn long_simulations_stream_or_are_refused_up_front() {
+    let bin = env!("CARGO_BIN_EXE_organics");
+    let path = example("fig1a.json");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 400000; '{bin}' simulate '{path}' --t-end 5e5 --dt 0.05 --csv | wc -l"
+        ))
+        .output()
+        .unwrap();
+    let lines: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(
+        (10_000_002..=10_000_003).contains(&lines),
+        "{lines} lines; {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rejects(
+        &["simulate", &path, "--t-end", "1e6", "--dt", "0.05"],
+        "would need 458 MiB",
+    );
+    let jl = organics(&["simulate", &path, "--t-end", "1", "--format", "jsonl"]);
+    assert!(jl.status.success());
+    let text = String::from_utf8(jl.stdout).unwrap();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // dt = 0.05 τ = 0.1: 10 steps, 11 samples, then the end record.
+    assert_eq!(rows.len(), 12);
+    assert_eq!(rows[11]["end"]["samples"], 11);
+    assert_eq!(rows[3]["y"].as_array().unwrap().len(), 1);
+}
+
+/// A reader that stops early (`| head -1`) ends the run quietly with status 0.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_organics"))
+        .args([
+            "simulate",
+            &example("fig1a.json"),
+            "--t-end",
+            "1e5",
+            "--csv",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "t,y0,a0\n");
+    // The reader is dropped here: the pipe is closed while the run still writes.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+/// A numerical failure is status 1, not invalid input: Dormand–Prince with tolerances no step
+/// can meet shrinks its step until it underflows.
+#[test]
+fn step_size_underflow_is_a_failed_computation() {
+    let out = organics(&[
+        "simulate",
+        &example("fig1a.json"),
+        "--t-end",
+        "1",
+        "--integrator",
+        "dopri5",
+        "--rtol",
+        "1e-300",
+        "--atol",
+        "1e-300",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("step size underflowed"), "{err}");
+}
+
+/// A repeated field is refused (it used to be last-one-wins), a byte-order mark is named, and
+/// the explicit shorthands read as the old bare numbers did.
+#[test]
+fn circuit_files_refuse_repeats_and_name_a_bom() {
+    rejects(
+        &[
+            "steady-state",
+            &file(
+                "dup.json",
+                &GOOD.replace(r#""sigma":0.1,"#, r#""sigma":0.1,"sigma":0.2,"#),
+            ),
+        ],
+        "duplicate field \"sigma\"",
+    );
+    rejects(
+        &[
+            "steady-state",
+            &file("bom.json", &format!("\u{feff}{GOOD}")),
+        ],
+        "byte-order mark",
+    );
+    let bare = json(&organics(&["steady-state", &example("fig1b.json")]));
+    let explicit = json(&organics(&[
+        "steady-state",
+        &file(
+            "explicit.json",
+            r#"{"model":"main","tau_y":2,"tau_a":2,"b":0.5,"b0":0.5,"sigma":0.1,
+                "w_r":{"identity":2},"w":{"all":1},"z":[1]}"#,
+        ),
+    ]));
+    assert_eq!(bare["y"], explicit["y"]);
+    let help = organics(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains(r#"{"identity": s}"#));
 }

@@ -8,23 +8,19 @@ use super::{Check, Ctx, Outcome};
 use crate::plot::{self, Heatmap, LineChart, Series, Style};
 use crate::sweep::mean_sd;
 use anyhow::Result;
-use organics_core::ensemble;
-use organics_core::params::Model;
-use organics_core::steady_state::{IterativeOptions, LinearSystem, Method, iterative, solve};
+use organics_core::testing::{Fig4Settings, fig4_trial};
 
 const N: usize = 10;
 const TRIALS: u64 = 100;
 const ITERATIONS: usize = 15;
 
-fn l2(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt()
-}
-
 pub fn run(ctx: &Ctx) -> Result<Outcome> {
+    let settings = Fig4Settings {
+        n: N,
+        wr_norm: 1.0,
+        iterations: ITERATIONS,
+        legacy_iterations: 10,
+    };
     // errors[k][trial] for iteration k = 1..=15
     let mut ey = vec![Vec::new(); ITERATIONS + 1];
     let mut ea = vec![Vec::new(); ITERATIONS + 1];
@@ -33,39 +29,23 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     let mut converged = 0;
     let mut example = None;
     for seed in 0..TRIALS {
-        let c = ensemble::fig4(Model::Main, N, 1.0, seed)?;
-        let truth = solve(&c, Method::Simulate)?;
-        if !truth.converged() {
+        let Some(trial) = fig4_trial(settings, seed)? else {
             unsettled += 1;
             continue;
-        }
-        let it = iterative(
-            &c,
-            IterativeOptions {
-                iterations: ITERATIONS,
-                ..Default::default()
-            },
-        )?;
-        for (k, x) in it.trace.iter().enumerate() {
-            ey[k].push(l2(&x[..N], &truth.y));
-            ea[k].push(l2(&x[N..], &truth.a));
+        };
+        for (k, (y, a)) in trial.errors().into_iter().enumerate() {
+            ey[k].push(y);
+            ea[k].push(a);
         }
         if ey[ITERATIONS].last().copied().unwrap_or(1.0) < 1e-4
             && ea[ITERATIONS].last().copied().unwrap_or(1.0) < 1e-4
         {
             converged += 1;
         }
-        let legacy = iterative(
-            &c,
-            IterativeOptions {
-                iterations: 10,
-                system: LinearSystem::LegacyDiagA,
-                tol: 1e-8,
-            },
-        )?;
-        legacy_final.push((l2(&legacy.report.y, &truth.y), legacy.report.residual));
+        let legacy_dy = trial.legacy_errors().last().map_or(f64::NAN, |e| e.0);
+        legacy_final.push((legacy_dy, trial.legacy.report.residual));
         if example.is_none() {
-            example = Some((c, it, truth));
+            example = Some(trial);
         }
     }
     let trials = ey[1].len();
@@ -125,7 +105,8 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
         },
         &ctx.out.join("fig4a"),
     )?);
-    let (c, it, truth) = example.ok_or_else(|| anyhow::anyhow!("no circuit settled"))?;
+    let example = example.ok_or_else(|| anyhow::anyhow!("no circuit settled"))?;
+    let (c, it, truth) = (&example.circuit, &example.iterative, &example.truth);
     // (b) an example W_r.
     let wr = c.w_r().to_dense(N);
     figures.extend(plot::save(

@@ -128,11 +128,7 @@ impl Stepper for DormandPrince {
         loop {
             let h = self.h.min(h_max);
             if h < 1e-14 * t.abs().max(1.0) {
-                return Err(CoreError::BadOption {
-                    option: "dt",
-                    value: h,
-                    reason: "adaptive step size underflowed; the problem may be stiff or singular (try euler with a small dt)",
-                });
+                return Err(CoreError::StepSizeUnderflow { t, step: h });
             }
             for s in 1..7 {
                 let (done, rest) = self.k.split_at_mut(s * n);

@@ -8,7 +8,8 @@
 //! | [`Rk4`] | 4 | classic fourth-order Runge–Kutta |
 //! | [`DormandPrince`] | 5 (embedded 4) | adaptive, error per step `≤ atol + rtol·|x|` |
 //!
-//! [`simulate`] records a trajectory; [`settle`] runs until the scaled right-hand side
+//! [`simulate`] records a trajectory in memory, [`simulate_each`] hands each recorded sample to
+//! a consumer instead (constant memory: the command line streams it); [`settle`] runs until the scaled right-hand side
 //! ([`VectorField::scaled_norm`]) falls below a tolerance — a criterion on `f`, not on the
 //! difference of successive samples (which would depend on the step size).
 
@@ -21,6 +22,7 @@ pub use fixed::{Euler, Rk4};
 use crate::dynamics::VectorField;
 use crate::error::CoreError;
 use crate::steady_state::StopReason;
+use std::ops::ControlFlow;
 
 /// A one-step method.
 pub trait Stepper {
@@ -34,7 +36,7 @@ pub trait Stepper {
     /// Returns the step length taken.
     ///
     /// # Errors
-    /// [`CoreError::BadOption`] when an adaptive method's step size underflows.
+    /// [`CoreError::StepSizeUnderflow`] when an adaptive method's step size underflows.
     fn step<F: VectorField + ?Sized>(
         &mut self,
         f: &F,
@@ -157,8 +159,8 @@ impl Trajectory {
 /// and the final state. The run stops early (and says so) if the state becomes non-finite.
 ///
 /// # Errors
-/// [`CoreError::BadOption`] for a bad `t_end`, `every = 0`, a wrong `x0` length, or a failed
-/// adaptive step.
+/// [`CoreError::BadOption`] for a bad `t_end`, `every = 0` or a wrong `x0` length, and
+/// [`CoreError::StepSizeUnderflow`] for a failed adaptive step.
 pub fn simulate<F: VectorField + ?Sized, S: Stepper>(
     f: &F,
     stepper: &mut S,
@@ -166,6 +168,52 @@ pub fn simulate<F: VectorField + ?Sized, S: Stepper>(
     t_end: f64,
     every: usize,
 ) -> Result<Trajectory, CoreError> {
+    let dim = f.dim();
+    let mut times = Vec::new();
+    let mut states = Vec::new();
+    let run = simulate_each(f, stepper, x0, t_end, every, |t, x| {
+        times.push(t);
+        states.extend_from_slice(x);
+        ControlFlow::Continue(())
+    })?;
+    Ok(Trajectory {
+        dim,
+        times,
+        states,
+        steps: run.steps,
+        stopped_non_finite: run.stopped_non_finite,
+    })
+}
+
+/// What [`simulate_each`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunSummary {
+    /// Steps taken.
+    pub steps: usize,
+    /// Samples handed to the consumer.
+    pub samples: usize,
+    /// The time reached.
+    pub t: f64,
+    /// Whether the run stopped early because the state stopped being finite.
+    pub stopped_non_finite: bool,
+    /// Whether the consumer asked to stop (e.g. its output was closed).
+    pub stopped_by_consumer: bool,
+}
+
+/// As [`simulate`], but each recorded sample `(t, x)` goes to `record` as it is computed, so
+/// memory does not grow with the length of the run. `record` returns
+/// [`ControlFlow::Break`] to end the run early.
+///
+/// # Errors
+/// As [`simulate`].
+pub fn simulate_each<F: VectorField + ?Sized, S: Stepper>(
+    f: &F,
+    stepper: &mut S,
+    x0: &[f64],
+    t_end: f64,
+    every: usize,
+    mut record: impl FnMut(f64, &[f64]) -> ControlFlow<()>,
+) -> Result<RunSummary, CoreError> {
     check_positive("t_end", t_end)?;
     if every == 0 {
         return Err(CoreError::BadOption {
@@ -175,35 +223,40 @@ pub fn simulate<F: VectorField + ?Sized, S: Stepper>(
         });
     }
     check_len(f, x0)?;
-    let dim = f.dim();
     let mut x = x0.to_vec();
-    let mut k1 = vec![0.0; dim];
-    let mut traj = Trajectory {
-        dim,
-        times: vec![0.0],
-        states: x.clone(),
+    let mut k1 = vec![0.0; f.dim()];
+    let mut run = RunSummary {
         steps: 0,
+        samples: 1,
+        t: 0.0,
         stopped_non_finite: false,
+        stopped_by_consumer: false,
     };
-    let mut t = 0.0;
+    if record(0.0, &x).is_break() {
+        run.stopped_by_consumer = true;
+        return Ok(run);
+    }
     // Stop when the remaining time is below a relative rounding margin of t_end.
     let eps = t_end * 1e-12;
-    while t_end - t > eps {
-        f.eval(t, &x, &mut k1);
-        t += stepper.step(f, t, &mut x, &k1, t_end - t)?;
-        traj.steps += 1;
+    while t_end - run.t > eps {
+        f.eval(run.t, &x, &mut k1);
+        run.t += stepper.step(f, run.t, &mut x, &k1, t_end - run.t)?;
+        run.steps += 1;
         let finite = x.iter().all(|v| v.is_finite());
-        let last = t_end - t <= eps || !finite;
-        if traj.steps.is_multiple_of(every) || last {
-            traj.times.push(t);
-            traj.states.extend_from_slice(&x);
+        let last = t_end - run.t <= eps || !finite;
+        if run.steps.is_multiple_of(every) || last {
+            run.samples += 1;
+            if record(run.t, &x).is_break() {
+                run.stopped_by_consumer = true;
+                break;
+            }
         }
         if !finite {
-            traj.stopped_non_finite = true;
+            run.stopped_non_finite = true;
             break;
         }
     }
-    Ok(traj)
+    Ok(run)
 }
 
 fn check_len<F: VectorField + ?Sized>(f: &F, x0: &[f64]) -> Result<(), CoreError> {
@@ -249,13 +302,16 @@ pub struct SettleReport {
     pub steps: usize,
     /// Why it stopped.
     pub reason: StopReason,
+    /// When the step budget ran out ([`StopReason::MaxIterations`]): `[min, max]` of every
+    /// variable over the last tenth of the steps, the range the state still moves in.
+    pub range: Option<Vec<[f64; 2]>>,
 }
 
 /// Integrate from `x0` until the scaled right-hand side is below `opts.tol`.
 ///
 /// # Errors
-/// [`CoreError::BadOption`] for a bad tolerance or a failed adaptive step, and
-/// [`CoreError::DimensionMismatch`] for a wrong `x0`. Running out of steps or leaving the
+/// [`CoreError::BadOption`] for a bad tolerance, [`CoreError::StepSizeUnderflow`] for a failed
+/// adaptive step, and [`CoreError::DimensionMismatch`] for a wrong `x0`. Running out of steps or leaving the
 /// finite numbers is not an error: it is the report's [`StopReason`].
 pub fn settle<F: VectorField + ?Sized, S: Stepper>(
     f: &F,
@@ -269,7 +325,15 @@ pub fn settle<F: VectorField + ?Sized, S: Stepper>(
     let mut k1 = vec![0.0; f.dim()];
     let mut t = 0.0;
     let mut steps = 0;
+    // The range of the state over the last tenth of the step budget (reported if it runs out).
+    let watch_from = opts.max_steps - opts.max_steps / 10;
+    let mut range = vec![[f64::INFINITY, f64::NEG_INFINITY]; f.dim()];
     loop {
+        if steps >= watch_from {
+            for (r, &v) in range.iter_mut().zip(&x) {
+                *r = [r[0].min(v), r[1].max(v)];
+            }
+        }
         f.eval(t, &x, &mut k1);
         let residual = f.scaled_norm(&k1);
         let reason = if !residual.is_finite() || x.iter().any(|v| !v.is_finite()) {
@@ -288,6 +352,7 @@ pub fn settle<F: VectorField + ?Sized, S: Stepper>(
                 residual,
                 steps,
                 reason,
+                range: (reason == StopReason::MaxIterations).then_some(range),
             });
         }
         t += stepper.step(f, t, &mut x, &k1, f64::INFINITY)?;

@@ -16,6 +16,13 @@
 //!
 //! Every route returns a [`SteadyStateReport`]: the state, the scaled residual
 //! `max_i |f_i| τ_i`, the iteration count and a [`StopReason`].
+//!
+//! **No stability verdict here.** A report says whether a fixed point was found, not whether
+//! it attracts: that judgement (balanced eigenvalues, one tolerance) belongs to
+//! organics-lyapunov, which depends on this crate and not the other way round. Callers that need
+//! the state the circuit *rests* at use `organics_lyapunov::steady_state`, which attaches the
+//! verdict and, for [`Method::Auto`], falls back to simulation when the fixed point found does
+//! not attract.
 
 pub mod closed_form;
 pub mod iterative;
@@ -23,7 +30,7 @@ pub mod newton;
 pub mod solve;
 
 pub use closed_form::closed_form;
-pub use iterative::{IterativeOptions, IterativeReport, LinearSystem, iterative};
+pub use iterative::{IterationStop, IterativeOptions, IterativeReport, LinearSystem, iterative};
 pub use newton::{NewtonOptions, newton_polish};
 pub use solve::{Method, REST_START, solve};
 
@@ -41,16 +48,22 @@ pub enum StopReason {
     NonFinite,
     /// Newton's line search could not reduce the residual any further.
     Stalled,
+    /// A simulation used its whole step budget without coming to rest: the circuit oscillates
+    /// (or drifts), so there is no steady state to report; the report's `range` says where the
+    /// state was still moving.
+    NotSettled,
 }
 
 impl StopReason {
-    /// A short name for reports (`converged`, `max-iterations`, `non-finite`, `stalled`).
+    /// A short name for reports (`converged`, `max-iterations`, `non-finite`, `stalled`,
+    /// `not-settled`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Converged => "converged",
             Self::MaxIterations => "max-iterations",
             Self::NonFinite => "non-finite",
             Self::Stalled => "stalled",
+            Self::NotSettled => "not-settled",
         }
     }
 }
@@ -70,6 +83,9 @@ pub struct SteadyStateReport {
     pub reason: StopReason,
     /// The method that produced it (`closed-form`, `iterative`, `newton`, ...).
     pub method: &'static str,
+    /// For [`StopReason::NotSettled`]: `[min, max]` of every variable of `[y; a]` over the last
+    /// tenth of the simulation, the range the state still moved in.
+    pub range: Option<Vec<[f64; 2]>>,
 }
 
 impl SteadyStateReport {
@@ -89,6 +105,7 @@ impl SteadyStateReport {
             iterations,
             reason,
             method,
+            range: None,
         }
     }
 

@@ -2,10 +2,16 @@
 //!
 //! | [`Method`] | route |
 //! |---|---|
-//! | `Auto` | closed form when W_r = I; else the iterative algorithm (main model) or a simulation (rectified model), each followed by Newton polish. If the iterative route lands on a fixed point that is not attracting (max Re λ(J) ≥ 0 — it happens: with w_r = 2 and small b0σ the 2-D circuit has a saddle the iteration finds, spec §C.5), the simulated steady state is returned instead |
+//! | `Auto` | closed form when W_r = I; else the iterative algorithm (main model) or a simulation (rectified model), each followed by Newton polish; a simulation also when the iterative route's polish fails |
 //! | `ClosedForm` | [`super::closed_form()`] (W_r = I only) |
-//! | `Iterative` | [`super::iterative()`] with K iterations, no polish (the paper's algorithm as is) |
-//! | `Simulate` | [`crate::integrate::settle`] with Dormand–Prince from 0.01 in every variable, then Newton polish |
+//! | `Iterative` | [`super::iterative()`] with at most K iterations, stopping at its tolerance, no polish (the paper's algorithm as is) |
+//! | `Simulate` | [`crate::integrate::settle`] with Dormand–Prince from 0.01 in every variable, then Newton polish — only if the simulation came to rest; otherwise the report says [`StopReason::NotSettled`] with the range the state still moved in |
+//!
+//! None of these judges stability (see [the module docs](super)): the iterative route can land
+//! on a fixed point that does not attract (with `w_r = 2` and small `b0σ` the one-neuron circuit
+//! has a saddle the iteration finds, docs/model.md § Phase plane), and Newton converges to
+//! whichever fixed point is near. `organics_lyapunov::steady_state` judges the answer and, for
+//! `Auto`, replaces a fixed point that does not attract by the simulated one.
 
 use super::{
     IterativeOptions, NewtonOptions, SteadyStateReport, StopReason, closed_form, iterative,
@@ -53,28 +59,19 @@ pub fn solve(circuit: &Circuit, method: Method) -> Result<SteadyStateReport, Cor
         Method::Auto if circuit.model() == Model::Main => {
             let start = iterative(circuit, IterativeOptions::default())?.report;
             let polished = newton_polish(circuit, &start.state(), NewtonOptions::default())?;
-            if polished.converged() && is_attracting(circuit, &polished.state()) {
+            if polished.converged() {
                 return Ok(SteadyStateReport {
                     iterations: start.iterations + polished.iterations,
                     method: "iterative+newton",
                     ..polished
                 });
             }
-            // The iteration can fail for large ‖W_r‖ (spec §B.3), or land on an unstable fixed
-            // point; the state the circuit actually settles to comes from simulation.
+            // The iteration can fail for large ‖W_r‖ (docs/model.md § Iterative algorithm); the
+            // state the circuit settles to, if any, comes from simulation.
             simulate_then_polish(circuit)
         }
         Method::Auto => simulate_then_polish(circuit),
     }
-}
-
-/// Whether every eigenvalue of the Jacobian at `x` has a negative real part. (Only a sanity
-/// check of the route; organics-lyapunov reports stability with an explained tolerance.)
-fn is_attracting(circuit: &Circuit, x: &[f64]) -> bool {
-    circuit
-        .jacobian(x)
-        .eigenvalues()
-        .is_ok_and(|ev| ev.iter().all(|l| l.re < 0.0))
 }
 
 fn simulate_then_polish(circuit: &Circuit) -> Result<SteadyStateReport, CoreError> {
@@ -95,14 +92,31 @@ fn simulate_then_polish(circuit: &Circuit) -> Result<SteadyStateReport, CoreErro
             max_steps: 1_000_000,
         },
     )?;
-    if settled.reason == StopReason::NonFinite {
-        return Ok(SteadyStateReport::new(
-            circuit,
-            &settled.state,
-            settled.steps,
-            settled.reason,
-            "simulate",
-        ));
+    match settled.reason {
+        StopReason::Converged => {}
+        // Polishing the last state of a run that never came to rest would hand over whatever
+        // fixed point Newton lands on (typically an unstable one the orbit circles).
+        StopReason::MaxIterations => {
+            return Ok(SteadyStateReport {
+                range: settled.range,
+                ..SteadyStateReport::new(
+                    circuit,
+                    &settled.state,
+                    settled.steps,
+                    StopReason::NotSettled,
+                    "simulate",
+                )
+            });
+        }
+        reason => {
+            return Ok(SteadyStateReport::new(
+                circuit,
+                &settled.state,
+                settled.steps,
+                reason,
+                "simulate",
+            ));
+        }
     }
     let polished = newton_polish(circuit, &settled.state, NewtonOptions::default())?;
     if polished.converged() {

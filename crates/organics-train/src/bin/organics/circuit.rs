@@ -2,11 +2,14 @@
 
 use crate::error::CliError;
 use clap::{Args, ValueEnum};
-use organics_core::integrate::{Integrator, simulate as integrate};
+use organics_core::integrate::{Integrator, RunSummary, simulate_each};
 use organics_core::params::CircuitSpec;
-use organics_core::steady_state::{Method, REST_START, solve};
+use organics_core::steady_state::{Method, REST_START, StopReason};
 use organics_core::{Circuit, CoreError};
+use organics_lyapunov::Verdict;
+use serde_json::json;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// Read and validate a circuit file.
@@ -37,7 +40,8 @@ pub enum MethodArg {
     Auto,
     /// The closed form (W_r = I only).
     ClosedForm,
-    /// The paper's iterative algorithm (main model), `--iterations` times.
+    /// The paper's iterative algorithm (main model), at most `--iterations` times (it stops
+    /// once the residual is below 1e-8).
     Iterative,
     /// Integrate to rest with Dormand-Prince, then polish with Newton.
     Simulate,
@@ -51,7 +55,7 @@ pub struct SteadyStateArgs {
     /// How to find the steady state.
     #[arg(long, value_enum, default_value = "auto")]
     method: MethodArg,
-    /// Iterations of the iterative algorithm.
+    /// Most iterations of the iterative algorithm.
     #[arg(long, default_value_t = 15)]
     iterations: usize,
 }
@@ -64,18 +68,45 @@ pub fn steady_state(args: &SteadyStateArgs) -> Result<(), CliError> {
         MethodArg::Iterative => Method::Iterative(args.iterations),
         MethodArg::Simulate => Method::Simulate,
     };
-    let report = solve(&circuit, method)?;
-    print_json(&organics_train::json::steady_state(&report))?;
-    // The iterative algorithm runs a fixed number of iterations by design; its report says
-    // whether it converged, and that is not a failure of the command.
-    if report.converged() || matches!(args.method, MethodArg::Iterative) {
-        Ok(())
-    } else {
-        Err(CliError::Failed(format!(
-            "steady state did not converge ({}; residual {:.3e})",
+    let judged = organics_lyapunov::steady_state(&circuit, method)?;
+    let report = &judged.report;
+    let mut v = organics_train::json::steady_state(report);
+    if let Some(s) = &judged.stability {
+        v["stable"] = json!(s.verdict == Verdict::Stable);
+        v["verdict"] = json!(s.verdict.name());
+        v["max_real"] = json!(s.max_real);
+        v["tolerance"] = json!(s.tolerance);
+    }
+    if let Some(range) = &report.range {
+        let n = circuit.n();
+        v["range"] = json!({ "y": range[..n], "a": range[n..] });
+    }
+    print_json(&v)?;
+    if report.reason == StopReason::NotSettled {
+        let width = report
+            .range
+            .iter()
+            .flatten()
+            .fold(0.0f64, |m, r| m.max(r[1] - r[0]));
+        return Err(CliError::Failed(format!(
+            "the circuit did not come to rest in {} simulation steps (not-settled): over the last tenth of the run its state still moved over a range up to {width:.3e} wide (\"range\" in the report); it oscillates or drifts, so it has no steady state to report",
+            report.iterations
+        )));
+    }
+    if !report.converged() {
+        return Err(CliError::Failed(format!(
+            "steady state did not converge ({}; residual {:.3e} after {} iterations)",
             report.reason.name(),
-            report.residual
-        )))
+            report.residual,
+            report.iterations
+        )));
+    }
+    match &judged.stability {
+        Some(s) if s.verdict == Verdict::Unstable => Err(CliError::Failed(format!(
+            "the fixed point found is unstable (max Re λ = {:.3e} > tolerance {:.1e}): the circuit does not rest there; `--method simulate` finds where it does",
+            s.max_real, s.tolerance
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -88,6 +119,21 @@ pub enum IntegratorArg {
     /// Adaptive Dormand-Prince 5(4) (`--dt` is the first trial step).
     Dopri5,
 }
+
+/// How `organics simulate` writes its trajectory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One JSON object {"t","y","a","steps","stopped_non_finite"}; held in memory, so refused
+    /// above 256 MiB of samples.
+    Json,
+    /// One JSON object per sample {"t","y","a"}, then {"end":{"steps",..}}; streamed.
+    Jsonl,
+    /// A header t,y0..,a0.. and one row per sample; streamed.
+    Csv,
+}
+
+/// Most bytes of samples `--format json` holds in memory (8 bytes per number).
+const JSON_LIMIT_BYTES: f64 = 256.0 * 1024.0 * 1024.0;
 
 /// Arguments of `organics simulate`.
 #[derive(Debug, Args)]
@@ -112,7 +158,10 @@ pub struct SimulateArgs {
     /// Absolute tolerance of dopri5.
     #[arg(long, default_value_t = 1e-10)]
     atol: f64,
-    /// Print CSV (t, y0.., a0..) instead of JSON.
+    /// Output format: json holds the run in memory; jsonl and csv stream it.
+    #[arg(long, value_enum, default_value = "json", conflicts_with = "csv")]
+    format: FormatArg,
+    /// Same as `--format csv`.
     #[arg(long)]
     csv: bool,
 }
@@ -131,9 +180,10 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), CliError> {
         IntegratorArg::Dopri5 => "dopri5",
     };
     let mut stepper = Integrator::from_name(name, dt, args.rtol, args.atol)?;
-    // Guard against runs that would record or take an absurd number of steps.
+    let fixed_step = !matches!(args.integrator, IntegratorArg::Dopri5);
+    // Guard against runs that would take an absurd number of steps.
     let steps = args.t_end / dt;
-    if !matches!(args.integrator, IntegratorArg::Dopri5) && steps > 1e8 {
+    if fixed_step && steps > 1e8 {
         return Err(CoreError::BadOption {
             option: "dt",
             value: dt,
@@ -141,26 +191,153 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), CliError> {
         }
         .into());
     }
-    let n = circuit.n();
-    let traj = integrate(
-        &circuit,
-        &mut stepper,
-        &vec![REST_START; 2 * n],
-        args.t_end,
-        args.every,
-    )?;
-    if args.csv {
-        let mut out = std::io::stdout().lock();
-        out.write_all(organics_train::json::trajectory_csv(&traj, n).as_bytes())
-            .map_err(CliError::Output)?;
+    let format = if args.csv {
+        FormatArg::Csv
     } else {
-        print_json(&organics_train::json::trajectory(&traj, n))?;
+        args.format
+    };
+    let n = circuit.n();
+    let per_sample = (2 * n + 1) as f64 * 8.0;
+    let max_samples = (JSON_LIMIT_BYTES / per_sample) as usize;
+    if format == FormatArg::Json && fixed_step && args.every > 0 {
+        let samples = steps.ceil() / args.every as f64 + 2.0;
+        if samples > max_samples as f64 {
+            return Err(CliError::TooLarge(format!(
+                "--format json holds the whole run in memory: {samples:.0} samples of {} numbers would need {:.0} MiB (limit {:.0} MiB); use --format csv or --format jsonl (streamed), or record less with --every",
+                2 * n + 1,
+                samples * per_sample / 1048576.0,
+                JSON_LIMIT_BYTES / 1048576.0
+            )));
+        }
     }
-    if traj.stopped_non_finite {
+    let x0 = vec![REST_START; 2 * n];
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failure: Option<CliError> = None;
+    let run = match format {
+        FormatArg::Json => {
+            let mut times = Vec::new();
+            let mut states = Vec::new();
+            let run = simulate_each(
+                &circuit,
+                &mut stepper,
+                &x0,
+                args.t_end,
+                args.every,
+                |t, x| {
+                    if times.len() >= max_samples {
+                        failure = Some(CliError::TooLarge(format!(
+                            "--format json holds the whole run in memory and it passed {max_samples} samples ({:.0} MiB) at t = {t}; use --format csv or --format jsonl (streamed), or record less with --every",
+                            JSON_LIMIT_BYTES / 1048576.0
+                        )));
+                        return ControlFlow::Break(());
+                    }
+                    times.push(t);
+                    states.extend_from_slice(x);
+                    ControlFlow::Continue(())
+                },
+            )?;
+            if let Some(e) = failure.take() {
+                return Err(e);
+            }
+            write_json(&mut out, &times, &states, n, &run).map_err(CliError::Output)?;
+            run
+        }
+        FormatArg::Csv | FormatArg::Jsonl => {
+            let csv = format == FormatArg::Csv;
+            if csv {
+                let names: Vec<String> = (0..n)
+                    .map(|i| format!("y{i}"))
+                    .chain((0..n).map(|i| format!("a{i}")))
+                    .collect();
+                writeln!(out, "t,{}", names.join(",")).map_err(CliError::Output)?;
+            }
+            let run = simulate_each(
+                &circuit,
+                &mut stepper,
+                &x0,
+                args.t_end,
+                args.every,
+                |t, x| {
+                    let written = if csv {
+                        write_csv_row(&mut out, t, x)
+                    } else {
+                        write_jsonl_row(&mut out, t, x, n)
+                    };
+                    match written {
+                        Ok(()) => ControlFlow::Continue(()),
+                        Err(e) => {
+                            failure = Some(CliError::Output(e));
+                            ControlFlow::Break(())
+                        }
+                    }
+                },
+            )?;
+            if let Some(e) = failure.take() {
+                return Err(e);
+            }
+            if !csv {
+                let end = json!({ "end": {
+                    "steps": run.steps,
+                    "samples": run.samples,
+                    "stopped_non_finite": run.stopped_non_finite,
+                }});
+                writeln!(out, "{end}").map_err(CliError::Output)?;
+            }
+            run
+        }
+    };
+    out.flush().map_err(CliError::Output)?;
+    if run.stopped_non_finite {
         return Err(CliError::Failed(format!(
             "the state became non-finite at t = {}",
-            traj.times.last().copied().unwrap_or(0.0)
+            run.t
         )));
     }
     Ok(())
+}
+
+/// The `--format json` object, written number by number (no intermediate JSON tree).
+fn write_json(
+    out: &mut impl Write,
+    times: &[f64],
+    states: &[f64],
+    n: usize,
+    run: &RunSummary,
+) -> std::io::Result<()> {
+    let dim = 2 * n;
+    out.write_all(b"{\"t\":")?;
+    serde_json::to_writer(&mut *out, times)?;
+    for (key, part) in [("y", 0..n), ("a", n..dim)] {
+        write!(out, ",\"{key}\":[")?;
+        for (k, x) in states.chunks_exact(dim).enumerate() {
+            if k > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, &x[part.clone()])?;
+        }
+        out.write_all(b"]")?;
+    }
+    writeln!(
+        out,
+        ",\"steps\":{},\"stopped_non_finite\":{}}}",
+        run.steps, run.stopped_non_finite
+    )
+}
+
+fn write_csv_row(out: &mut impl Write, t: f64, x: &[f64]) -> std::io::Result<()> {
+    write!(out, "{t}")?;
+    for v in x {
+        write!(out, ",{v}")?;
+    }
+    out.write_all(b"\n")
+}
+
+fn write_jsonl_row(out: &mut impl Write, t: f64, x: &[f64], n: usize) -> std::io::Result<()> {
+    write!(out, "{{\"t\":")?;
+    serde_json::to_writer(&mut *out, &t)?;
+    out.write_all(b",\"y\":")?;
+    serde_json::to_writer(&mut *out, &x[..n])?;
+    out.write_all(b",\"a\":")?;
+    serde_json::to_writer(&mut *out, &x[n..])?;
+    out.write_all(b"}\n")
 }

@@ -39,19 +39,34 @@ pub enum CliError {
     /// Training, evaluation or certification failed.
     #[error(transparent)]
     Train(#[from] organics_train::TrainError),
+    /// The requested output would not fit in memory; says how much it needs.
+    #[error("{0}")]
+    TooLarge(String),
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(std::io::Error),
 }
 
 impl CliError {
-    /// 1 for a computation that ran and failed, 2 for invalid input.
+    /// 1 for a computation that ran and failed (a solve that did not converge, a numerical
+    /// failure, output that could not be written), 2 for invalid input.
     pub fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Failed(_) => 1,
-            CliError::Data(DataError::FetchFailed { .. }) => 1,
-            CliError::Train(e) if !e.is_invalid_input() => 1,
-            _ => 2,
-        }
+        use organics_lyapunov::LyapunovError as L;
+        let failed = match self {
+            CliError::Failed(_) | CliError::Output(_) => true,
+            CliError::Data(DataError::FetchFailed { .. }) => true,
+            CliError::Train(e) => !e.is_invalid_input(),
+            CliError::Core(e) | CliError::Lyapunov(L::Core(e)) => !e.is_invalid_input(),
+            CliError::Lyapunov(
+                L::EigenNoConvergence { .. } | L::NonFiniteJacobian { .. } | L::Draw { .. },
+            ) => true,
+            _ => false,
+        };
+        if failed { 1 } else { 2 }
+    }
+
+    /// Whether the reader of standard output went away (`| head`): not an error of ours.
+    pub fn is_closed_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }

@@ -1,7 +1,9 @@
 //! The `organics` command-line binary. Every computing command prints one JSON object on
-//! standard output. Invalid input exits with status 2 and one line on standard error naming the
-//! offending field; a computation that runs but fails (e.g. a steady state that does not
-//! converge) prints its report and exits with status 1.
+//! standard output (`simulate` can stream CSV or JSON lines instead). Exit statuses: 0 success;
+//! 1 a computation that ran and failed (a steady state that did not converge or does not
+//! attract, a simulation that never rests, a numerical failure such as step-size underflow),
+//! after printing its report; 2 invalid input, with one line on standard error naming the
+//! offending field. A reader that closes the pipe early (`| head`) ends the run quietly with 0.
 
 mod analysis;
 mod circuit;
@@ -10,11 +12,20 @@ mod error;
 mod train;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::process::ExitCode;
+
+const CIRCUIT_HELP: &str = "\
+Circuit files (JSON, each field once):
+  {\"model\": \"main\"|\"rectified\", \"tau_y\", \"tau_a\", \"b\", \"b0\", \"sigma\": number or [n],
+   \"w_r\": \"identity\" | {\"identity\": s} (s times I) | [[n x n]],
+   \"w\": {\"all\": s} (every entry s) | [[n x n]], \"z\": [n]}
+  Old files may write w_r and w as bare numbers: w_r: s still means s times the identity,
+  w: s still means every entry s.";
 
 /// ORGaNICs: simulate, analyse and train divisive-normalisation circuits.
 #[derive(Debug, Parser)]
-#[command(name = "organics", version, about)]
+#[command(name = "organics", version, about, after_help = CIRCUIT_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,9 +33,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Steady state of a circuit file: {"y","a","method","iterations","residual"}.
+    /// Steady state of a circuit file with its stability: {"y","a","method","iterations",
+    /// "residual","converged","reason","stable","verdict","max_real","tolerance"} (+ "range" when
+    /// not settled). Exit 1 when none is found or the one found is unstable.
     SteadyState(circuit::SteadyStateArgs),
-    /// Integrate a circuit from 0.01 in every variable: {"t","y","a"} (or CSV).
+    /// Integrate a circuit from 0.01 in every variable: {"t","y","a"} (or streamed CSV / JSON lines).
     Simulate(circuit::SimulateArgs),
     /// Linear stability at the steady state: {"y","a","eigenvalues","max_real","stable"}.
     Stability(analysis::StabilityArgs),
@@ -58,7 +71,8 @@ fn main() -> ExitCode {
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                print!("{e}");
+                // A closed pipe (`organics --help | head -1`) is not an error.
+                let _ = write!(std::io::stdout().lock(), "{e}");
                 return ExitCode::SUCCESS;
             }
             // One line: clap's first line names the flag; the usage text follows on --help.
@@ -81,6 +95,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_closed_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())

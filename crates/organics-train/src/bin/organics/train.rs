@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
-use organics_data::View;
+use organics_data::{SplitDraw, View};
 use organics_train::config::Clipping;
 use organics_train::trainer::{self, Data};
 use organics_train::{ProgressMode, RunOptions, TrainConfig, TrainError, observe};
@@ -62,9 +62,13 @@ pub struct TrainArgs {
     /// Evaluate on the first N validation and test samples.
     #[arg(long, value_name = "N")]
     eval_subset: Option<usize>,
-    /// Input view: static, sequential, permuted, permuted:SEED, row-wise, downsampled14.
+    /// Input view: static, sequential, permuted (the paper's permutation), permuted:SEED (a
+    /// ChaCha8 permutation), row-wise, downsampled14.
     #[arg(long)]
     view: Option<String>,
+    /// Train/validation split: paper (the authors' draw, the default) or chacha8:SEED.
+    #[arg(long)]
+    split: Option<String>,
     /// RNN cell preset: paper or head.
     #[arg(long)]
     cell: Option<String>,
@@ -183,6 +187,9 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig, TrainError> {
     }
     if let Some(v) = &a.view {
         cfg.view = v.parse::<View>()?;
+    }
+    if let Some(v) = &a.split {
+        cfg.split = v.parse::<SplitDraw>()?;
     }
     if let Some(v) = &a.cell {
         cfg.cell = parse_enum("cell", v)?;
