@@ -25,8 +25,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::DataError;
 use crate::checksum::hex;
+use crate::error::DataError;
 use crate::idx::{self, IdxData};
 
 /// sha256 of `draws/split-73.idx`.

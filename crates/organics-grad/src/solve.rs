@@ -25,7 +25,8 @@ const PANEL: usize = 16;
 /// diagonal, `U` on and above it), recording row swaps in `piv` (row `k` was swapped with row
 /// `piv[k] ≥ k` at step `k`, as LAPACK's `getrf` records them).
 ///
-/// Right-looking and blocked by panels of [`PANEL`] columns: within a panel each column picks
+/// Right-looking and blocked by panels of [`PANEL`] columns: within a panel (copied to a
+/// column-major buffer, so that its column operations are contiguous) each column picks
 /// the largest remaining entry as pivot (partial pivoting, the same choice as the unblocked
 /// elimination) and updates only the panel; then `U₁₂ = L₁₁⁻¹ A₁₂` and the trailing matrix
 /// `A₂₂ ← A₂₂ − L₂₁ U₁₂` in one GEMM. The factors equal the unblocked elimination's up to
@@ -42,16 +43,25 @@ pub fn lu_in_place<S: Scalar>(
     let scale = a.iter().fold(S::ZERO, |m, &x| m.max(x.abs()));
     let tol = S::from_f64(n as f64) * S::EPSILON * scale;
     let mut neg_l: Vec<S> = Vec::new();
+    // The panel, column-major (`m` rows per column), so that the pivot search and the column
+    // updates inside it run over contiguous memory.
+    let mut panel: Vec<S> = Vec::new();
     let mut k0 = 0;
     while k0 < n {
         let k1 = (k0 + PANEL).min(n);
-        for k in k0..k1 {
-            let mut p = k;
-            let mut best = a[k * n + k].abs();
-            for i in k + 1..n {
-                let v = a[i * n + k].abs();
-                if v > best {
-                    best = v;
+        let (m, w) = (n - k0, k1 - k0);
+        panel.clear();
+        for j in k0..k1 {
+            panel.extend((k0..n).map(|i| a[i * n + j]));
+        }
+        for jj in 0..w {
+            let k = k0 + jj;
+            let col = &panel[jj * m..(jj + 1) * m];
+            let mut p = jj;
+            let mut best = col[jj].abs();
+            for (i, v) in col.iter().enumerate().skip(jj + 1) {
+                if v.abs() > best {
+                    best = v.abs();
                     p = i;
                 }
             }
@@ -62,20 +72,31 @@ pub fn lu_in_place<S: Scalar>(
                     pivot: best.to_f64(),
                 });
             }
-            piv[k] = p;
-            if p != k {
-                let (top, bottom) = a.split_at_mut(p * n);
+            piv[k] = k0 + p;
+            if p != jj {
+                // Whole rows of `a` (the panel's columns there are overwritten below) and the
+                // panel's copy.
+                let (top, bottom) = a.split_at_mut((k0 + p) * n);
                 top[k * n..(k + 1) * n].swap_with_slice(&mut bottom[..n]);
-            }
-            let (top, bottom) = a.split_at_mut((k + 1) * n);
-            let pivot_row = &top[k * n + k..k * n + k1];
-            let inv = S::ONE / pivot_row[0];
-            for row in bottom.chunks_exact_mut(n) {
-                let l = row[k] * inv;
-                row[k] = l;
-                for (x, &u) in row[k + 1..k1].iter_mut().zip(&pivot_row[1..]) {
-                    *x -= l * u;
+                for c in panel.chunks_exact_mut(m) {
+                    c.swap(jj, p);
                 }
+            }
+            let (left, right) = panel.split_at_mut((jj + 1) * m);
+            let col = &mut left[jj * m..];
+            let inv = S::ONE / col[jj];
+            for x in &mut col[jj + 1..] {
+                *x *= inv;
+            }
+            let col = &col[jj + 1..];
+            for c in right.chunks_exact_mut(m) {
+                let u = c[jj];
+                crate::linalg::axpy(&mut c[jj + 1..], -u, col);
+            }
+        }
+        for (jj, c) in panel.chunks_exact(m).enumerate() {
+            for (i, &x) in c.iter().enumerate() {
+                a[(k0 + i) * n + k0 + jj] = x;
             }
         }
         if k1 < n {
@@ -89,7 +110,7 @@ pub fn lu_in_place<S: Scalar>(
                 }
             }
             // A₂₂ += (−L₂₁) U₁₂.
-            let (m, w) = (n - k1, k1 - k0);
+            let m = n - k1;
             neg_l.clear();
             for i in k1..n {
                 neg_l.extend(a[i * n + k0..i * n + k1].iter().map(|&x| -x));
