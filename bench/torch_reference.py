@@ -115,6 +115,9 @@ class OrganicsRnn(nn.Module):
             y, a, b0, b1 = self.cell(seq[t], y, a, b0, b1, wr, w, dt)
         return self.readout(y)
 
+    def loss(self, seq, labels):
+        return F.cross_entropy(self(seq), labels)
+
 
 def step_flops(rows_per_thread):
     """GEMM FLOPs of one step, as counted by organics_grad::bptt::train_step_flops."""
@@ -291,21 +294,7 @@ def main():
         torch.manual_seed(7)
         model = OrganicsRnn()
         model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-5)
-
-        def one_step():
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(seq), labels)
-            loss.backward()
-            opt.step()
-
-        one_step()  # warm-up
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            one_step()
-            times.append(time.perf_counter() - t0)
-        s = statistics.median(times)
+        s = time_step(model, seq, labels, 0.01, reps)
         rows = [(i + 1) * BATCH // threads - i * BATCH // threads for i in range(threads)]
         print(f"torch_train_step_{threads}t: median_s={s:.4f} gflops={step_flops(rows) / s / 1e9:.1f}")
     if not args.no_models:
