@@ -25,7 +25,7 @@ const PANEL: usize = 16;
 /// diagonal, `U` on and above it), recording row swaps in `piv` (row `k` was swapped with row
 /// `piv[k] ≥ k` at step `k`, as LAPACK's `getrf` records them).
 ///
-/// Right-looking and blocked by panels of [`PANEL`] columns: within a panel (copied to a
+/// Right-looking and blocked by panels of `PANEL` (16) columns: within a panel (copied to a
 /// column-major buffer, so that its column operations are contiguous) each column picks
 /// the largest remaining entry as pivot (partial pivoting, the same choice as the unblocked
 /// elimination) and updates only the panel; then `U₁₂ = L₁₁⁻¹ A₁₂` and the trailing matrix
