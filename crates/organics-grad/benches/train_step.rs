@@ -129,6 +129,9 @@ fn train_step(c: &mut Criterion) {
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .start_handler(|_| {
+                organics_ftz::enable(); // as the trainer's pool (organics-ftz)
+            })
             .build()
             .expect("thread pool");
         let mut grads = model.params.zeros_like();

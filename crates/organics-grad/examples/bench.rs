@@ -11,6 +11,7 @@
 //! - `train_step_baseline_isa_2t`: the same step with the element-wise loops on the build's
 //!   baseline instructions (SSE2) instead of the widest detected set (see `simd`).
 //!
+//! Every thread computes with flush-to-zero on, as `organics train`'s do (organics-ftz).
 //! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
 //! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]
 //! [--only NAME]`.
@@ -114,6 +115,7 @@ fn roofline_chunk(g: &mut Gemms, rows: usize, forward_passes: usize) {
 }
 
 fn main() {
+    organics_ftz::enable(); // the calling thread too, as `organics train` runs
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 5 };
@@ -177,6 +179,9 @@ fn main() {
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .start_handler(|_| {
+                organics_ftz::enable(); // as the trainer's pool (organics-ftz)
+            })
             .build()
             .expect("thread pool");
         let mut model = OrganicsRnn::<f32>::new(RnnConfig::smnist(HIDDEN), 7).expect("model");
@@ -232,6 +237,9 @@ fn main() {
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .start_handler(|_| {
+                organics_ftz::enable(); // as the trainer's pool (organics-ftz)
+            })
             .build()
             .expect("thread pool");
         let rows = chunk_rows(threads);

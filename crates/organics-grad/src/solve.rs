@@ -16,11 +16,25 @@
 //! [`GradError::SingularSystem`].
 
 use crate::error::GradError;
+use crate::linalg::{Beta, Trans, View, ViewMut};
 use crate::scalar::Scalar;
 use crate::tape::{Op, Tape, Var, VjpCtx};
 
+/// Columns per panel of the blocked factorisation: the panel is eliminated column by column,
+/// the rest of the matrix once per panel by one GEMM of inner dimension `PANEL` (level-3 work
+/// for all but `O(n² · PANEL)` of the `⅔ n³` operations).
+const PANEL: usize = 16;
+
 /// Factorises the row-major `n x n` matrix `a` in place (`P A = L U`, unit-lower `L` below the
-/// diagonal, `U` on and above it), recording row swaps in `piv`.
+/// diagonal, `U` on and above it), recording row swaps in `piv` (row `k` was swapped with row
+/// `piv[k] ≥ k` at step `k`, as LAPACK's `getrf` records them).
+///
+/// Right-looking and blocked by panels of `PANEL` (16) columns: within a panel (copied to a
+/// column-major buffer, so that its column operations are contiguous) each column picks
+/// the largest remaining entry as pivot (partial pivoting, the same choice as the unblocked
+/// elimination) and updates only the panel; then `U₁₂ = L₁₁⁻¹ A₁₂` and the trailing matrix
+/// `A₂₂ ← A₂₂ − L₂₁ U₁₂` in one GEMM. The factors equal the unblocked elimination's up to
+/// rounding (the sums are taken in a different order).
 ///
 /// # Errors
 /// [`GradError::SingularSystem`] (with `sample`) when a pivot is too small.
@@ -32,40 +46,90 @@ pub fn lu_in_place<S: Scalar>(
 ) -> Result<(), GradError> {
     let scale = a.iter().fold(S::ZERO, |m, &x| m.max(x.abs()));
     let tol = S::from_f64(n as f64) * S::EPSILON * scale;
-    for k in 0..n {
-        let mut p = k;
-        let mut best = a[k * n + k].abs();
-        for i in k + 1..n {
-            let v = a[i * n + k].abs();
-            if v > best {
-                best = v;
-                p = i;
+    let mut neg_l: Vec<S> = Vec::new();
+    // The panel, column-major (`m` rows per column), so that the pivot search and the column
+    // updates inside it run over contiguous memory.
+    let mut panel: Vec<S> = Vec::new();
+    let mut k0 = 0;
+    while k0 < n {
+        let k1 = (k0 + PANEL).min(n);
+        let (m, w) = (n - k0, k1 - k0);
+        panel.clear();
+        for j in k0..k1 {
+            panel.extend((k0..n).map(|i| a[i * n + j]));
+        }
+        for jj in 0..w {
+            let k = k0 + jj;
+            let col = &panel[jj * m..(jj + 1) * m];
+            let mut p = jj;
+            let mut best = col[jj].abs();
+            for (i, v) in col.iter().enumerate().skip(jj + 1) {
+                if v.abs() > best {
+                    best = v.abs();
+                    p = i;
+                }
+            }
+            if best <= tol || !best.is_finite() || best.to_f64().is_nan() {
+                return Err(GradError::SingularSystem {
+                    sample,
+                    column: k,
+                    pivot: best.to_f64(),
+                });
+            }
+            piv[k] = k0 + p;
+            if p != jj {
+                // Whole rows of `a` (the panel's columns there are overwritten below) and the
+                // panel's copy.
+                let (top, bottom) = a.split_at_mut((k0 + p) * n);
+                top[k * n..(k + 1) * n].swap_with_slice(&mut bottom[..n]);
+                for c in panel.chunks_exact_mut(m) {
+                    c.swap(jj, p);
+                }
+            }
+            let (left, right) = panel.split_at_mut((jj + 1) * m);
+            let col = &mut left[jj * m..];
+            let inv = S::ONE / col[jj];
+            for x in &mut col[jj + 1..] {
+                *x *= inv;
+            }
+            let col = &col[jj + 1..];
+            for c in right.chunks_exact_mut(m) {
+                let u = c[jj];
+                crate::linalg::axpy(&mut c[jj + 1..], -u, col);
             }
         }
-        if best <= tol || !best.is_finite() || best.to_f64().is_nan() {
-            return Err(GradError::SingularSystem {
-                sample,
-                column: k,
-                pivot: best.to_f64(),
-            });
-        }
-        piv[k] = p;
-        if p != k {
-            for j in 0..n {
-                a.swap(k * n + j, p * n + j);
+        for (jj, c) in panel.chunks_exact(m).enumerate() {
+            for (i, &x) in c.iter().enumerate() {
+                a[(k0 + i) * n + k0 + jj] = x;
             }
         }
-        let (top, bottom) = a.split_at_mut((k + 1) * n);
-        let pivot_row = &top[k * n..(k + 1) * n];
-        let inv = S::ONE / pivot_row[k];
-        for i in 0..n - k - 1 {
-            let row = &mut bottom[i * n..(i + 1) * n];
-            let l = row[k] * inv;
-            row[k] = l;
-            for j in k + 1..n {
-                row[j] -= l * pivot_row[j];
+        if k1 < n {
+            // U₁₂ = L₁₁⁻¹ A₁₂ (unit lower triangular, forward substitution by rows).
+            for i in k0 + 1..k1 {
+                let (above, row) = a.split_at_mut(i * n);
+                let row = &mut row[..n];
+                for p in k0..i {
+                    let l = row[p];
+                    crate::linalg::axpy(&mut row[k1..], -l, &above[p * n + k1..(p + 1) * n]);
+                }
             }
+            // A₂₂ += (−L₂₁) U₁₂.
+            let m = n - k1;
+            neg_l.clear();
+            for i in k1..n {
+                neg_l.extend(a[i * n + k0..i * n + k1].iter().map(|&x| -x));
+            }
+            let (top, bottom) = a.split_at_mut(k1 * n);
+            crate::linalg::gemm(
+                ViewMut::strided(&mut bottom[k1..], m, m, n),
+                Beta::Accumulate,
+                View::new(&neg_l, m, w),
+                Trans::No,
+                View::strided(&top[k0 * n + k1..], w, m, n),
+                Trans::No,
+            );
         }
+        k0 = k1;
     }
     Ok(())
 }
@@ -76,37 +140,27 @@ pub fn lu_solve<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut [S]) {
         b.swap(k, piv[k]);
     }
     for i in 0..n {
-        let mut s = b[i];
-        for j in 0..i {
-            s -= lu[i * n + j] * b[j];
-        }
+        let s = b[i] - crate::linalg::dot(&lu[i * n..i * n + i], &b[..i]);
         b[i] = s;
     }
     for i in (0..n).rev() {
-        let mut s = b[i];
-        for j in i + 1..n {
-            s -= lu[i * n + j] * b[j];
-        }
+        let s = b[i] - crate::linalg::dot(&lu[i * n + i + 1..(i + 1) * n], &b[i + 1..]);
         b[i] = s / lu[i * n + i];
     }
 }
 
 /// Solves `Aᵀ x = b` in place in `b` from the factors of [`lu_in_place`].
 pub fn lu_solve_transposed<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut [S]) {
-    // Uᵀ w = b (forward), Lᵀ v = w (backward, unit diagonal), x = Pᵀ v.
+    // Uᵀ w = b (forward), Lᵀ v = w (backward, unit diagonal), x = Pᵀ v; each by rows of the
+    // factors (column `i` of `Uᵀ` is row `i` of `U`), so every inner loop is contiguous.
     for i in 0..n {
-        let mut s = b[i];
-        for j in 0..i {
-            s -= lu[j * n + i] * b[j];
-        }
-        b[i] = s / lu[i * n + i];
+        let w = b[i] / lu[i * n + i];
+        b[i] = w;
+        crate::linalg::axpy(&mut b[i + 1..], -w, &lu[i * n + i + 1..(i + 1) * n]);
     }
     for i in (0..n).rev() {
-        let mut s = b[i];
-        for j in i + 1..n {
-            s -= lu[j * n + i] * b[j];
-        }
-        b[i] = s;
+        let v = b[i];
+        crate::linalg::axpy(&mut b[..i], -v, &lu[i * n..i * n + i]);
     }
     for k in (0..n).rev() {
         b.swap(k, piv[k]);
@@ -291,6 +345,60 @@ mod tests {
             // Well-conditioned 3 x 3 system: residual at the level of a few ulps.
             assert!((b[i] - x[i]).abs() < 1e-13);
             assert!((bt[i] - x[i]).abs() < 1e-13);
+        }
+    }
+
+    /// Sizes below, at and across several panels: `P A = L U` rebuilt from the factors, and
+    /// both solves, against the matrix itself.
+    #[test]
+    fn blocked_factors_rebuild_the_matrix_and_solve_it() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for n in [1, 5, PANEL, PANEL + 1, 3 * PANEL + 5, 120] {
+            let a: Vec<f64> = (0..n * n)
+                .map(|_| rng.random::<f64>() * 2.0 - 1.0)
+                .collect();
+            let mut lu = a.clone();
+            let mut piv = vec![0; n];
+            lu_in_place(&mut lu, n, &mut piv, 0).unwrap();
+            // P A: the recorded swaps applied to A's rows in order.
+            let mut pa = a.clone();
+            for k in 0..n {
+                assert!(piv[k] >= k && piv[k] < n);
+                for j in 0..n {
+                    pa.swap(k * n + j, piv[k] * n + j);
+                }
+            }
+            let mut worst: f64 = 0.0;
+            for i in 0..n {
+                for j in 0..n {
+                    let mut s = if i <= j { lu[i * n + j] } else { 0.0 };
+                    for p in 0..i.min(j + 1) {
+                        s += lu[i * n + p] * if p <= j { lu[p * n + j] } else { 0.0 };
+                    }
+                    worst = worst.max((s - pa[i * n + j]).abs());
+                }
+            }
+            // Backward stability of partial pivoting: |PA − LU| ≤ c n ε |L||U| entrywise; with
+            // entries of |A| ≤ 1 and the small growth of random matrices, 1e-12 is a wide margin
+            // at n ≤ 120 (ε = 2.2e-16) and a missing or misplaced update would be O(1).
+            assert!(worst < 1e-12, "n = {n}: |PA − LU| = {worst:e}");
+            let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+            let (mut b, mut bt) = (vec![0.0; n], vec![0.0; n]);
+            for i in 0..n {
+                for j in 0..n {
+                    b[i] += a[i * n + j] * x[j];
+                    bt[i] += a[j * n + i] * x[j];
+                }
+            }
+            lu_solve(&lu, n, &piv, &mut b);
+            lu_solve_transposed(&lu, n, &piv, &mut bt);
+            for i in 0..n {
+                // Error ≤ cond(A) × backward error: random matrices at n ≤ 120 have cond(A)
+                // below about 1e4, so 1e-9 leaves a wide margin over 1e4 · 1e-14.
+                assert!((b[i] - x[i]).abs() < 1e-9, "n = {n}: x[{i}] = {}", b[i]);
+                assert!((bt[i] - x[i]).abs() < 1e-9, "n = {n}: xᵀ[{i}] = {}", bt[i]);
+            }
         }
     }
 
