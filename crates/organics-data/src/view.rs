@@ -115,14 +115,7 @@ impl View {
                 input_dim: 1,
             },
             View::PaperPermutedSequential => {
-                if n != PAPER_PERMUTATION_LEN {
-                    return Err(DataError::PaperDrawLength {
-                        what: "pixel permutation",
-                        alternative: "--view permuted:SEED",
-                        expected: PAPER_PERMUTATION_LEN,
-                        actual: n,
-                    });
-                }
+                paper_permutation_fits(n)?;
                 ViewShape {
                     steps: n,
                     input_dim: 1,
@@ -157,14 +150,7 @@ impl View {
                 Ok(Some(permutation(len, Purpose::PixelPermutation, seed, 0)))
             }
             View::PaperPermutedSequential => {
-                if len != PAPER_PERMUTATION_LEN {
-                    return Err(DataError::PaperDrawLength {
-                        what: "pixel permutation",
-                        alternative: "--view permuted:SEED",
-                        expected: PAPER_PERMUTATION_LEN,
-                        actual: len,
-                    });
-                }
+                paper_permutation_fits(len)?;
                 paper_pixel_permutation().map(Some)
             }
             _ => Ok(None),
@@ -180,6 +166,20 @@ impl View {
         let mut out = vec![0.0; gather.shape.features()];
         gather.fill_batch(&[image], &mut out);
         Ok(out)
+    }
+}
+
+/// The paper's permutation orders exactly [`PAPER_PERMUTATION_LEN`] pixels.
+fn paper_permutation_fits(pixels: usize) -> Result<(), DataError> {
+    if pixels == PAPER_PERMUTATION_LEN {
+        Ok(())
+    } else {
+        Err(DataError::PaperDrawLength {
+            what: "pixel permutation",
+            alternative: "--view permuted:SEED",
+            expected: PAPER_PERMUTATION_LEN,
+            actual: pixels,
+        })
     }
 }
 
