@@ -1,6 +1,7 @@
-//! The fused ORGaNICs Euler step ([`crate::cell`]) as a tape operation: its inputs
+//! The fused ORGaNICs Euler step ([`crate::cell`]) as a custom tape operation: its inputs
 //! ([`CellVars`]), its forward pass ([`Tape::organics_cell`]) and its VJP side by side, with the
-//! packing of the individual weight matrices into the kernel's layout and back.
+//! packing of the individual weight matrices into the kernel's layout and back. The nodes of
+//! one tape share one set of kernel buffers (the operation's scratch).
 //!
 //! Forward: `[W_zx; W_bx0; W_bx1]` and `[[W_by0, W_ba0]; [W_by1, W_ba1]]` are packed into the
 //! node's saved buffer (next to the step cache), and [`cell::forward_step`] computes the next
@@ -13,7 +14,7 @@ use crate::cell::{
     WeightGradBlock,
 };
 use crate::scalar::Scalar;
-use crate::tape::{Node, Op, Tape, Var, VjpCtx};
+use crate::tape::{CustomOp, CustomOut, Node, Tape, Var, VjpCtx};
 
 /// Inputs of the fused ORGaNICs cell on a tape (effective weights, see [`crate::cell`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,30 @@ pub struct CellVars {
     pub dt: Var,
     /// `σ²`, `1 x n`.
     pub sigma2: Var,
+}
+
+/// One recorded cell step: its inputs and settings.
+#[derive(Debug, Clone, Copy)]
+struct CellOp {
+    x: Var,
+    state: Var,
+    v: CellVars,
+    cfg: CellConfig,
+}
+
+/// The kernel buffers the cell steps of one tape share (grown on demand, then reused).
+#[derive(Debug, Default)]
+struct CellScratch<S> {
+    step: StepScratch<S>,
+    grads: Option<CellWeightGrads<S>>,
+}
+
+impl<S: Scalar> CustomOp<S> for CellOp {
+    type Scratch = CellScratch<S>;
+
+    fn vjp(&self, ctx: &mut VjpCtx<'_, S>, scratch: &mut CellScratch<S>, tmp: &mut Vec<S>) {
+        organics_cell_vjp(ctx, self, tmp, scratch);
+    }
 }
 
 impl<S: Scalar> Tape<S> {
@@ -85,33 +110,31 @@ impl<S: Scalar> Tape<S> {
         .any(|&u| self.nodes[u.index()].needs_grad);
         let dims = CellDims { n, m };
         let aux_len = 3 * n * m + 4 * n * n + rows * cell::cache_width(n);
-        let out = self.push(
-            rows,
-            4 * n,
-            Op::Cell {
-                x,
-                state,
-                v: *v,
-                cfg: *cfg,
-            },
-            needs,
-            aux_len,
-            0,
-        );
-        let node = self.nodes[out.index()];
-        let (lo, o) = self.values.split_at_mut(node.off);
-        let aux = &mut self.aux[node.aux..node.aux + aux_len];
+        let op = CellOp {
+            x,
+            state,
+            v: *v,
+            cfg: *cfg,
+        };
+        let CustomOut {
+            var,
+            nodes,
+            lo,
+            out,
+            aux,
+            scratch,
+        } = self.push_custom(rows, 4 * n, op, needs, aux_len);
         let (packed, cache) = aux.split_at_mut(3 * n * m + 4 * n * n);
-        pack_cell_weights(lo, &self.nodes, v, dims, packed);
+        pack_cell_weights(lo, nodes, v, dims, packed);
         let (wx, wg) = packed.split_at(3 * n * m);
         let weights = CellWeights {
             dims,
             wx,
-            wr: Self::val(lo, &self.nodes[v.w_r.index()]),
+            wr: Self::val(lo, &nodes[v.w_r.index()]),
             wg,
-            w: Self::val(lo, &self.nodes[v.w_norm.index()]),
-            dt: Self::val(lo, &self.nodes[v.dt.index()]),
-            sigma2: Self::val(lo, &self.nodes[v.sigma2.index()]),
+            w: Self::val(lo, &nodes[v.w_norm.index()]),
+            dt: Self::val(lo, &nodes[v.dt.index()]),
+            sigma2: Self::val(lo, &nodes[v.sigma2.index()]),
         };
         cell::forward_step(
             cfg,
@@ -119,23 +142,26 @@ impl<S: Scalar> Tape<S> {
             rows,
             Self::val(lo, &nx),
             Self::val(lo, &ns),
-            &mut o[..node.len()],
+            out,
             cache,
-            &mut self.cell_scratch,
+            &mut scratch.step,
         );
-        out
+        var
     }
 }
 
-/// The VJP of [`Tape::organics_cell`] for its node in `ctx` (`tmp`, `scratch`, `cell_grads`:
-/// the tape's reusable buffers).
-pub(crate) fn organics_cell_vjp<S: Scalar>(
+/// The VJP of [`Tape::organics_cell`] for its node in `ctx` (`tmp`, `scratch`: the tape's
+/// reusable buffers).
+fn organics_cell_vjp<S: Scalar>(
     ctx: &mut VjpCtx<'_, S>,
-    (x, state, v, cfg): (Var, Var, CellVars, &CellConfig),
+    &CellOp { x, state, v, cfg }: &CellOp,
     tmp: &mut Vec<S>,
-    scratch: &mut StepScratch<S>,
-    cell_grads: &mut Option<CellWeightGrads<S>>,
+    scratch: &mut CellScratch<S>,
 ) {
+    let CellScratch {
+        step: scratch,
+        grads: cell_grads,
+    } = scratch;
     let (g, node) = (ctx.g, ctx.node);
     let nx = ctx.nodes[x.index()];
     let n = node.cols / 4;
@@ -182,7 +208,7 @@ pub(crate) fn organics_cell_vjp<S: Scalar>(
     let (vbuf, dx) = rest.split_at_mut(sizes[5]);
     let want_dx = nx.needs_grad;
     cell::backward_step(
-        cfg,
+        &cfg,
         &weights,
         rows,
         ctx.val(x),
@@ -212,7 +238,7 @@ pub(crate) fn organics_cell_vjp<S: Scalar>(
         r,
         v: vbuf,
     };
-    cell::accumulate_weight_grads(cfg, dims, &blk, grads);
+    cell::accumulate_weight_grads(&cfg, dims, &blk, grads);
     if let Some(gs) = ctx.grad_mut(state) {
         crate::linalg::add_assign(gs, gstate);
     }

@@ -9,12 +9,12 @@
 //! | [`scalar`] | the element type [`Scalar`] (`f32` for training, `f64` for gradient checks) |
 //! | [`simd`] | run-time choice of the vector instruction set of the element-wise kernels |
 //! | [`linalg`] | row-major views and faer GEMM |
-//! | [`tape`] | the reverse-mode [`Tape`] and its primitive operations |
+//! | [`tape`] | the reverse-mode [`Tape`], its primitive operations and the extension point for fused ones |
 //! | [`loss`] | softmax cross-entropy, mean-squared error |
 //! | [`solve`] | batched per-sample LU solves |
 //! | [`spectral_norm`] | PyTorch-style spectral-norm parametrisation |
 //! | [`cell`] | the fused ORGaNICs Euler step and its hand-derived VJP |
-//! | [`cell_op`] | the fused step as a tape operation ([`cell_op::CellVars`]) |
+//! | [`cell_op`] | the fused step as a custom tape operation ([`cell_op::CellVars`]) |
 //! | [`composed`] | the same step from primitive tape operations (test reference) |
 //! | [`params`] | named parameter tensors ([`ParamSet`]) |
 //! | [`init`] | the seeded initialisers of every model (PyTorch's defaults, in `f32`) |

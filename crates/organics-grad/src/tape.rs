@@ -21,16 +21,19 @@
 //! where `lo ≤ x ≤ hi` (PyTorch's convention); row normalisation divides by
 //! `max(‖x‖, ε)` and treats the `ε` branch as a constant.
 //!
-//! The tape is generic: the operations specific to ORGaNICs models live next to the objects they
-//! compute, each forward pass beside its VJP: [`crate::cell_op`] (the fused Euler step of the
-//! RNN cell, with its inputs [`CellVars`] and weight packing) and [`crate::solve`] (the
-//! fixed-point layer's system matrices and batched solves). Their kernels are in
-//! [`crate::cell`], [`crate::solve`], [`crate::spectral_norm`] and [`crate::loss`]. Every
-//! operation's VJP (`*_vjp`, given a `VjpCtx`) follows its forward pass; [`Tape::backward`]
-//! only dispatches on the operation.
+//! The tape is generic: it names no model. Linear-algebra operations beyond the element-wise
+//! ones live next to their kernels, each forward pass beside its VJP ([`crate::solve`]: system
+//! matrices and batched solves). A model's fused operation is a *custom operation*: a type
+//! implementing `CustomOp`, whose forward pass the model computes into a node from
+//! `Tape::push_custom` and whose `CustomOp::vjp` the tape calls during [`Tape::backward`]. The
+//! nodes of one custom operation share one scratch value per tape (`CustomOp::Scratch`). The
+//! fused ORGaNICs Euler step ([`crate::cell_op`]) is such an operation. Every operation's VJP
+//! (`*_vjp`, given a `VjpCtx`) follows its forward pass; [`Tape::backward`] only dispatches on
+//! the operation.
 
-use crate::cell::{CellConfig, CellWeightGrads, StepScratch};
-use crate::cell_op::CellVars;
+use core::any::{Any, TypeId};
+use core::fmt::Debug;
+
 use crate::error::GradError;
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
@@ -156,12 +159,74 @@ pub(crate) enum Op<S> {
     DiagGainSystem(Var, Var),
     BatchedSolve(Var, Var),
     SpectralNorm(Var),
-    Cell {
-        x: Var,
-        state: Var,
-        v: CellVars,
-        cfg: CellConfig,
+    /// Node `index` of the custom operation registered at position `table` of the tape.
+    Custom {
+        table: usize,
+        index: usize,
     },
+}
+
+/// A fused operation defined outside the tape: the node's inputs (as [`Var`]s) and settings.
+/// (`Send + Sync`, like the scratch, so that tapes move between threads.)
+///
+/// Its forward pass is computed by its owner into the node returned by [`Tape::push_custom`];
+/// [`Tape::backward`] calls [`CustomOp::vjp`] for it.
+pub(crate) trait CustomOp<S: Scalar>: Copy + Debug + Send + Sync + 'static {
+    /// Buffers shared by every node of this operation on one tape (reused across
+    /// [`Tape::reset`]).
+    type Scratch: Default + Debug + Send + Sync + 'static;
+
+    /// Adds the input cotangents of the node in `ctx` (`tmp`: the tape's reusable buffer).
+    fn vjp(&self, ctx: &mut VjpCtx<'_, S>, scratch: &mut Self::Scratch, tmp: &mut Vec<S>);
+}
+
+/// The recorded nodes of one custom operation on a tape, and their shared scratch.
+#[derive(Debug)]
+struct CustomTable<S: Scalar, T: CustomOp<S>> {
+    ops: Vec<T>,
+    scratch: T::Scratch,
+}
+
+/// [`CustomTable`] with its operation type erased (one per operation type on a tape).
+trait AnyCustomTable<S: Scalar>: Debug + Send + Sync {
+    fn vjp(&mut self, index: usize, ctx: &mut VjpCtx<'_, S>, tmp: &mut Vec<S>);
+    fn len(&self) -> usize;
+    fn clear(&mut self);
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<S: Scalar, T: CustomOp<S>> AnyCustomTable<S> for CustomTable<S, T> {
+    fn vjp(&mut self, index: usize, ctx: &mut VjpCtx<'_, S>, tmp: &mut Vec<S>) {
+        self.ops[index].vjp(ctx, &mut self.scratch, tmp);
+    }
+
+    fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn clear(&mut self) {
+        self.ops.clear();
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// What a custom operation's forward pass writes into its new node (see [`Tape::push_custom`]).
+pub(crate) struct CustomOut<'a, S, X> {
+    /// The new node.
+    pub(crate) var: Var,
+    /// Every node of the tape.
+    pub(crate) nodes: &'a [Node<S>],
+    /// The value arena below the node (the values of its inputs; see [`Tape::val`]).
+    pub(crate) lo: &'a [S],
+    /// The node's value.
+    pub(crate) out: &'a mut [S],
+    /// The node's saved intermediates.
+    pub(crate) aux: &'a mut [S],
+    /// The operation's scratch on this tape.
+    pub(crate) scratch: &'a mut X,
 }
 
 /// One recorded value: its shape, its offsets in the arenas and the operation behind it.
@@ -193,11 +258,17 @@ pub struct Tape<S: Scalar> {
     grads: Vec<S>,
     pub(crate) aux: Vec<S>,
     pub(crate) ints: Vec<usize>,
-    /// Reusable buffers of the fused cell operation ([`crate::cell_op`]).
-    pub(crate) cell_scratch: StepScratch<S>,
-    cell_grads: Option<CellWeightGrads<S>>,
+    /// The custom operations recorded on this tape, one table per operation type.
+    custom: Vec<(TypeId, Box<dyn AnyCustomTable<S>>)>,
     tmp: Vec<S>,
 }
+
+// Tapes move between threads (organics-train records one per batch chunk in parallel).
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Tape<f32>>();
+    send_sync::<Tape<f64>>();
+};
 
 impl<S: Scalar> Tape<S> {
     /// An empty tape.
@@ -209,8 +280,7 @@ impl<S: Scalar> Tape<S> {
             grads: Vec::new(),
             aux: Vec::new(),
             ints: Vec::new(),
-            cell_scratch: StepScratch::default(),
-            cell_grads: None,
+            custom: Vec::new(),
             tmp: Vec::new(),
         }
     }
@@ -222,6 +292,9 @@ impl<S: Scalar> Tape<S> {
         self.grads.clear();
         self.aux.clear();
         self.ints.clear();
+        for (_, table) in &mut self.custom {
+            table.clear();
+        }
     }
 
     /// Number of nodes.
@@ -297,6 +370,55 @@ impl<S: Scalar> Tape<S> {
             op,
         });
         Var(id)
+    }
+
+    /// Appends a node of the custom operation `op` (shape, gradient flag and arena lengths as
+    /// for every node) and hands its owner what the forward pass writes into.
+    pub(crate) fn push_custom<T: CustomOp<S>>(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        op: T,
+        needs_grad: bool,
+        aux_len: usize,
+    ) -> CustomOut<'_, S, T::Scratch> {
+        let id = TypeId::of::<T>();
+        let table = match self.custom.iter().position(|(t, _)| *t == id) {
+            Some(i) => i,
+            None => {
+                let empty = CustomTable::<S, T> {
+                    ops: Vec::new(),
+                    scratch: T::Scratch::default(),
+                };
+                self.custom.push((id, Box::new(empty)));
+                self.custom.len() - 1
+            }
+        };
+        let index = self.custom[table].1.len();
+        let var = self.push(
+            rows,
+            cols,
+            Op::Custom { table, index },
+            needs_grad,
+            aux_len,
+            0,
+        );
+        let node = self.nodes[var.index()];
+        let (lo, hi) = self.values.split_at_mut(node.off);
+        let typed = self.custom[table]
+            .1
+            .as_any_mut()
+            .downcast_mut::<CustomTable<S, T>>()
+            .expect("custom operation table keyed by its type");
+        typed.ops.push(op);
+        CustomOut {
+            var,
+            nodes: &self.nodes,
+            lo,
+            out: &mut hi[..node.len()],
+            aux: &mut self.aux[node.aux..node.aux + aux_len],
+            scratch: &mut typed.scratch,
+        }
     }
 
     pub(crate) fn node(&self, v: Var) -> Node<S> {
@@ -969,14 +1091,8 @@ impl<S: Scalar> Tape<S> {
                 crate::solve::batched_solve_vjp(&mut ctx, a, r, &mut self.tmp);
             }
             Op::SpectralNorm(w) => Self::spectral_norm_vjp(&mut ctx, w),
-            Op::Cell { x, state, v, cfg } => {
-                crate::cell_op::organics_cell_vjp(
-                    &mut ctx,
-                    (x, state, v, &cfg),
-                    &mut self.tmp,
-                    &mut self.cell_scratch,
-                    &mut self.cell_grads,
-                );
+            Op::Custom { table, index } => {
+                self.custom[table].1.vjp(index, &mut ctx, &mut self.tmp);
             }
         }
     }
