@@ -40,11 +40,17 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
-    /// Write a Slurm job array running the full profile over several seeds.
+    /// Write a Slurm job array running the rows of Tables 1 and 2 over several seeds.
     Sweep {
         /// Write the Slurm job-array script (the only backend).
         #[arg(long, required = true)]
         slurm: bool,
+        /// full (default: the paper's settings) or quick (minutes a run).
+        #[arg(long, value_enum, default_value = "full")]
+        profile: reproduce::Profile,
+        /// Comma-separated row ids (default: every row of Tables 1 and 2).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
         /// Seeds, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
         seeds: Vec<u64>,
@@ -99,11 +105,23 @@ fn main() -> Result<()> {
         }
         Cmd::Sweep {
             slurm: _,
+            profile,
+            only,
             seeds,
             dir,
             cpus,
             hours,
-        } => sweep::write(&root(), &dir, &seeds, cpus, hours),
+        } => sweep::write(
+            &root(),
+            &dir,
+            &sweep::Sweep {
+                profile,
+                only: &only,
+                seeds: &seeds,
+                cpus,
+                hours,
+            },
+        ),
         Cmd::Collect { dir } => sweep::collect(&root(), &dir),
         Cmd::Bench { quick, torch } => bench::run(&root(), quick, torch),
         Cmd::Reproduce {
