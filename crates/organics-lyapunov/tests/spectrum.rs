@@ -284,3 +284,84 @@ fn auto_steady_state_is_the_attracting_fixed_point_of_fig1b() {
     );
     assert_eq!(auto.stability.unwrap().verdict, Verdict::Stable);
 }
+
+/// The 160 × 160 Jacobian (little-endian f64, column-major) on which faer 0.24.4's default real
+/// Schur route (aggressive early deflation) never returned after balancing: the epoch-66
+/// stability observers of `models/mnist-organics-80` hung on it.
+fn schur_hang_matrix() -> Mat<f64> {
+    let bytes = include_bytes!("data/schur-hang-160.f64le");
+    let m = 160;
+    assert_eq!(bytes.len(), m * m * 8);
+    let value = |k: usize| f64::from_le_bytes(bytes[8 * k..8 * k + 8].try_into().unwrap());
+    Mat::from_fn(m, m, |i, j| value(j * m + i))
+}
+
+/// Run `f` on its own thread and fail (instead of hanging the test run) if it takes longer
+/// than `limit`; the stuck thread, if any, ends with the test process.
+fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .expect("the eigensolver did not return within the limit")
+}
+
+#[test]
+fn the_matrix_that_hung_the_default_schur_route_is_decomposed() {
+    // The decomposition takes milliseconds; 60 s only separates "returns" from "hangs" on a
+    // loaded machine.
+    let limit = std::time::Duration::from_secs(60);
+    let j = schur_hang_matrix();
+    let values = within(limit, {
+        let j = j.clone();
+        move || eigenvalues(&j).unwrap()
+    });
+    // The trace is the sum of the eigenvalues. The summands are O(‖J‖) = O(1) here and there
+    // are 160 of them, each carrying a backward error of a few ε‖J‖_F: 1e-10 is far above that
+    // and far below any missing or duplicated eigenvalue (|λ| ≥ 0.05 for this matrix).
+    let trace: f64 = (0..160).map(|i| j[(i, i)]).sum();
+    let sum: c64 = values.iter().sum();
+    assert!((sum.re - trace).abs() < 1e-10, "Σλ = {sum}, trace {trace}");
+    assert!(sum.im.abs() < 1e-10, "Σλ = {sum}");
+    // The trained layer is stable (every real part negative, as the observers report for it).
+    assert!(values[0].re < 0.0, "abscissa {}", values[0].re);
+    // Eigenpairs go through the same route; their residual is the defining identity.
+    let pairs = within(limit, {
+        let j = j.clone();
+        move || eigenpairs(&j).unwrap()
+    });
+    let r = worst_residual(&j, &pairs.values, &pairs.vectors);
+    // An independent route: faer's default decomposition of the *unbalanced* matrix (which
+    // returns on this particular matrix). The matrix has exactly repeated eigenvalues (minimum
+    // gap 0), so eigenvectors are ill-determined and residuals sit far above the 1e-12 of the
+    // test above for every solver: faer's default route reaches 2.5e-9 here, ours 1.8e-10. We
+    // require ours to be no worse than that route's.
+    let reference = j.eigen().unwrap();
+    let ref_values: Vec<c64> = (0..160).map(|k| reference.S()[k]).collect();
+    let ref_r = worst_residual(&j, &ref_values, &reference.U().to_owned());
+    assert!(
+        r <= ref_r.max(1e-12),
+        "residual {r:e}, faer's default route {ref_r:e}"
+    );
+    // The same spectrum by both routes. Sorting both by (Re, Im) pairs equal values; a
+    // semisimple repeated eigenvalue moves by O(ε‖J‖) under backward error, so 1e-10 is
+    // generous.
+    let mut ours = values.clone();
+    let mut theirs = ref_values;
+    let key = |a: &c64, b: &c64| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im));
+    ours.sort_by(key);
+    theirs.sort_by(key);
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).norm())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-10, "eigenvalues differ by {worst:e}");
+    for (a, b) in values.iter().zip(&pairs.values) {
+        assert!((a - b).norm() < 1e-12 * (1.0 + a.norm()), "{a} vs {b}");
+    }
+}

@@ -123,6 +123,12 @@ pub enum TrainError {
         /// Matrix size.
         n: usize,
     },
+    /// A signal (SIGINT, SIGTERM, SIGHUP) arrived during a long computation that stopped early.
+    #[error("interrupted by a signal during {during}")]
+    Interrupted {
+        /// The computation that stopped.
+        during: &'static str,
+    },
     /// The worker thread pool could not be built.
     #[error("thread pool with {threads} threads: {message}")]
     ThreadPool {

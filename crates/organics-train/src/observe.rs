@@ -20,6 +20,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use faer::Mat;
 use organics_core::params::CircuitParts;
@@ -89,11 +90,15 @@ fn spectral_abscissa(parts: CircuitParts) -> Result<(f64, Option<Verdict>), Trai
 }
 
 /// `max Re λ` per layer for the first `samples` inputs of `test` (static networks only).
+///
+/// When `interrupt` is given and becomes `true` (a signal), the computation stops after the
+/// inputs under way and returns [`TrainError::Interrupted`].
 pub fn static_spectra(
     net: &Network,
     test: &Dataset,
     view: View,
     samples: usize,
+    interrupt: Option<&AtomicBool>,
 ) -> Result<Vec<LayerSpectrum>, TrainError> {
     let Arch::Static(snet) = &net.arch else {
         return Ok(Vec::new());
@@ -141,6 +146,11 @@ pub fn static_spectra(
             let values: Vec<(f64, Option<Verdict>)> = (0..rows)
                 .into_par_iter()
                 .map(|r| {
+                    if interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
+                        return Err(TrainError::Interrupted {
+                            during: "the stability observers",
+                        });
+                    }
                     let parts = CircuitParts {
                         model: Model::Main,
                         tau_y: vec![TAU_MS; lc.n],
@@ -270,12 +280,13 @@ pub fn run_observers(
     epoch: u64,
     global_step: u64,
     out_dir: &Path,
+    interrupt: Option<&AtomicBool>,
 ) -> Result<(), TrainError> {
     let record = match net.arch {
         Arch::Static(_) => ObserverRecord::Spectra {
             epoch,
             global_step,
-            layers: static_spectra(net, &data.test, cfg.view, cfg.observe_samples)?,
+            layers: static_spectra(net, &data.test, cfg.view, cfg.observe_samples, interrupt)?,
         },
         _ => ObserverRecord::Trajectories {
             epoch,
@@ -427,6 +438,7 @@ pub fn checkpoint_spectra(
         &data.test,
         loaded.state.config.view,
         samples,
+        None,
     )
 }
 

@@ -314,3 +314,27 @@ fn learning_rate_follows_step_lr() {
         );
     }
 }
+
+#[test]
+fn stability_observers_stop_on_a_raised_interrupt_flag() {
+    use organics_data::{Dataset, View};
+    use organics_train::TrainError;
+    use organics_train::observe::static_spectra;
+    use std::sync::atomic::AtomicBool;
+    // Eight synthetic 28 x 28 images through a freshly drawn one-layer static model.
+    let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
+    let net = Network::new(&cfg, 1, 784);
+    let pixels: Vec<f32> = (0..8 * 784).map(|k| (k % 7) as f32 / 7.0).collect();
+    let labels: Vec<u8> = (0..8).map(|k| k as u8).collect();
+    let test = Dataset::from_pixels(pixels, labels, 28, 28, 10);
+    // Unraised, the observers judge every input.
+    let quiet = AtomicBool::new(false);
+    let layers = static_spectra(&net, &test, View::Static, 8, Some(&quiet)).unwrap();
+    assert_eq!(layers.len(), 1);
+    // Raised (a signal arrived), they stop with a typed error instead of running on.
+    let raised = AtomicBool::new(true);
+    match static_spectra(&net, &test, View::Static, 8, Some(&raised)) {
+        Err(TrainError::Interrupted { .. }) => {}
+        other => panic!("expected Interrupted, got {other:?}"),
+    }
+}

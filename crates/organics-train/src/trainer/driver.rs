@@ -566,14 +566,22 @@ fn drive(
         log.flush()?;
         state.train_seconds += seconds;
         if cfg.observe_every > 0 && epoch.is_multiple_of(cfg.observe_every) {
-            observe::run_observers(
+            // A signal during the observers stops them; the epoch is still checkpointed below
+            // and the run then ends as interrupted, without this epoch's observer record.
+            match observe::run_observers(
                 &trainer.net,
                 data,
                 &cfg,
                 epoch,
                 state.global_step,
                 run_dir.path(),
-            )?;
+                opts.interrupt.as_deref(),
+            ) {
+                Err(TrainError::Interrupted { during }) => {
+                    eprintln!("epoch {epoch}: {during} interrupted; no observer record written")
+                }
+                other => other?,
+            }
         }
         done.epochs.push(m.clone());
         state.epoch = epoch;

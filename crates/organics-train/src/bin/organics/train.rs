@@ -410,6 +410,7 @@ pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
         &data.test,
         loaded.state.config.view,
         samples,
+        None,
     )?;
     let report = json!({
         "checkpoint": loaded.dir,
