@@ -90,69 +90,88 @@ pub fn table1(ctx: &Ctx) -> Result<Outcome> {
     md.push_str("\nParameter counts include the jointly trained autoencoder (784→360→120→40 and back, 662 264 parameters).\n");
     if let Some(s) = two_layer {
         let records = observe::read_observers(&s.out_dir)?;
-        let spectra: Vec<_> = records
+        figures.extend(figs_5_6(ctx, &records, None, "pipeline_", &mut md)?);
+    }
+    Ok(Outcome {
+        markdown: md,
+        figures,
+        checks: Vec::new(),
+        settings: describe_profile(&rows::table1(ctx.profile)),
+    })
+}
+
+/// Figs. 5 and 6 of a two-layer run: the histograms of `max Re λ` per layer (from `final_spectra`
+/// when given, else from the run's last observer record) and the largest value over the
+/// observed inputs at every observed epoch (`records`). Files are `{prefix}fig5a` etc.
+pub fn figs_5_6(
+    ctx: &Ctx,
+    records: &[ObserverRecord],
+    final_spectra: Option<&[observe::LayerSpectrum]>,
+    prefix: &str,
+    md: &mut String,
+) -> Result<Vec<std::path::PathBuf>> {
+    let mut figures = Vec::new();
+    let spectra: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            ObserverRecord::Spectra {
+                global_step,
+                layers,
+                ..
+            } => Some((*global_step, layers.clone())),
+            _ => None,
+        })
+        .collect();
+    let last = final_spectra.or(spectra.last().map(|(_, l)| l.as_slice()));
+    for (k, layer) in last.unwrap_or(&[]).iter().enumerate() {
+        let letter = if k == 0 { 'a' } else { 'b' };
+        let finite: Vec<f64> = layer
+            .max_real
             .iter()
-            .filter_map(|r| match r {
-                ObserverRecord::Spectra {
-                    global_step,
-                    layers,
-                    ..
-                } => Some((*global_step, layers.clone())),
-                _ => None,
-            })
+            .copied()
+            .filter(|v| v.is_finite())
             .collect();
-        if let Some((_, layers)) = spectra.last() {
-            for (k, layer) in layers.iter().enumerate() {
-                let finite: Vec<f64> = layer
-                    .max_real
+        figures.extend(plot::save(
+            &Histogram {
+                title: format!(
+                    "Fig. 5{letter}: largest Re λ, layer {} of the trained two-layer model",
+                    layer.layer
+                ),
+                x_label: "max Re λ(J) at the fixed point (1/ms)".into(),
+                values: finite.clone(),
+                bins: 40,
+                color: k,
+            },
+            &ctx.out.join(format!("{prefix}fig5{letter}")),
+        )?);
+        writeln!(
+            md,
+            "\nFig. 5{letter}: layer {} over {} test inputs: {:.1} % stable, max Re λ in [{:.4}, {:.4}] ms⁻¹{}.",
+            layer.layer,
+            layer.max_real.len(),
+            100.0 * layer.stable_fraction,
+            finite.iter().copied().fold(f64::INFINITY, f64::min),
+            finite.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            if k == 0 {
+                " (paper, layer 1: about [−0.29, −0.235])"
+            } else {
+                ""
+            },
+        )?;
+    }
+    let series: Vec<Series> = (0..spectra.first().map_or(0, |s| s.1.len()))
+        .map(|k| {
+            Series::line(
+                format!("layer {}", k + 1),
+                spectra
                     .iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .collect();
-                figures.extend(plot::save(
-                    &Histogram {
-                        title: format!(
-                            "Fig. {}: largest Re λ, layer {} of the trained two-layer model",
-                            if k == 0 { "5a" } else { "5b" },
-                            layer.layer
-                        ),
-                        x_label: "max Re λ(J) at the fixed point (1/ms)".into(),
-                        values: finite.clone(),
-                        bins: 40,
-                        color: k,
-                    },
-                    &ctx.out
-                        .join(format!("fig5{}", if k == 0 { 'a' } else { 'b' })),
-                )?);
-                writeln!(
-                    md,
-                    "\nFig. 5{}: layer {} over {} test inputs: {:.1} % stable, max Re λ in [{:.4}, {:.4}] ms⁻¹{}.",
-                    if k == 0 { 'a' } else { 'b' },
-                    layer.layer,
-                    layer.max_real.len(),
-                    100.0 * layer.stable_fraction,
-                    finite.iter().copied().fold(f64::INFINITY, f64::min),
-                    finite.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    if k == 0 {
-                        " (paper, layer 1: about [−0.29, −0.235])"
-                    } else {
-                        ""
-                    },
-                )?;
-            }
-        }
-        let series: Vec<Series> = (0..spectra.first().map_or(0, |s| s.1.len()))
-            .map(|k| {
-                Series::line(
-                    format!("layer {}", k + 1),
-                    spectra
-                        .iter()
-                        .map(|(step, l)| (*step as f64, l[k].max_over_inputs))
-                        .collect(),
-                    k,
-                )
-            })
-            .collect();
+                    .map(|(step, l)| (*step as f64, l[k].max_over_inputs))
+                    .collect(),
+                k,
+            )
+        })
+        .collect();
+    if !series.is_empty() {
         figures.extend(plot::save(
             &LineChart {
                 title: "Fig. 6: max over test inputs of max Re λ(J) during training".into(),
@@ -162,16 +181,11 @@ pub fn table1(ctx: &Ctx) -> Result<Outcome> {
                 y_range: None,
                 series,
             },
-            &ctx.out.join("fig6a"),
+            &ctx.out.join(format!("{prefix}fig6a")),
         )?);
         md.push_str("\nFig. 6: every observed epoch of the two-layer model, the largest real part over the observed test inputs (the paper's stays in [−0.3, −0.1]).\n");
     }
-    Ok(Outcome {
-        markdown: md,
-        figures,
-        checks: Vec::new(),
-        settings: describe_profile(&rows::table1(ctx.profile)),
-    })
+    Ok(figures)
 }
 
 fn describe_profile(rows: &[Row]) -> String {
@@ -254,7 +268,15 @@ pub fn table2(ctx: &Ctx) -> Result<Outcome> {
             } else {
                 ('b', "psMNIST")
             };
-            figures.extend(fig7(ctx, &s, &row.config, letter, task, &mut notes)?);
+            figures.extend(fig7(
+                ctx,
+                &s.out_dir,
+                &row.config,
+                letter,
+                task,
+                "pipeline_",
+                &mut notes,
+            )?);
         }
     }
     md.push_str(&notes);
@@ -280,15 +302,18 @@ pub fn table2(ctx: &Ctx) -> Result<Outcome> {
     })
 }
 
-fn fig7(
+/// Fig. 7 of a trained 128-unit ORGaNICs RNN (a run or checkpoint directory; its best
+/// checkpoint): the hidden trajectories of test image 0, recomputed. Files `{prefix}fig7{letter}`.
+pub fn fig7(
     ctx: &Ctx,
-    s: &RunSummary,
+    run: &std::path::Path,
     cfg: &TrainConfig,
     letter: char,
     task: &str,
+    prefix: &str,
     md: &mut String,
 ) -> Result<Vec<std::path::PathBuf>> {
-    let loaded = trainer::load(&s.out_dir, 28, 28)?;
+    let loaded = trainer::load(run, 28, 28)?;
     let mnist = Mnist::load(&cfg.data_dir.clone().unwrap_or_else(default_dir))?;
     // One test image, the same for both tasks (index 0 of the test set).
     let trajs = observe::hidden_trajectories(&loaded.trainer.net, &mnist.test, cfg.view, &[0])?;
@@ -332,7 +357,7 @@ fn fig7(
             y_range: None,
             series,
         },
-        &ctx.out.join(format!("fig7{letter}")),
+        &ctx.out.join(format!("{prefix}fig7{letter}")),
     )
 }
 
