@@ -1,7 +1,8 @@
 //! Batched per-sample dense linear solves `A_b x_b = r_b` (one `n x n` system per batch row),
-//! used by the fixed-point layer's iterative algorithm, and the layer's two tape operations:
-//! the system matrices `M_b = I − W + diag(d_b) W` ([`Tape::diag_gain_system`]) and the solves
-//! ([`Tape::batched_solve`]), each forward pass next to its VJP.
+//! used by the fixed-point layer's iterative algorithm, and the layer's tape operations: the
+//! system matrices `M_b = I − W + diag(d_b) W` ([`Tape::diag_gain_system`]), the solves
+//! ([`Tape::batched_solve`]), and both fused into one ([`Tape::diag_gain_solve`], the one the
+//! layer uses), each forward pass next to its VJP.
 //!
 //! Each system is factorised in place by Gaussian elimination with partial pivoting,
 //! `P A = L U`. The vector-Jacobian product of `x = A⁻¹ r` is
@@ -16,7 +17,7 @@
 //! [`GradError::SingularSystem`].
 
 use crate::error::GradError;
-use crate::linalg::{Beta, Trans, View, ViewMut};
+use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
 use crate::tape::{Op, Tape, Var, VjpCtx};
 
@@ -246,6 +247,130 @@ impl<S: Scalar> Tape<S> {
             crate::solve::lu_solve(f, n, p, &mut o[b * n..(b + 1) * n]);
         }
         Ok(out)
+    }
+}
+
+impl<S: Scalar> Tape<S> {
+    /// `y_b = M_b⁻¹ c_b` with `M_b = I − W + diag(d_b) W`, for every batch row `b`: gains `d`
+    /// and right-hand sides `c` are `batch x n`, `W` is `n x n`. The same as
+    /// [`Tape::batched_solve`] of [`Tape::diag_gain_system`], fused: the `batch x n²` system
+    /// matrices are formed only inside the factor buffer, and the VJP needs no `batch x n²`
+    /// cotangent. With `λ_b = M_b⁻ᵀ ȳ_b` (the stored factors reused) and `M̄_b = −λ_b y_bᵀ`,
+    ///
+    /// ```text
+    /// c̄ += Λ,    d̄ += −Λ ⊙ (Y Wᵀ),    W̄ += −((D − 1) ⊙ Λ)ᵀ Y,
+    /// ```
+    ///
+    /// where `Λ`, `Y`, `D` stack `λ_b`, `y_b`, `d_b` as rows: two GEMMs over the batch.
+    ///
+    /// # Errors
+    /// [`GradError::SingularSystem`] if a system is singular.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    #[track_caller]
+    pub fn diag_gain_solve(&mut self, d: Var, w: Var, c: Var) -> Result<Var, GradError> {
+        let (nd, nw, nc) = (self.node(d), self.node(w), self.node(c));
+        let n = nd.cols;
+        assert!(
+            nw.rows == n && nw.cols == n && nc.rows == nd.rows && nc.cols == n,
+            "diag_gain_solve: d and c must be batch x {n}, W {n} x {n}"
+        );
+        let batch = nd.rows;
+        let out = self.push(
+            batch,
+            n,
+            Op::DiagGainSolve(d, w, c),
+            nd.needs_grad || nw.needs_grad || nc.needs_grad,
+            batch * n * n,
+            batch * n,
+        );
+        let node = self.nodes[out.index()];
+        let (lo, o) = self.values.split_at_mut(node.off);
+        let o = &mut o[..node.len()];
+        let (dv, wv) = (Self::val(lo, &nd), Self::val(lo, &nw));
+        o.copy_from_slice(Self::val(lo, &nc));
+        let lu = &mut self.aux[node.aux..node.aux + batch * n * n];
+        let piv = &mut self.ints[node.ints..node.ints + batch * n];
+        for b in 0..batch {
+            let m = &mut lu[b * n * n..(b + 1) * n * n];
+            for i in 0..n {
+                let g = dv[b * n + i] - S::ONE;
+                for j in 0..n {
+                    m[i * n + j] = g * wv[i * n + j];
+                }
+                m[i * n + i] += S::ONE;
+            }
+            let p = &mut piv[b * n..(b + 1) * n];
+            lu_in_place(m, n, p, b)?;
+            lu_solve(m, n, p, &mut o[b * n..(b + 1) * n]);
+        }
+        Ok(out)
+    }
+}
+
+/// The VJP of [`Tape::diag_gain_solve`] for its node in `ctx` (`tmp`: the tape's buffer).
+pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
+    ctx: &mut VjpCtx<'_, S>,
+    d: Var,
+    w: Var,
+    c: Var,
+    tmp: &mut Vec<S>,
+) {
+    let (g, node, y) = (ctx.g, ctx.node, ctx.out());
+    let (batch, n) = (node.rows, node.cols);
+    let lu = ctx.node_aux(batch * n * n);
+    let piv = ctx.node_ints(batch * n);
+    // Λ = rows λ_b = M_b⁻ᵀ ȳ_b.
+    tmp.clear();
+    tmp.extend_from_slice(g);
+    for b in 0..batch {
+        lu_solve_transposed(
+            &lu[b * n * n..(b + 1) * n * n],
+            n,
+            &piv[b * n..(b + 1) * n],
+            &mut tmp[b * n..(b + 1) * n],
+        );
+    }
+    let lam: &[S] = tmp;
+    let (dv, wv) = (ctx.val(d), ctx.val(w));
+    if let Some(gc) = ctx.grad_mut(c) {
+        crate::linalg::add_assign(gc, lam);
+    }
+    if ctx.nodes[d.index()].needs_grad {
+        // d̄ += −Λ ⊙ (Y Wᵀ).
+        let mut yw = vec![S::ZERO; batch * n];
+        gemm(
+            ViewMut::new(&mut yw, batch, n),
+            Beta::Overwrite,
+            View::new(y, batch, n),
+            Trans::No,
+            View::new(wv, n, n),
+            Trans::Yes,
+        );
+        if let Some(gd) = ctx.grad_mut(d) {
+            for ((gi, &l), &v) in gd.iter_mut().zip(lam).zip(&yw) {
+                *gi -= l * v;
+            }
+        }
+    }
+    if ctx.nodes[w.index()].needs_grad {
+        // W̄ += −((D − 1) ⊙ Λ)ᵀ Y.
+        let scaled: Vec<S> = lam
+            .iter()
+            .zip(dv)
+            .map(|(&l, &di)| -(di - S::ONE) * l)
+            .collect();
+        if let Some(gw) = ctx.grad_mut(w) {
+            gemm(
+                ViewMut::new(gw, n, n),
+                Beta::Accumulate,
+                View::new(&scaled, batch, n),
+                Trans::Yes,
+                View::new(y, batch, n),
+                Trans::No,
+            );
+        }
     }
 }
 
