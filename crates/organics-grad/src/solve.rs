@@ -19,6 +19,7 @@
 use crate::error::GradError;
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
+use crate::simd::InstructionSet;
 use crate::tape::{Op, Tape, Var, VjpCtx};
 
 /// Columns per panel of the blocked factorisation: the panel is eliminated column by column,
@@ -40,6 +41,18 @@ const PANEL: usize = 16;
 /// # Errors
 /// [`GradError::SingularSystem`] (with `sample`) when a pivot is too small.
 pub fn lu_in_place<S: Scalar>(
+    a: &mut [S],
+    n: usize,
+    piv: &mut [usize],
+    sample: usize,
+) -> Result<(), GradError> {
+    lu_in_place_inline(a, n, piv, sample)
+}
+
+/// [`lu_in_place`], inlined into its caller, so that it is compiled for the caller's
+/// instruction set (see [`FactorSolve`]).
+#[inline(always)]
+fn lu_in_place_inline<S: Scalar>(
     a: &mut [S],
     n: usize,
     piv: &mut [usize],
@@ -136,6 +149,7 @@ pub fn lu_in_place<S: Scalar>(
 }
 
 /// Solves `A x = b` in place in `b` from the factors of [`lu_in_place`].
+#[inline(always)]
 pub fn lu_solve<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut [S]) {
     for k in 0..n {
         b.swap(k, piv[k]);
@@ -151,6 +165,7 @@ pub fn lu_solve<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut [S]) {
 }
 
 /// Solves `Aᵀ x = b` in place in `b` from the factors of [`lu_in_place`].
+#[inline(always)]
 pub fn lu_solve_transposed<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut [S]) {
     // Uᵀ w = b (forward), Lᵀ v = w (backward, unit diagonal), x = Pᵀ v; each by rows of the
     // factors (column `i` of `Uᵀ` is row `i` of `U`), so every inner loop is contiguous.
@@ -292,20 +307,86 @@ impl<S: Scalar> Tape<S> {
         o.copy_from_slice(Self::val(lo, &nc));
         let lu = &mut self.aux[node.aux..node.aux + batch * n * n];
         let piv = &mut self.ints[node.ints..node.ints + batch * n];
-        for b in 0..batch {
-            let m = &mut lu[b * n * n..(b + 1) * n * n];
+        InstructionSet::Detect.dispatch(FactorSolve {
+            d: dv,
+            w: wv,
+            lu,
+            piv,
+            y: o,
+            n,
+        })?;
+        Ok(out)
+    }
+}
+
+/// The forward pass of [`Tape::diag_gain_solve`] for every sample, compiled for the widest
+/// instruction set (`simd`): form `M_b` in the factor buffer, factorise, solve in place in `y`
+/// (which holds `c` on entry). The loops are the same IEEE operations in every instruction
+/// set (no fused multiply-add), so the results are bit-identical across them.
+struct FactorSolve<'a, S> {
+    d: &'a [S],
+    w: &'a [S],
+    lu: &'a mut [S],
+    piv: &'a mut [usize],
+    y: &'a mut [S],
+    n: usize,
+}
+
+impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
+    type Output = Result<(), GradError>;
+
+    #[inline(always)]
+    fn with_simd<A: pulp::Simd>(self, _: A) -> Result<(), GradError> {
+        let Self {
+            d,
+            w,
+            lu,
+            piv,
+            y,
+            n,
+        } = self;
+        for (b, ((m, p), yb)) in lu
+            .chunks_exact_mut(n * n)
+            .zip(piv.chunks_exact_mut(n))
+            .zip(y.chunks_exact_mut(n))
+            .enumerate()
+        {
             for i in 0..n {
-                let g = dv[b * n + i] - S::ONE;
+                let g = d[b * n + i] - S::ONE;
                 for j in 0..n {
-                    m[i * n + j] = g * wv[i * n + j];
+                    m[i * n + j] = g * w[i * n + j];
                 }
                 m[i * n + i] += S::ONE;
             }
-            let p = &mut piv[b * n..(b + 1) * n];
-            lu_in_place(m, n, p, b)?;
-            lu_solve(m, n, p, &mut o[b * n..(b + 1) * n]);
+            lu_in_place_inline(m, n, p, b)?;
+            lu_solve(m, n, p, yb);
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// `λ_b = A_b⁻ᵀ λ_b` in place for every sample from stored factors, compiled like
+/// [`FactorSolve`].
+struct TransposedSolves<'a, S> {
+    lu: &'a [S],
+    piv: &'a [usize],
+    lam: &'a mut [S],
+    n: usize,
+}
+
+impl<S: Scalar> pulp::WithSimd for TransposedSolves<'_, S> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<A: pulp::Simd>(self, _: A) {
+        let Self { lu, piv, lam, n } = self;
+        for ((f, p), l) in lu
+            .chunks_exact(n * n)
+            .zip(piv.chunks_exact(n))
+            .zip(lam.chunks_exact_mut(n))
+        {
+            lu_solve_transposed(f, n, p, l);
+        }
     }
 }
 
@@ -324,14 +405,12 @@ pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
     // Λ = rows λ_b = M_b⁻ᵀ ȳ_b.
     tmp.clear();
     tmp.extend_from_slice(g);
-    for b in 0..batch {
-        lu_solve_transposed(
-            &lu[b * n * n..(b + 1) * n * n],
-            n,
-            &piv[b * n..(b + 1) * n],
-            &mut tmp[b * n..(b + 1) * n],
-        );
-    }
+    InstructionSet::Detect.dispatch(TransposedSolves {
+        lu,
+        piv,
+        lam: tmp,
+        n,
+    });
     let lam: &[S] = tmp;
     let (dv, wv) = (ctx.val(d), ctx.val(w));
     if let Some(gc) = ctx.grad_mut(c) {
