@@ -613,7 +613,10 @@ impl<S: Scalar> ChunkWork<S> {
             if train {
                 ensure(&mut self.ckpts, nseg * rs);
             }
-            ensure(&mut self.caches, rc.max(if train { sh.seg * rc } else { 0 }));
+            ensure(
+                &mut self.caches,
+                rc.max(if train { sh.seg * rc } else { 0 }),
+            );
             for t in 0..t_steps {
                 if train && t % sh.seg == 0 {
                     let s = t / sh.seg;

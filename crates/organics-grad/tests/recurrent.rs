@@ -25,7 +25,9 @@ use rand_chacha::ChaCha8Rng;
 const CELLS: [RecurrentCell; 2] = [RecurrentCell::Tanh, RecurrentCell::Lstm];
 
 fn uniform(rng: &mut ChaCha8Rng, len: usize, k: f64) -> Vec<f64> {
-    (0..len).map(|_| k * (2.0 * rng.random::<f64>() - 1.0)).collect()
+    (0..len)
+        .map(|_| k * (2.0 * rng.random::<f64>() - 1.0))
+        .collect()
 }
 
 /// `max |a − b| / max(1, max |b|)`.
@@ -63,11 +65,7 @@ fn step_vjp_matches_finite_differences() {
                 input: m,
                 classes: 3,
             };
-            let (gn, sw, cw) = (
-                cell.gates() * n,
-                cell.state_width(n),
-                cell.cache_width(n),
-            );
+            let (gn, sw, cw) = (cell.gates() * n, cell.state_width(n), cell.cache_width(n));
             let x = uniform(&mut rng, rows * m, 1.0);
             let state = uniform(&mut rng, rows * sw, 1.0);
             let w_ih = uniform(&mut rng, gn * m, 0.8);
@@ -302,7 +300,11 @@ fn checkpointing_and_instruction_set_are_bit_identical() {
     for cell in CELLS {
         let p = Problem::new(cell, 4, 19, 4);
         let (_, reference) = engine_grads(&p, &mut engine(Checkpointing::None, 2, 5));
-        for ck in [Checkpointing::Every(5), Checkpointing::Every(10), Checkpointing::Every(40)] {
+        for ck in [
+            Checkpointing::Every(5),
+            Checkpointing::Every(10),
+            Checkpointing::Every(40),
+        ] {
             let (_, g) = engine_grads(&p, &mut engine(ck, 2, 5));
             assert_eq!(g, reference, "{cell:?} {ck:?}");
         }
@@ -344,14 +346,22 @@ fn bad_inputs_are_errors() {
         e.loss_and_grad(&p.spec, &p.params, &short, &p.labels, &mut g),
         Err(GradError::WrongLength { .. })
     ));
-    let zero = RecurrentSpec { hidden: 0, ..p.spec };
+    let zero = RecurrentSpec {
+        hidden: 0,
+        ..p.spec
+    };
     assert!(matches!(
         e.evaluate(&zero, &p.params, &p.seq(), &p.labels),
-        Err(GradError::InvalidConfig { field: "hidden", .. })
+        Err(GradError::InvalidConfig {
+            field: "hidden",
+            ..
+        })
     ));
-    assert!(RecurrentBptt::<f64>::new(BpttConfig {
-        weight_grad_block: 0,
-        ..BpttConfig::default()
-    })
-    .is_err());
+    assert!(
+        RecurrentBptt::<f64>::new(BpttConfig {
+            weight_grad_block: 0,
+            ..BpttConfig::default()
+        })
+        .is_err()
+    );
 }

@@ -304,7 +304,10 @@ fn baseline_engine_gradients_equal_tape_gradients() {
             stats.loss
         );
         let (worst, name) = worst_relative(&g_bptt, &g_tape);
-        assert!(worst < REL, "{model:?}: {name} off by {worst:e} of its scale");
+        assert!(
+            worst < REL,
+            "{model:?}: {name} off by {worst:e} of its scale"
+        );
         let eval = engine.evaluate(&net.params, &seq, &labels).unwrap();
         assert!((eval.loss - loss).abs() < 1e-5 && eval.correct == stats.correct);
         let trainer = Trainer::new(&cfg, steps, m).unwrap();

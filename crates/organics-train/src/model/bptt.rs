@@ -166,11 +166,7 @@ impl BaselineEngine {
     /// # Errors
     /// [`TrainError::InvalidConfig`] for `chunks = 0`; [`TrainError::Grad`] if the trainable
     /// tensors do not have the layout of `spec` (a checkpoint of another model).
-    pub fn new(
-        spec: RecurrentSpec,
-        params: &StateDict,
-        chunks: usize,
-    ) -> Result<Self, TrainError> {
+    pub fn new(spec: RecurrentSpec, params: &StateDict, chunks: usize) -> Result<Self, TrainError> {
         if chunks == 0 {
             return Err(TrainError::InvalidConfig {
                 field: "threads",

@@ -72,6 +72,12 @@ fn argmax_correct(logits: &[f32], labels: &[usize]) -> usize {
         .count()
 }
 
+/// The class labels of `batch` as `usize`, into a reused buffer.
+fn set_labels(labels: &mut Vec<usize>, batch: &Batch) {
+    labels.clear();
+    labels.extend(batch.labels().iter().map(|&l| usize::from(l)));
+}
+
 fn chunk_ranges(batch: usize, threads: usize) -> Vec<(usize, usize)> {
     let size = batch.div_ceil(threads.max(1)).max(1);
     (0..batch)
@@ -204,9 +210,7 @@ impl Trainer {
     fn loss_and_grad(&mut self, batch: &Batch) -> Result<(f64, usize), TrainError> {
         let organics = matches!(self.net.arch, Arch::Organics(_)) && self.engine.is_some();
         if organics || self.baseline.is_some() {
-            self.labels.clear();
-            self.labels
-                .extend(batch.labels().iter().map(|&l| usize::from(l)));
+            set_labels(&mut self.labels, batch);
             let (params, grads, labels) = (&mut self.net.params, &mut self.grads, &self.labels);
             let (engine, baseline, arch) = (&mut self.engine, &mut self.baseline, &self.net.arch);
             let stats = self.pool.install(|| match (engine, baseline, arch) {
@@ -278,9 +282,7 @@ impl Trainer {
     /// Summed loss and correct count of `batch` under the current weights (no gradient).
     pub(super) fn forward_batch(&mut self, batch: &Batch) -> Result<(f64, usize), TrainError> {
         if let (Some(engine), Arch::Organics(rnn)) = (&mut self.engine, &self.net.arch) {
-            self.labels.clear();
-            self.labels
-                .extend(batch.labels().iter().map(|&l| usize::from(l)));
+            set_labels(&mut self.labels, batch);
             let (params, labels) = (&mut self.net.params, &self.labels);
             let stats = self
                 .pool
@@ -288,9 +290,7 @@ impl Trainer {
             return Ok((stats.loss * batch.size() as f64, stats.correct));
         }
         if let Some(baseline) = &mut self.baseline {
-            self.labels.clear();
-            self.labels
-                .extend(batch.labels().iter().map(|&l| usize::from(l)));
+            set_labels(&mut self.labels, batch);
             let (params, labels) = (&self.net.params, &self.labels);
             let stats = self
                 .pool
