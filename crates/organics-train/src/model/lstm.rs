@@ -11,7 +11,7 @@
 //!
 //! Training and evaluation run on organics-grad's fused cell and BPTT engine
 //! ([`organics_grad::RecurrentBptt`], through [`super::bptt::BaselineEngine`]), which reads
-//! these tensors in place; the tape recording below ([`Self::forward`]) is the reference the
+//! these tensors in place; the tape recording below ([`Lstm::forward`]) is the reference the
 //! gradient tests compare the engine against, and serves the observers.
 
 use organics_grad::{Tape, Var};
