@@ -193,7 +193,7 @@ pub fn gemm_flops(m: usize, k: usize, n: usize) -> f64 {
 }
 
 /// `y += alpha * x`.
-#[inline]
+#[inline(always)]
 pub fn axpy<S: Scalar>(y: &mut [S], alpha: S, x: &[S]) {
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
@@ -201,7 +201,7 @@ pub fn axpy<S: Scalar>(y: &mut [S], alpha: S, x: &[S]) {
 }
 
 /// `y += x`.
-#[inline]
+#[inline(always)]
 pub fn add_assign<S: Scalar>(y: &mut [S], x: &[S]) {
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += xi;
@@ -209,7 +209,7 @@ pub fn add_assign<S: Scalar>(y: &mut [S], x: &[S]) {
 }
 
 /// Euclidean dot product.
-#[inline]
+#[inline(always)]
 pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
     let mut s = S::ZERO;
     for (&a, &b) in x.iter().zip(y) {

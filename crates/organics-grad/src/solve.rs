@@ -1,7 +1,8 @@
 //! Batched per-sample dense linear solves `A_b x_b = r_b` (one `n x n` system per batch row),
-//! used by the fixed-point layer's iterative algorithm, and the layer's two tape operations:
-//! the system matrices `M_b = I − W + diag(d_b) W` ([`Tape::diag_gain_system`]) and the solves
-//! ([`Tape::batched_solve`]), each forward pass next to its VJP.
+//! used by the fixed-point layer's iterative algorithm, and the layer's tape operations: the
+//! system matrices `M_b = I − W + diag(d_b) W` ([`Tape::diag_gain_system`]), the solves
+//! ([`Tape::batched_solve`]), and both fused into one ([`Tape::diag_gain_solve`], the one the
+//! layer uses), each forward pass next to its VJP.
 //!
 //! Each system is factorised in place by Gaussian elimination with partial pivoting,
 //! `P A = L U`. The vector-Jacobian product of `x = A⁻¹ r` is
@@ -16,8 +17,9 @@
 //! [`GradError::SingularSystem`].
 
 use crate::error::GradError;
-use crate::linalg::{Beta, Trans, View, ViewMut};
+use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
+use crate::simd::InstructionSet;
 use crate::tape::{Op, Tape, Var, VjpCtx};
 
 /// Columns per panel of the blocked factorisation: the panel is eliminated column by column,
@@ -39,6 +41,18 @@ const PANEL: usize = 16;
 /// # Errors
 /// [`GradError::SingularSystem`] (with `sample`) when a pivot is too small.
 pub fn lu_in_place<S: Scalar>(
+    a: &mut [S],
+    n: usize,
+    piv: &mut [usize],
+    sample: usize,
+) -> Result<(), GradError> {
+    lu_in_place_inline(a, n, piv, sample)
+}
+
+/// [`lu_in_place`], inlined into its caller, so that it is compiled for the caller's
+/// instruction set (see [`FactorSolve`]).
+#[inline(always)]
+fn lu_in_place_inline<S: Scalar>(
     a: &mut [S],
     n: usize,
     piv: &mut [usize],
@@ -135,6 +149,7 @@ pub fn lu_in_place<S: Scalar>(
 }
 
 /// Solves `A x = b` in place in `b` from the factors of [`lu_in_place`].
+#[inline(always)]
 pub fn lu_solve<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut [S]) {
     for k in 0..n {
         b.swap(k, piv[k]);
@@ -150,6 +165,7 @@ pub fn lu_solve<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut [S]) {
 }
 
 /// Solves `Aᵀ x = b` in place in `b` from the factors of [`lu_in_place`].
+#[inline(always)]
 pub fn lu_solve_transposed<S: Scalar>(lu: &[S], n: usize, piv: &[usize], b: &mut [S]) {
     // Uᵀ w = b (forward), Lᵀ v = w (backward, unit diagonal), x = Pᵀ v; each by rows of the
     // factors (column `i` of `Uᵀ` is row `i` of `U`), so every inner loop is contiguous.
@@ -246,6 +262,194 @@ impl<S: Scalar> Tape<S> {
             crate::solve::lu_solve(f, n, p, &mut o[b * n..(b + 1) * n]);
         }
         Ok(out)
+    }
+}
+
+impl<S: Scalar> Tape<S> {
+    /// `y_b = M_b⁻¹ c_b` with `M_b = I − W + diag(d_b) W`, for every batch row `b`: gains `d`
+    /// and right-hand sides `c` are `batch x n`, `W` is `n x n`. The same as
+    /// [`Tape::batched_solve`] of [`Tape::diag_gain_system`], fused: the `batch x n²` system
+    /// matrices are formed only inside the factor buffer, and the VJP needs no `batch x n²`
+    /// cotangent. With `λ_b = M_b⁻ᵀ ȳ_b` (the stored factors reused) and `M̄_b = −λ_b y_bᵀ`,
+    ///
+    /// ```text
+    /// c̄ += Λ,    d̄ += −Λ ⊙ (Y Wᵀ),    W̄ += −((D − 1) ⊙ Λ)ᵀ Y,
+    /// ```
+    ///
+    /// where `Λ`, `Y`, `D` stack `λ_b`, `y_b`, `d_b` as rows: two GEMMs over the batch.
+    ///
+    /// # Errors
+    /// [`GradError::SingularSystem`] if a system is singular.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    #[track_caller]
+    pub fn diag_gain_solve(&mut self, d: Var, w: Var, c: Var) -> Result<Var, GradError> {
+        let (nd, nw, nc) = (self.node(d), self.node(w), self.node(c));
+        let n = nd.cols;
+        assert!(
+            nw.rows == n && nw.cols == n && nc.rows == nd.rows && nc.cols == n,
+            "diag_gain_solve: d and c must be batch x {n}, W {n} x {n}"
+        );
+        let batch = nd.rows;
+        let out = self.push(
+            batch,
+            n,
+            Op::DiagGainSolve(d, w, c),
+            nd.needs_grad || nw.needs_grad || nc.needs_grad,
+            batch * n * n,
+            batch * n,
+        );
+        let node = self.nodes[out.index()];
+        let (lo, o) = self.values.split_at_mut(node.off);
+        let o = &mut o[..node.len()];
+        let (dv, wv) = (Self::val(lo, &nd), Self::val(lo, &nw));
+        o.copy_from_slice(Self::val(lo, &nc));
+        let lu = &mut self.aux[node.aux..node.aux + batch * n * n];
+        let piv = &mut self.ints[node.ints..node.ints + batch * n];
+        InstructionSet::Detect.dispatch(FactorSolve {
+            d: dv,
+            w: wv,
+            lu,
+            piv,
+            y: o,
+            n,
+        })?;
+        Ok(out)
+    }
+}
+
+/// The forward pass of [`Tape::diag_gain_solve`] for every sample, compiled for the widest
+/// instruction set (`simd`): form `M_b` in the factor buffer, factorise, solve in place in `y`
+/// (which holds `c` on entry). The loops are the same IEEE operations in every instruction
+/// set (no fused multiply-add), so the results are bit-identical across them.
+struct FactorSolve<'a, S> {
+    d: &'a [S],
+    w: &'a [S],
+    lu: &'a mut [S],
+    piv: &'a mut [usize],
+    y: &'a mut [S],
+    n: usize,
+}
+
+impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
+    type Output = Result<(), GradError>;
+
+    #[inline(always)]
+    fn with_simd<A: pulp::Simd>(self, _: A) -> Result<(), GradError> {
+        let Self {
+            d,
+            w,
+            lu,
+            piv,
+            y,
+            n,
+        } = self;
+        for (b, ((m, p), yb)) in lu
+            .chunks_exact_mut(n * n)
+            .zip(piv.chunks_exact_mut(n))
+            .zip(y.chunks_exact_mut(n))
+            .enumerate()
+        {
+            for i in 0..n {
+                let g = d[b * n + i] - S::ONE;
+                for j in 0..n {
+                    m[i * n + j] = g * w[i * n + j];
+                }
+                m[i * n + i] += S::ONE;
+            }
+            lu_in_place_inline(m, n, p, b)?;
+            lu_solve(m, n, p, yb);
+        }
+        Ok(())
+    }
+}
+
+/// `λ_b = A_b⁻ᵀ λ_b` in place for every sample from stored factors, compiled like
+/// [`FactorSolve`].
+struct TransposedSolves<'a, S> {
+    lu: &'a [S],
+    piv: &'a [usize],
+    lam: &'a mut [S],
+    n: usize,
+}
+
+impl<S: Scalar> pulp::WithSimd for TransposedSolves<'_, S> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<A: pulp::Simd>(self, _: A) {
+        let Self { lu, piv, lam, n } = self;
+        for ((f, p), l) in lu
+            .chunks_exact(n * n)
+            .zip(piv.chunks_exact(n))
+            .zip(lam.chunks_exact_mut(n))
+        {
+            lu_solve_transposed(f, n, p, l);
+        }
+    }
+}
+
+/// The VJP of [`Tape::diag_gain_solve`] for its node in `ctx` (`tmp`: the tape's buffer).
+pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
+    ctx: &mut VjpCtx<'_, S>,
+    d: Var,
+    w: Var,
+    c: Var,
+    tmp: &mut Vec<S>,
+) {
+    let (g, node, y) = (ctx.g, ctx.node, ctx.out());
+    let (batch, n) = (node.rows, node.cols);
+    let lu = ctx.node_aux(batch * n * n);
+    let piv = ctx.node_ints(batch * n);
+    // Λ = rows λ_b = M_b⁻ᵀ ȳ_b.
+    tmp.clear();
+    tmp.extend_from_slice(g);
+    InstructionSet::Detect.dispatch(TransposedSolves {
+        lu,
+        piv,
+        lam: tmp,
+        n,
+    });
+    let lam: &[S] = tmp;
+    let (dv, wv) = (ctx.val(d), ctx.val(w));
+    if let Some(gc) = ctx.grad_mut(c) {
+        crate::linalg::add_assign(gc, lam);
+    }
+    if ctx.nodes[d.index()].needs_grad {
+        // d̄ += −Λ ⊙ (Y Wᵀ).
+        let mut yw = vec![S::ZERO; batch * n];
+        gemm(
+            ViewMut::new(&mut yw, batch, n),
+            Beta::Overwrite,
+            View::new(y, batch, n),
+            Trans::No,
+            View::new(wv, n, n),
+            Trans::Yes,
+        );
+        if let Some(gd) = ctx.grad_mut(d) {
+            for ((gi, &l), &v) in gd.iter_mut().zip(lam).zip(&yw) {
+                *gi -= l * v;
+            }
+        }
+    }
+    if ctx.nodes[w.index()].needs_grad {
+        // W̄ += −((D − 1) ⊙ Λ)ᵀ Y.
+        let scaled: Vec<S> = lam
+            .iter()
+            .zip(dv)
+            .map(|(&l, &di)| -(di - S::ONE) * l)
+            .collect();
+        if let Some(gw) = ctx.grad_mut(w) {
+            gemm(
+                ViewMut::new(gw, n, n),
+                Beta::Accumulate,
+                View::new(&scaled, batch, n),
+                Trans::Yes,
+                View::new(y, batch, n),
+                Trans::No,
+            );
+        }
     }
 }
 

@@ -158,6 +158,7 @@ pub(crate) enum Op<S> {
     Mse(Var, Var),
     DiagGainSystem(Var, Var),
     BatchedSolve(Var, Var),
+    DiagGainSolve(Var, Var, Var),
     SpectralNorm(Var),
     /// Node `index` of the custom operation registered at position `table` of the tape.
     Custom {
@@ -1089,6 +1090,9 @@ impl<S: Scalar> Tape<S> {
             Op::DiagGainSystem(d, w) => crate::solve::diag_gain_system_vjp(&mut ctx, d, w),
             Op::BatchedSolve(a, r) => {
                 crate::solve::batched_solve_vjp(&mut ctx, a, r, &mut self.tmp);
+            }
+            Op::DiagGainSolve(d, w, c) => {
+                crate::solve::diag_gain_solve_vjp(&mut ctx, d, w, c, &mut self.tmp);
             }
             Op::SpectralNorm(w) => Self::spectral_norm_vjp(&mut ctx, w),
             Op::Custom { table, index } => {

@@ -111,10 +111,35 @@ proptest! {
         let w = input(n, n, uniform(&mut r, n * n, -0.3 / n as f64, 0.3 / n as f64));
         let rhs = input(rows, n, uniform(&mut r, rows * n, -1.0, 1.0));
         check(&[d.clone(), w.clone()], &|t, v| t.diag_gain_system(v[0], v[1]))?;
-        check(&[d, w, rhs], &|t, v| {
+        check(&[d.clone(), w.clone(), rhs.clone()], &|t, v| {
             let m = t.diag_gain_system(v[0], v[1]);
             t.batched_solve(m, v[2]).unwrap()
         })?;
+        // The fused operation against finite differences ...
+        check(&[d.clone(), w.clone(), rhs.clone()], &|t, v| t.diag_gain_solve(v[0], v[1], v[2]).unwrap())?;
+        // ... and against the composed route: same solution and same input gradients up to
+        // the summation order of the two GEMMs of its VJP (a few ε of O(1) values; 1e-12).
+        let run = |fused: bool| {
+            let mut t = Tape::<f64>::new();
+            let v: Vec<Var> = [&d, &w, &rhs].iter().map(|x| t.param(x.rows, x.cols, &x.data)).collect();
+            let y = if fused {
+                t.diag_gain_solve(v[0], v[1], v[2]).unwrap()
+            } else {
+                let m = t.diag_gain_system(v[0], v[1]);
+                t.batched_solve(m, v[2]).unwrap()
+            };
+            let y2 = t.square(y);
+            let loss = t.sum(y2);
+            t.backward(loss).unwrap();
+            let mut out = t.value(y).to_vec();
+            for &x in &v {
+                out.extend_from_slice(t.grad(x));
+            }
+            out
+        };
+        for (a, b) in run(true).iter().zip(run(false)) {
+            prop_assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+        }
     }
 
     #[test]

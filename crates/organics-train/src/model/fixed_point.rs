@@ -259,8 +259,7 @@ impl FixedPointLayer {
                         FixedPointSystem::SqrtA => tape.sqrt(a),
                         FixedPointSystem::LegacyDiagA => a,
                     };
-                    let m = tape.diag_gain_system(d, wr);
-                    y = tape.batched_solve(m, c)?;
+                    y = tape.diag_gain_solve(d, wr, c)?;
                     let y2 = tape.square(y);
                     let ya = tape.mul(y2, a);
                     let wya = tape.linear(ya, w);
