@@ -76,6 +76,11 @@ const RATIOS: &[(&str, &str, &str)] = &[
         "train_step_2t",
         "LSTM against the ORGaNICs sMNIST step; target at most 1.2",
     ),
+    (
+        "tanh_rnn_step_2t",
+        "train_step_2t",
+        "tanh RNN against the ORGaNICs sMNIST step; target at most 1.2",
+    ),
 ];
 
 /// Run the benchmarks (and PyTorch's reference when asked) and print the lines and ratios.
@@ -96,7 +101,7 @@ pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
         cmd.arg("--quick");
     }
     let mut text = run_capture(&mut cmd, "the organics-grad bench example")?;
-    // The models trained on tapes (static one- and two-layer, LSTM): organics-train's example.
+    // The other models (static one- and two-layer, LSTM, tanh RNN): organics-train's example.
     let mut models = Command::new("cargo");
     models
         .args([

@@ -122,18 +122,104 @@ struct ChunkWork<S> {
     blk_du: Vec<S>,
     blk_r: Vec<S>,
     blk_v: Vec<S>,
-    logits: Vec<S>,
-    probs: Vec<S>,
-    dlogits: Vec<S>,
+    readout: Readout<S>,
     scratch: StepScratch<S>,
     grads: Option<CellWeightGrads<S>>,
-    g_ro_w: Vec<S>,
-    g_ro_b: Vec<S>,
-    loss: S,
-    correct: usize,
 }
 
-fn ensure<S: Scalar>(v: &mut Vec<S>, len: usize) {
+/// The readout `logits = y W_oᵀ + c_o` of a chunk's last hidden state, its summed
+/// cross-entropy, and its VJP (shared by every BPTT engine of this crate).
+#[derive(Debug, Default)]
+pub(crate) struct Readout<S> {
+    /// `rows x classes`.
+    pub(crate) logits: Vec<S>,
+    probs: Vec<S>,
+    dlogits: Vec<S>,
+    /// `W̄_o` (`classes x n`).
+    pub(crate) g_w: Vec<S>,
+    /// `c̄_o` (`classes`).
+    pub(crate) g_b: Vec<S>,
+    /// Summed loss over the chunk's rows (0 without labels).
+    pub(crate) loss: S,
+    /// Rows whose arg-max logit is the label.
+    pub(crate) correct: usize,
+}
+
+impl<S: Scalar> Readout<S> {
+    /// Logits of `y` (`rows x n`, any row stride), and with `labels` the summed loss and the
+    /// number correct.
+    pub(crate) fn forward(&mut self, y: View<'_, S>, w: &[S], b: &[S], labels: Option<&[usize]>) {
+        let (rows, n, classes) = (y.rows, y.cols, b.len());
+        ensure(&mut self.logits, rows * classes);
+        gemm(
+            ViewMut::new(&mut self.logits, rows, classes),
+            Beta::Overwrite,
+            y,
+            Trans::No,
+            View::new(w, classes, n),
+            Trans::Yes,
+        );
+        for row in self.logits.chunks_exact_mut(classes) {
+            crate::linalg::add_assign(row, b);
+        }
+        self.loss = S::ZERO;
+        self.correct = 0;
+        if let Some(labels) = labels {
+            ensure(&mut self.probs, rows * classes);
+            let (sum, correct) =
+                crate::loss::softmax_xent_sum(&self.logits, classes, labels, &mut self.probs);
+            self.loss = sum;
+            self.correct = correct;
+        }
+    }
+
+    /// After [`Self::forward`] with `labels`: the gradients of `(summed loss) / batch` into
+    /// [`Self::g_w`], [`Self::g_b`], and `ȳ` into `g_y` (overwritten).
+    pub(crate) fn backward(
+        &mut self,
+        y: View<'_, S>,
+        w: &[S],
+        labels: &[usize],
+        batch: usize,
+        g_y: ViewMut<'_, S>,
+    ) {
+        let (rows, n) = (y.rows, y.cols);
+        let classes = self.logits.len() / rows;
+        ensure(&mut self.dlogits, rows * classes);
+        self.dlogits.iter_mut().for_each(|x| *x = S::ZERO);
+        crate::loss::softmax_xent_backward(
+            &self.probs,
+            classes,
+            labels,
+            S::ONE / S::from_f64(batch as f64),
+            &mut self.dlogits,
+        );
+        ensure(&mut self.g_w, classes * n);
+        ensure(&mut self.g_b, classes);
+        gemm(
+            ViewMut::new(&mut self.g_w, classes, n),
+            Beta::Overwrite,
+            View::new(&self.dlogits, rows, classes),
+            Trans::Yes,
+            y,
+            Trans::No,
+        );
+        self.g_b.iter_mut().for_each(|x| *x = S::ZERO);
+        for row in self.dlogits.chunks_exact(classes) {
+            crate::linalg::add_assign(&mut self.g_b, row);
+        }
+        gemm(
+            g_y,
+            Beta::Overwrite,
+            View::new(&self.dlogits, rows, classes),
+            Trans::No,
+            View::new(w, classes, n),
+            Trans::No,
+        );
+    }
+}
+
+pub(crate) fn ensure<S: Scalar>(v: &mut Vec<S>, len: usize) {
     if v.len() != len {
         v.clear();
         v.resize(len, S::ZERO);
@@ -160,7 +246,6 @@ struct Shared<'a, S> {
     init: &'a [S],
     ro_w: &'a [S],
     ro_b: &'a [S],
-    classes: usize,
     seg: usize,
     checkpointing: Checkpointing,
     block: usize,
@@ -265,8 +350,8 @@ impl<S: Scalar> Bptt<S> {
             if let Some(g) = &ch.grads {
                 total.add(g);
             }
-            crate::linalg::add_assign(&mut self.ro_w, &ch.g_ro_w);
-            crate::linalg::add_assign(&mut self.ro_b, &ch.g_ro_b);
+            crate::linalg::add_assign(&mut self.ro_w, &ch.readout.g_w);
+            crate::linalg::add_assign(&mut self.ro_b, &ch.readout.g_b);
         }
         model.raw_grads(&self.prepared, total, &self.ro_w, &self.ro_b, grads);
         Ok(stats)
@@ -311,7 +396,8 @@ impl<S: Scalar> Bptt<S> {
         self.split(batch.batch);
         self.run(model, batch, None, false);
         for ch in &self.chunks {
-            out[ch.start * classes..(ch.start + ch.rows) * classes].copy_from_slice(&ch.logits);
+            out[ch.start * classes..(ch.start + ch.rows) * classes]
+                .copy_from_slice(&ch.readout.logits);
         }
         Ok(())
     }
@@ -347,7 +433,6 @@ impl<S: Scalar> Bptt<S> {
             init: &init,
             ro_w: model.params.data(model.ids().readout_w),
             ro_b: model.params.data(model.ids().readout_b),
-            classes: cfgm.classes,
             seg,
             checkpointing: self.config.checkpointing,
             block: self.config.weight_grad_block.min(seg),
@@ -361,8 +446,8 @@ impl<S: Scalar> Bptt<S> {
         let mut loss = 0.0;
         let mut correct = 0;
         for ch in &self.chunks {
-            loss += ch.loss.to_f64();
-            correct += ch.correct;
+            loss += ch.readout.loss.to_f64();
+            correct += ch.readout.correct;
         }
         BatchStats {
             loss: loss / batch.batch as f64,
@@ -437,66 +522,24 @@ impl<S: Scalar> ChunkWork<S> {
         // `ping` holds s_T.
 
         // ---- readout and loss ----
-        let classes = sh.classes;
-        ensure(&mut self.logits, rows * classes);
-        gemm(
-            ViewMut::new(&mut self.logits, rows, classes),
-            Beta::Overwrite,
-            View::strided(&self.ping, rows, n, sw),
-            Trans::No,
-            View::new(sh.ro_w, classes, n),
-            Trans::Yes,
-        );
-        for row in self.logits.chunks_exact_mut(classes) {
-            crate::linalg::add_assign(row, sh.ro_b);
-        }
-        self.loss = S::ZERO;
-        self.correct = 0;
-        let Some(labels_all) = sh.labels else { return };
-        let labels = &labels_all[self.start..self.start + rows];
-        ensure(&mut self.probs, rows * classes);
-        let (sum, correct) =
-            crate::loss::softmax_xent_sum(&self.logits, classes, labels, &mut self.probs);
-        self.loss = sum;
-        self.correct = correct;
+        let y_t = View::strided(&self.ping, rows, n, sw);
+        let labels = sh.labels.map(|l| &l[self.start..self.start + rows]);
+        self.readout.forward(y_t, sh.ro_w, sh.ro_b, labels);
+        let Some(labels) = labels else { return };
         if !train {
             return;
         }
 
         // ---- backward: readout ----
-        ensure(&mut self.dlogits, rows * classes);
-        self.dlogits.iter_mut().for_each(|x| *x = S::ZERO);
-        crate::loss::softmax_xent_backward(
-            &self.probs,
-            classes,
-            labels,
-            S::ONE / S::from_f64(sh.batch.batch as f64),
-            &mut self.dlogits,
-        );
-        ensure(&mut self.g_ro_w, classes * n);
-        ensure(&mut self.g_ro_b, classes);
-        gemm(
-            ViewMut::new(&mut self.g_ro_w, classes, n),
-            Beta::Overwrite,
-            View::new(&self.dlogits, rows, classes),
-            Trans::Yes,
-            View::strided(&self.ping, rows, n, sw),
-            Trans::No,
-        );
-        self.g_ro_b.iter_mut().for_each(|x| *x = S::ZERO);
-        for row in self.dlogits.chunks_exact(classes) {
-            crate::linalg::add_assign(&mut self.g_ro_b, row);
-        }
         ensure(&mut self.g_a, rs);
         ensure(&mut self.g_b, rs);
         self.g_a.iter_mut().for_each(|x| *x = S::ZERO);
-        gemm(
+        self.readout.backward(
+            y_t,
+            sh.ro_w,
+            labels,
+            sh.batch.batch,
             ViewMut::strided(&mut self.g_a, rows, n, sw),
-            Beta::Overwrite,
-            View::new(&self.dlogits, rows, classes),
-            Trans::No,
-            View::new(sh.ro_w, classes, n),
-            Trans::No,
         );
 
         // ---- backward through time ----

@@ -20,14 +20,18 @@
 //! | [`init`] | the seeded initialisers of every model (PyTorch's defaults, in `f32`) |
 //! | [`rnn`] | the ORGaNICs RNN classifier (sMNIST), its initialisation and tape recording |
 //! | [`bptt`] | BPTT with checkpointing and batch-parallel chunks ([`Bptt`]) |
+//! | [`recurrent_cell`] | the element-wise LSTM and tanh-RNN cells and their hand-derived VJPs |
+//! | [`recurrent`] | the LSTM / tanh-RNN baselines and their BPTT engine ([`RecurrentBptt`]) |
 //! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
 //!
 //! **Two ways to differentiate.** General models (the losses here; the fixed-point layer and
-//! the baselines of `organics-train`) are recorded on a [`Tape`] and differentiated by
+//! the static models of `organics-train`) are recorded on a [`Tape`] and differentiated by
 //! [`Tape::backward`]. The ORGaNICs RNN is trained by the dedicated [`Bptt`] engine, which
 //! runs the fused cell of [`cell`] over the whole sequence per batch chunk without a tape;
 //! [`OrganicsRnn::record`] records the same model on a tape, and the tests check that both give
-//! the same gradients.
+//! the same gradients. The LSTM and tanh-RNN baselines are trained the same way by
+//! [`RecurrentBptt`] (cells in [`recurrent_cell`]); `organics-train` keeps their tape
+//! recording as the reference its tests compare against.
 //!
 //! **Numerics.** Kernels are generic over [`Scalar`] (`f32`, `f64`); gradient checks run in
 //! `f64` against central finite differences. The one-sided choices at kinks are stated in
@@ -72,6 +76,8 @@ pub mod linalg;
 pub mod loss;
 pub mod optim;
 pub mod params;
+pub mod recurrent;
+pub mod recurrent_cell;
 pub mod rnn;
 pub mod scalar;
 pub mod simd;
@@ -82,6 +88,7 @@ pub mod tape;
 pub use bptt::{BatchStats, Bptt, BpttConfig, Checkpointing, Chunks};
 pub use error::GradError;
 pub use params::{ParamId, ParamSet, Tensor};
+pub use recurrent::{RecurrentBptt, RecurrentCell, RecurrentSpec};
 pub use rnn::{OrganicsRnn, RnnConfig, SequenceBatch};
 pub use scalar::Scalar;
 pub use tape::{Tape, Var};

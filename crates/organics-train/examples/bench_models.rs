@@ -11,20 +11,26 @@
 //!   gradual underflow, i.e. what the flush mode saves on this CPU;
 //! - `two_layer_step`: the two-layer static model (120 → 60 units, learned `W_r`, 10
 //!   iterations of the fixed-point algorithm);
-//! - `lstm_step_2t`: the LSTM baseline on sequential MNIST (n = 128, T = 784, 2 threads).
+//! - `lstm_step_2t`: the LSTM baseline on sequential MNIST (n = 128, T = 784, batch 256,
+//!   2 threads), on organics-grad's recurrent BPTT engine (as `organics train` runs it);
+//! - `tanh_rnn_step_2t`: the tanh-RNN baseline, same settings.
 //!
 //! Images are synthetic (uniform pixels inside a 20 × 20 centre, black 4-pixel border, like
 //! MNIST's), so the bench needs no data files. GFLOP/s counts the dense products as
 //! executed: every affine layer `6 · B · in · out` (forward, and input and weight gradients),
-//! each per-sample LU `⅔ n³` with its solves `2 n²` forward and `2 n²` backward, and each LSTM
-//! gate product `6 · B · (D + n) · 4n` per time step.
+//! each per-sample LU `⅔ n³` with its solves `2 n²` forward and `2 n²` backward, and for the
+//! recurrent baselines the GEMMs of [`organics_grad::recurrent::train_step_flops`] (per time
+//! step `6 · B · (D + n) · Gn`, `G` = 4 gates for the LSTM, 1 for the tanh RNN).
 //!
 //! Usage: `cargo run --release -p organics-train --example bench_models [-- --quick]
 //! [--only NAME]`.
 
 use organics_data::{Batch, Batcher, Dataset, Order};
 use organics_ftz::Mode;
+use organics_grad::bptt::Checkpointing;
 use organics_grad::optim::Optimizer;
+use organics_grad::recurrent::train_step_flops;
+use organics_grad::{RecurrentCell, RecurrentSpec};
 use organics_train::model::autoencoder::HIDDEN;
 use organics_train::trainer::Trainer;
 use organics_train::{ModelKind, Task, TrainConfig};
@@ -201,19 +207,31 @@ fn main() {
         });
         line("two_layer_step", s, static_flops(&cfg));
     }
-    if wanted("lstm_step_2t") {
-        let cfg = TrainConfig::preset(Task::Smnist, ModelKind::Lstm);
+    for (name, model) in [
+        ("lstm_step_2t", ModelKind::Lstm),
+        ("tanh_rnn_step_2t", ModelKind::Rnn),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
+        let cfg = TrainConfig::preset(Task::Smnist, model);
         let (mut t, batch) = trainer_and_batch(&cfg);
-        let (steps, d, n, b) = (
-            batch.steps() as f64,
-            batch.input_dim() as f64,
-            cfg.hidden as f64,
-            cfg.batch_size as f64,
-        );
-        let flops = 6.0 * b * (d + n) * 4.0 * n * steps + 6.0 * b * n * 10.0;
+        let spec = RecurrentSpec {
+            cell: match model {
+                ModelKind::Lstm => RecurrentCell::Lstm,
+                _ => RecurrentCell::Tanh,
+            },
+            hidden: cfg.hidden,
+            input: batch.input_dim(),
+            classes: 10,
+        };
+        let rows: Vec<usize> = (0..cfg.threads)
+            .map(|k| (k + 1) * cfg.batch_size / cfg.threads - k * cfg.batch_size / cfg.threads)
+            .collect();
+        let flops = train_step_flops(&spec, batch.steps(), &rows, Checkpointing::None);
         let s = time(if quick { 1 } else { 3 }, || {
             t.step(&batch, 1e-2).expect("step");
         });
-        line("lstm_step_2t", s, flops);
+        line(name, s, flops);
     }
 }

@@ -257,3 +257,60 @@ fn trainer_steps_are_adam_on_the_bptt_gradient() {
         );
     }
 }
+
+/// The LSTM and tanh RNN: organics-grad's recurrent BPTT engine (two chunks of rows) against
+/// this crate's tape recording of the same model ([`Network::forward`]: `linear`, `sigmoid`,
+/// `tanh`, `mul` on the generic tape), and the trainer runs the engine.
+///
+/// Tolerance: as for the ORGaNICs RNN above (module doc), the two routes sum each weight
+/// gradient's `T·B ≤ 12·5` terms in different orders (`2γ_{TB} ≈ 7e-6` of `Σ|terms|`); in
+/// addition the fused cell evaluates `tanh x` as `2σ(2x) − 1`, within a few ulps of 1 (about
+/// `2e-7`) of the tape's library `tanh`, and that difference passes through at most `T = 12`
+/// steps of a non-expanding recursion (gates in `(0, 1)`, `|tanh′| ≤ 1`, weights `U(±1/√n)`),
+/// adding at most about `T · 2e-7 ≈ 2.4e-6` relative. Both stay well inside `REL = 5e-5` of each
+/// tensor's largest gradient. A wrong term of the VJP (a missing `(1 − τ²)`, `f` for `c`, a
+/// bias gradient on one of the two bias vectors only) changes a tensor's gradient by O(1e-2)
+/// or more of its scale.
+#[test]
+fn baseline_engine_gradients_equal_tape_gradients() {
+    let (n, steps, m, rows) = (6, 12, 2, 5);
+    let mut rng = ChaCha8Rng::seed_from_u64(33);
+    let data: Vec<f32> = (0..steps * rows * m).map(|_| rng.random::<f32>()).collect();
+    let labels: Vec<usize> = (0..rows).map(|_| rng.random_range(0..10)).collect();
+    let seq = SequenceBatch {
+        data: &data,
+        steps,
+        batch: rows,
+        input: m,
+    };
+    for model in [ModelKind::Lstm, ModelKind::Rnn] {
+        let mut cfg = TrainConfig::preset(Task::Smnist, model);
+        cfg.view = View::RowWise;
+        cfg.hidden = n;
+        let net = Network::new(&cfg, steps, m);
+        let mut engine = net
+            .baseline_engine(2)
+            .unwrap()
+            .expect("the baselines use BPTT");
+        assert!(net.rnn_engine(2).unwrap().is_none());
+        let mut g_bptt = net.params.trainable().zeros_like();
+        let stats = engine
+            .loss_and_grad(&net.params, &seq, &labels, &mut g_bptt)
+            .unwrap();
+        let (loss, g_tape) = tape_loss_and_grad(&net, &net.params, &seq, &labels);
+        assert!(
+            (stats.loss - loss).abs() < 1e-5,
+            "{model:?}: loss {} vs {loss}",
+            stats.loss
+        );
+        let (worst, name) = worst_relative(&g_bptt, &g_tape);
+        assert!(
+            worst < REL,
+            "{model:?}: {name} off by {worst:e} of its scale"
+        );
+        let eval = engine.evaluate(&net.params, &seq, &labels).unwrap();
+        assert!((eval.loss - loss).abs() < 1e-5 && eval.correct == stats.correct);
+        let trainer = Trainer::new(&cfg, steps, m).unwrap();
+        assert!(trainer.uses_bptt_engine(), "{model:?} trains on the engine");
+    }
+}

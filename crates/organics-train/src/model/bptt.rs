@@ -20,11 +20,14 @@
 //! The batch is cut into `chunks` contiguous row blocks ([`Chunks::Fixed`]), one rayon task
 //! each, and the chunk gradients are summed once in chunk order, so a run is bitwise
 //! reproducible for a fixed chunk count (the trainer uses its thread count).
+//!
+//! The LSTM and tanh-RNN baselines run the same way on organics-grad's [`RecurrentBptt`]
+//! ([`BaselineEngine`]), their fused cells in place of the ORGaNICs cell.
 
 use organics_data::Batch;
 use organics_grad::bptt::{BatchStats, Bptt, BpttConfig, Checkpointing, Chunks};
 use organics_grad::spectral_norm::PowerIteration;
-use organics_grad::{OrganicsRnn as GradRnn, SequenceBatch};
+use organics_grad::{OrganicsRnn as GradRnn, RecurrentBptt, RecurrentSpec, SequenceBatch};
 
 use super::organics_rnn::OrganicsRnn;
 use crate::error::TrainError;
@@ -142,5 +145,74 @@ impl RnnEngine {
         let stats = self.bptt.evaluate(&self.model, batch, labels);
         rnn.exchange(&mut self.model, params);
         Ok(stats?)
+    }
+}
+
+/// organics-grad's [`RecurrentBptt`] engine for the LSTM or tanh-RNN baseline: the six
+/// trainable tensors of the [`StateDict`] (`{lstm,rnn}.weight_ih_l0`, `weight_hh_l0`,
+/// `bias_ih_l0`, `bias_hh_l0`, `fc.weight`, `fc.bias`, in that order) are the engine's
+/// parameter layout as they are, so a step reads them and writes the gradient without copies.
+/// Chunks of rows as for [`RnnEngine`] (bitwise reproducible for a fixed chunk count).
+#[derive(Debug)]
+pub struct BaselineEngine {
+    spec: RecurrentSpec,
+    bptt: RecurrentBptt<f32>,
+}
+
+impl BaselineEngine {
+    /// The engine for a baseline of `spec` whose tensors are in `params`, cutting batches into
+    /// `chunks` row blocks.
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidConfig`] for `chunks = 0`; [`TrainError::Grad`] if the trainable
+    /// tensors do not have the layout of `spec` (a checkpoint of another model).
+    pub fn new(spec: RecurrentSpec, params: &StateDict, chunks: usize) -> Result<Self, TrainError> {
+        if chunks == 0 {
+            return Err(TrainError::InvalidConfig {
+                field: "threads",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
+        }
+        spec.check_params(params.trainable())?;
+        let bptt = RecurrentBptt::new(BpttConfig {
+            checkpointing: Checkpointing::None,
+            chunks: Chunks::Fixed(chunks),
+            ..BpttConfig::default()
+        })?;
+        Ok(Self { spec, bptt })
+    }
+
+    /// One training forward and backward pass: `∂L/∂θ` into `grads` (overwritten; layout of
+    /// [`StateDict::trainable`]).
+    ///
+    /// # Errors
+    /// [`TrainError::Grad`] for a batch that does not fit the model, a `grads` layout
+    /// mismatch, or a non-finite loss ([`organics_grad::GradError::NonFinite`]).
+    pub fn loss_and_grad(
+        &mut self,
+        params: &StateDict,
+        batch: &SequenceBatch<'_, f32>,
+        labels: &[usize],
+        grads: &mut organics_grad::ParamSet<f32>,
+    ) -> Result<BatchStats, TrainError> {
+        Ok(self
+            .bptt
+            .loss_and_grad(&self.spec, params.trainable(), batch, labels, grads)?)
+    }
+
+    /// Loss and accuracy of a batch (forward only).
+    ///
+    /// # Errors
+    /// As [`Self::loss_and_grad`].
+    pub fn evaluate(
+        &mut self,
+        params: &StateDict,
+        batch: &SequenceBatch<'_, f32>,
+        labels: &[usize],
+    ) -> Result<BatchStats, TrainError> {
+        Ok(self
+            .bptt
+            .evaluate(&self.spec, params.trainable(), batch, labels)?)
     }
 }

@@ -8,6 +8,11 @@
 //! [`RecurrentWeights`] with four gate blocks (`U(±1/√n)`, PyTorch's default), named
 //! `lstm.weight_ih_l0`, `lstm.weight_hh_l0`, `lstm.bias_ih_l0`, `lstm.bias_hh_l0`; the readout
 //! `fc.weight`, `fc.bias`.
+//!
+//! Training and evaluation run on organics-grad's fused cell and BPTT engine
+//! ([`organics_grad::RecurrentBptt`], through [`super::bptt::BaselineEngine`]), which reads
+//! these tensors in place; the tape recording below ([`Lstm::forward`]) is the reference the
+//! gradient tests compare the engine against, and serves the observers.
 
 use organics_grad::{Tape, Var};
 use rand_chacha::ChaCha8Rng;

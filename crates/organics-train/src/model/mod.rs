@@ -7,8 +7,9 @@
 //! loss times `r_k / B`, so the chunk losses and gradients sum to those of the whole batch.
 //!
 //! The one-layer ORGaNICs RNN ([`Arch::Organics`]) is trained and evaluated by organics-grad's
-//! BPTT engine instead ([`bptt`], [`Network::rnn_engine`]); its tape recording
-//! ([`Network::sequence_forward`]) serves the observers and the gradient tests.
+//! BPTT engine instead ([`bptt`], [`Network::rnn_engine`]), and the LSTM and tanh RNN by its
+//! recurrent BPTT engine ([`Network::baseline_engine`]); their tape recordings
+//! ([`Network::sequence_forward`]) serve the observers and the gradient tests.
 
 pub mod autoencoder;
 pub mod bptt;
@@ -19,7 +20,7 @@ pub mod organics_rnn;
 pub mod recurrent;
 pub mod tanh_rnn;
 
-use organics_grad::{Tape, Var};
+use organics_grad::{RecurrentCell, RecurrentSpec, Tape, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -232,6 +233,29 @@ impl Network {
             Arch::Organics(rnn) => Ok(Some(bptt::RnnEngine::new(rnn, &self.params, chunks)?)),
             _ => Ok(None),
         }
+    }
+
+    /// The BPTT engine of the LSTM or tanh-RNN baseline (cutting batches into `chunks` row
+    /// blocks), or `None` for the other models.
+    ///
+    /// # Errors
+    /// As [`bptt::BaselineEngine::new`].
+    pub fn baseline_engine(
+        &self,
+        chunks: usize,
+    ) -> Result<Option<bptt::BaselineEngine>, TrainError> {
+        let (cell, w) = match &self.arch {
+            Arch::Lstm(m) => (RecurrentCell::Lstm, &m.cell),
+            Arch::TanhRnn(m) => (RecurrentCell::Tanh, &m.cell),
+            _ => return Ok(None),
+        };
+        let spec = RecurrentSpec {
+            cell,
+            hidden: w.units,
+            input: w.inputs,
+            classes: CLASSES,
+        };
+        Ok(Some(bptt::BaselineEngine::new(spec, &self.params, chunks)?))
     }
 
     /// Number of trainable scalars.

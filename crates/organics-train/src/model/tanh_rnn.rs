@@ -5,6 +5,11 @@
 //! with the readout `logits = W_out h_T + c`. The weights are [`RecurrentWeights`] with one
 //! gate block (`U(±1/√n)`), named `rnn.weight_ih_l0`, `rnn.weight_hh_l0`, `rnn.bias_ih_l0`,
 //! `rnn.bias_hh_l0`; the readout `fc.*`.
+//!
+//! Training and evaluation run on organics-grad's fused cell and BPTT engine
+//! ([`organics_grad::RecurrentBptt`], through [`super::bptt::BaselineEngine`]), which reads
+//! these tensors in place; the tape recording below ([`TanhRnn::forward`]) is the reference the
+//! gradient tests compare the engine against, and serves the observers.
 
 use organics_grad::{Tape, Var};
 use rand_chacha::ChaCha8Rng;

@@ -1,10 +1,11 @@
 //! The gradient engine of a run: [`Trainer`] holds the model, Adam and the worker pool, and
 //! takes optimiser steps.
 //!
-//! **Two gradient engines.** The one-layer ORGaNICs RNN (sMNIST, psMNIST, row-wise views) is
-//! trained and evaluated by organics-grad's BPTT engine ([`crate::model::bptt::RnnEngine`], the
-//! benchmarked path); every other model (fixed-point layers and autoencoder, LSTM, tanh RNN)
-//! is recorded on tapes.
+//! **Two kinds of gradient engine.** The one-layer ORGaNICs RNN (sMNIST, psMNIST, row-wise
+//! views) is trained and evaluated by organics-grad's BPTT engine
+//! ([`crate::model::bptt::RnnEngine`], the benchmarked path), the LSTM and tanh RNN by its
+//! recurrent BPTT engine ([`crate::model::bptt::BaselineEngine`]); the static models
+//! (fixed-point layers and autoencoder, MLP) are recorded on tapes.
 //!
 //! **Data parallelism.** Both engines cut a batch of `B` rows into `threads` contiguous chunks
 //! (tapes: `⌈B/threads⌉` rows, the last one shorter; BPTT: rows `⌊kB/threads⌋ .. ⌊(k+1)B/threads⌋`);
@@ -25,7 +26,7 @@ use rayon::prelude::*;
 use crate::checkpoint;
 use crate::config::{Clipping, TrainConfig};
 use crate::error::TrainError;
-use crate::model::bptt::{RnnEngine, sequence};
+use crate::model::bptt::{BaselineEngine, RnnEngine, sequence};
 use crate::model::{Arch, CLASSES, Chunk, Network};
 
 /// The state of a training run in memory.
@@ -41,6 +42,8 @@ pub struct Trainer {
     grads: organics_grad::ParamSet<f32>,
     /// The BPTT engine of the one-layer ORGaNICs RNN (`None`: tapes).
     engine: Option<RnnEngine>,
+    /// The BPTT engine of the LSTM or tanh RNN (`None`: another model).
+    baseline: Option<BaselineEngine>,
     labels: Vec<usize>,
     tapes: Vec<Tape<f32>>,
     pool: rayon::ThreadPool,
@@ -69,6 +72,12 @@ fn argmax_correct(logits: &[f32], labels: &[usize]) -> usize {
         .count()
 }
 
+/// The class labels of `batch` as `usize`, into a reused buffer.
+fn set_labels(labels: &mut Vec<usize>, batch: &Batch) {
+    labels.clear();
+    labels.extend(batch.labels().iter().map(|&l| usize::from(l)));
+}
+
 fn chunk_ranges(batch: usize, threads: usize) -> Vec<(usize, usize)> {
     let size = batch.div_ceil(threads.max(1)).max(1);
     (0..batch)
@@ -89,6 +98,7 @@ impl Trainer {
         let optimizer = checkpoint::adam(config, &net.params);
         let grads = net.params.trainable().zeros_like();
         let engine = net.rnn_engine(config.threads)?;
+        let baseline = net.baseline_engine(config.threads)?;
         // Every worker computes with subnormals flushed (organics-ftz's docs): the forward and
         // backward passes, the clipping and the optimiser step all run on this pool.
         let pool = rayon::ThreadPoolBuilder::new()
@@ -101,7 +111,7 @@ impl Trainer {
                 threads: config.threads,
                 message: e.to_string(),
             })?;
-        let tapes = if engine.is_some() {
+        let tapes = if engine.is_some() || baseline.is_some() {
             Vec::new()
         } else {
             (0..config.threads).map(|_| Tape::new()).collect()
@@ -112,6 +122,7 @@ impl Trainer {
             optimizer,
             grads,
             engine,
+            baseline,
             labels: Vec::new(),
             tapes,
             pool,
@@ -131,10 +142,10 @@ impl Trainer {
         self.pool.broadcast(|_| organics_ftz::set(mode))
     }
 
-    /// Whether training and evaluation run organics-grad's BPTT engine (the one-layer
-    /// ORGaNICs RNN) rather than tapes.
+    /// Whether training and evaluation run one of organics-grad's BPTT engines (the one-layer
+    /// ORGaNICs RNN, the LSTM, the tanh RNN) rather than tapes.
     pub fn uses_bptt_engine(&self) -> bool {
-        self.engine.is_some()
+        self.engine.is_some() || self.baseline.is_some()
     }
 
     /// The gradient the last [`Self::step`] gave the optimiser (after clipping, if the config
@@ -197,14 +208,20 @@ impl Trainer {
     /// Mean loss and correct count of `batch`, with the gradient of the mean loss in
     /// `self.grads`: organics-grad's BPTT engine for the ORGaNICs RNN, tapes otherwise.
     fn loss_and_grad(&mut self, batch: &Batch) -> Result<(f64, usize), TrainError> {
-        if let (Some(engine), Arch::Organics(rnn)) = (&mut self.engine, &self.net.arch) {
-            self.labels.clear();
-            self.labels
-                .extend(batch.labels().iter().map(|&l| usize::from(l)));
+        let organics = matches!(self.net.arch, Arch::Organics(_)) && self.engine.is_some();
+        if organics || self.baseline.is_some() {
+            set_labels(&mut self.labels, batch);
             let (params, grads, labels) = (&mut self.net.params, &mut self.grads, &self.labels);
-            let stats = self
-                .pool
-                .install(|| engine.loss_and_grad(rnn, params, &sequence(batch), labels, grads));
+            let (engine, baseline, arch) = (&mut self.engine, &mut self.baseline, &self.net.arch);
+            let stats = self.pool.install(|| match (engine, baseline, arch) {
+                (Some(engine), _, Arch::Organics(rnn)) => {
+                    engine.loss_and_grad(rnn, params, &sequence(batch), labels, grads)
+                }
+                (_, Some(baseline), _) => {
+                    baseline.loss_and_grad(params, &sequence(batch), labels, grads)
+                }
+                _ => unreachable!("checked above"),
+            });
             let stats = stats.map_err(|e| match e {
                 TrainError::Grad(GradError::NonFinite { value, .. }) => TrainError::NonFinite {
                     what: "loss",
@@ -265,13 +282,19 @@ impl Trainer {
     /// Summed loss and correct count of `batch` under the current weights (no gradient).
     pub(super) fn forward_batch(&mut self, batch: &Batch) -> Result<(f64, usize), TrainError> {
         if let (Some(engine), Arch::Organics(rnn)) = (&mut self.engine, &self.net.arch) {
-            self.labels.clear();
-            self.labels
-                .extend(batch.labels().iter().map(|&l| usize::from(l)));
+            set_labels(&mut self.labels, batch);
             let (params, labels) = (&mut self.net.params, &self.labels);
             let stats = self
                 .pool
                 .install(|| engine.evaluate(rnn, params, &sequence(batch), labels))?;
+            return Ok((stats.loss * batch.size() as f64, stats.correct));
+        }
+        if let Some(baseline) = &mut self.baseline {
+            set_labels(&mut self.labels, batch);
+            let (params, labels) = (&self.net.params, &self.labels);
+            let stats = self
+                .pool
+                .install(|| baseline.evaluate(params, &sequence(batch), labels))?;
             return Ok((stats.loss * batch.size() as f64, stats.correct));
         }
         let (mut loss, mut correct) = (0.0, 0);
