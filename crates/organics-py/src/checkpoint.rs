@@ -52,8 +52,7 @@ pub fn load_checkpoint(py: Python<'_>, path: PathBuf) -> PyResult<Checkpoint> {
         let arr: Bound<'_, PyArrayDyn<f32>> = arr.into_pyarray(py);
         dict.set_item(t.name, arr)?;
     }
-    let config = serde_json::to_value(&state.config)
-        .map_err(|e| bad("config", e))?;
+    let config = serde_json::to_value(&state.config).map_err(|e| bad("config", e))?;
     Ok(Checkpoint {
         path: dir,
         epoch: state.epoch,

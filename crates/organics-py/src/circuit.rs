@@ -3,7 +3,7 @@
 use crate::convert::{
     array, bad, core_err, failed, json_to_py, lyapunov_err, mat, rows, vec1, vector,
 };
-use crate::reports::{FixedPoint, PhasePlane, SteadyState, Stability, Trajectory, curves};
+use crate::reports::{FixedPoint, PhasePlane, Stability, SteadyState, Trajectory, curves};
 use numpy::{PyArray1, PyArray2};
 use organics_core::integrate::{Integrator, simulate};
 use organics_core::params::{PerNeuron, RecurrenceSpec, WeightSpec};
@@ -40,10 +40,15 @@ pub struct Circuit {
     inner: organics_core::Circuit,
 }
 
+/// `(dy/dt, da/dt)` as numpy arrays.
+type FieldPair = (Py<PyArray1<f64>>, Py<PyArray1<f64>>);
+
 fn per_neuron(field: &str, obj: &Bound<'_, PyAny>) -> PyResult<PerNeuron> {
     let a = array(field, obj)?;
     match a.ndim() {
-        0 => Ok(PerNeuron::Scalar(a.iter().copied().next().unwrap_or(f64::NAN))),
+        0 => Ok(PerNeuron::Scalar(
+            a.iter().copied().next().unwrap_or(f64::NAN),
+        )),
         1 => Ok(PerNeuron::Vector(a.iter().copied().collect())),
         d => Err(bad(
             field,
@@ -63,7 +68,9 @@ fn recurrence(obj: &Bound<'_, PyAny>) -> PyResult<RecurrenceSpec> {
     }
     let a = array("w_r", obj)?;
     match a.ndim() {
-        0 => Ok(RecurrenceSpec::Scaled(a.iter().copied().next().unwrap_or(f64::NAN))),
+        0 => Ok(RecurrenceSpec::Scaled(
+            a.iter().copied().next().unwrap_or(f64::NAN),
+        )),
         2 => Ok(RecurrenceSpec::Dense(rows(&a))),
         d => Err(bad("w_r", format!("{expected}, found a {d}-D array"))),
     }
@@ -72,7 +79,9 @@ fn recurrence(obj: &Bound<'_, PyAny>) -> PyResult<RecurrenceSpec> {
 fn weights(obj: &Bound<'_, PyAny>) -> PyResult<WeightSpec> {
     let a = array("w", obj)?;
     match a.ndim() {
-        0 => Ok(WeightSpec::Uniform(a.iter().copied().next().unwrap_or(f64::NAN))),
+        0 => Ok(WeightSpec::Uniform(
+            a.iter().copied().next().unwrap_or(f64::NAN),
+        )),
         2 => Ok(WeightSpec::Dense(rows(&a))),
         d => Err(bad(
             "w",
@@ -105,11 +114,7 @@ impl Circuit {
 
     /// `organics_lyapunov::steady_state`, raising `ComputationError` (with the report) when
     /// it found no steady state.
-    fn judged(
-        &self,
-        py: Python<'_>,
-        method: Method,
-    ) -> PyResult<organics_lyapunov::SteadyState> {
+    fn judged(&self, py: Python<'_>, method: Method) -> PyResult<organics_lyapunov::SteadyState> {
         let judged = py
             .detach(|| organics_lyapunov::steady_state(&self.inner, method))
             .map_err(|e| lyapunov_err(py, e))?;
@@ -179,7 +184,10 @@ impl Circuit {
         if z_arr.ndim() != 1 {
             return Err(bad(
                 "z",
-                format!("expected a 1-D array (length n), found shape {:?}", z_arr.shape()),
+                format!(
+                    "expected a 1-D array (length n), found shape {:?}",
+                    z_arr.shape()
+                ),
             ));
         }
         let spec = CircuitSpec {
@@ -202,17 +210,16 @@ impl Circuit {
     fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))?;
-        let spec = CircuitSpec::from_json(&text)
-            .map_err(|e| bad(&path.display().to_string(), e))?;
+        let spec =
+            CircuitSpec::from_json(&text).map_err(|e| bad(&path.display().to_string(), e))?;
         Self::from_spec(py, &spec)
     }
 
     /// Parse a circuit from the text of a circuit file (JSON).
     #[staticmethod]
     fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
-        let spec = CircuitSpec::from_json(text).map_err(|e| {
-            pyo3::exceptions::PyValueError::new_err(e.to_string())
-        })?;
+        let spec = CircuitSpec::from_json(text)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
         Self::from_spec(py, &spec)
     }
 
@@ -292,7 +299,7 @@ impl Circuit {
         py: Python<'_>,
         y: &Bound<'_, PyAny>,
         a: &Bound<'_, PyAny>,
-    ) -> PyResult<(Py<PyArray1<f64>>, Py<PyArray1<f64>>)> {
+    ) -> PyResult<FieldPair> {
         let x = self.state(y, a)?;
         let mut dx = vec![0.0; x.len()];
         self.inner.rhs(&x, &mut dx);
@@ -321,7 +328,12 @@ impl Circuit {
     /// Raises ComputationError (its `report` a SteadyState) when no steady state was found: the
     /// solver did not converge, or the circuit never comes to rest.
     #[pyo3(signature = (method = "auto", iterations = 15))]
-    fn steady_state(&self, py: Python<'_>, method: &str, iterations: usize) -> PyResult<SteadyState> {
+    fn steady_state(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        iterations: usize,
+    ) -> PyResult<SteadyState> {
         let method = match method {
             "auto" => Method::Auto,
             "closed-form" | "closed_form" => Method::ClosedForm,
@@ -337,7 +349,11 @@ impl Circuit {
             }
         };
         let judged = self.judged(py, method)?;
-        Ok(SteadyState::new(py, &judged.report, judged.stability.as_ref()))
+        Ok(SteadyState::new(
+            py,
+            &judged.report,
+            judged.stability.as_ref(),
+        ))
     }
 
     /// Linear stability: the eigenvalues of the Jacobian at a fixed point and the verdict.
@@ -522,6 +538,10 @@ impl Circuit {
     }
 
     fn __repr__(&self) -> String {
-        format!("Circuit(model={:?}, n={})", self.inner.model().name(), self.inner.n())
+        format!(
+            "Circuit(model={:?}, n={})",
+            self.inner.model().name(),
+            self.inner.n()
+        )
     }
 }

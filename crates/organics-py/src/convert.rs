@@ -78,7 +78,10 @@ pub fn vector(field: &str, obj: &Bound<'_, PyAny>, n: usize) -> PyResult<Vec<f64
     if a.ndim() != 1 || a.len() != n {
         return Err(bad(
             field,
-            format!("expected a 1-D array of length {n}, found shape {:?}", a.shape()),
+            format!(
+                "expected a 1-D array of length {n}, found shape {:?}",
+                a.shape()
+            ),
         ));
     }
     Ok(a.iter().copied().collect())
