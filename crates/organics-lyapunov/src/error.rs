@@ -109,3 +109,21 @@ pub enum LyapunovError {
         source: std::io::Error,
     },
 }
+
+impl LyapunovError {
+    /// Whether the error is the caller's input (a bad circuit, option, state or file name: exit
+    /// status 2 of the command line) rather than a computation that ran and failed (a circuit
+    /// that never rests, a solve that did not converge, an eigensolver failure, a figure that
+    /// could not be drawn: exit status 1).
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            LyapunovError::Core(e) => e.is_invalid_input(),
+            LyapunovError::NotSettled { .. }
+            | LyapunovError::EigenNoConvergence { .. }
+            | LyapunovError::NonFiniteJacobian { .. }
+            | LyapunovError::Draw { .. }
+            | LyapunovError::Io { .. } => false,
+            _ => true,
+        }
+    }
+}

@@ -59,4 +59,6 @@ pub mod panels;
 #[cfg(feature = "plot")]
 pub mod portrait;
 #[cfg(feature = "plot")]
-pub use portrait::{Portrait, PortraitOptions, phase_portrait, render_paper_figures};
+pub use portrait::{
+    Portrait, PortraitOptions, default_window, phase_portrait, render_paper_figures,
+};

@@ -131,6 +131,14 @@ fn primary(fps: &[FixedPoint2D]) -> Option<&FixedPoint2D> {
         .or_else(|| fps.first())
 }
 
+/// The window a portrait draws when none is given: the paper's window ([`Window::around`])
+/// around the primary stable fixed point of `fixed_points` (the stable one with the largest
+/// `a`, else the first; the origin when there is none).
+pub fn default_window(model: Model, fixed_points: &[FixedPoint2D]) -> Window {
+    let (y, a) = primary(fixed_points).map_or((0.0, 0.0), |f| (f.y, f.a));
+    Window::around(y, a, model)
+}
+
 /// A short decimal: up to four significant decimals, trailing zeros removed.
 fn num(x: f64) -> String {
     let s = format!("{x:.4}");
@@ -295,13 +303,9 @@ fn scene(circuit: &Circuit, opts: &PortraitOptions) -> Result<Scene, LyapunovErr
         });
     }
     let fps = fixed_points(circuit)?;
-    let window = match opts.window {
-        Some(w) => w,
-        None => {
-            let (y, a) = primary(&fps).map_or((0.0, 0.0), |f| (f.y, f.a));
-            Window::around(y, a, circuit.model())
-        }
-    };
+    let window = opts
+        .window
+        .unwrap_or_else(|| default_window(circuit.model(), &fps));
     let nc = nullclines(circuit, &window, 400)?;
     let field = |y: f64, a: f64| {
         let mut f = [0.0; 2];

@@ -317,6 +317,48 @@ fn open<'a>(bytes: &'a [u8], path: &Path, expected: usize) -> Result<SafeTensors
     Ok(st)
 }
 
+/// One tensor of a checkpoint: its PyTorch `state_dict` name, shape and values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// The name (`layer1.w_zx`, ...).
+    pub name: String,
+    /// The shape, row-major.
+    pub shape: Vec<usize>,
+    /// The values, row-major.
+    pub data: Vec<f32>,
+}
+
+/// Every model tensor of a checkpoint (a checkpoint directory, or a run directory's best
+/// checkpoint) with its training state, without building the model: the sha256 recorded in
+/// `state.json` is checked, tensors come in the file's order.
+///
+/// # Errors
+/// [`TrainError::Checkpoint`] for a missing, corrupt or non-f32 file, [`TrainError::Io`].
+pub fn read_tensors(path: &Path) -> Result<(PathBuf, TrainingState, Vec<NamedTensor>), TrainError> {
+    let dir = resolve(path, "best")?;
+    let state = read_state(&dir)?;
+    let bytes = read_verified(&dir, MODEL_FILE, &state)?;
+    let p = dir.join(MODEL_FILE);
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| TrainError::checkpoint(&p, format!("not a safetensors file: {e}")))?;
+    let mut tensors = Vec::with_capacity(st.len());
+    for name in st.names() {
+        let shape = st
+            .tensor(name)
+            .map_err(|_| TrainError::checkpoint(&p, format!("missing tensor {name:?}")))?
+            .shape()
+            .to_vec();
+        let mut data = vec![0.0; shape.iter().product()];
+        read_tensor(&st, &p, name, &shape, &mut data)?;
+        tensors.push(NamedTensor {
+            name: name.to_string(),
+            shape,
+            data,
+        });
+    }
+    Ok((dir, state, tensors))
+}
+
 /// Loads the model tensors of checkpoint `dir` into `params` (names and shapes must match).
 pub fn load_model(
     dir: &Path,

@@ -388,6 +388,52 @@ pub fn certify_summary(spectra: &[LayerSpectrum]) -> Vec<CertifyLayer> {
         .collect()
 }
 
+/// The stability certificate of a static checkpoint (`organics certify`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// The checkpoint directory analysed.
+    pub checkpoint: std::path::PathBuf,
+    /// Time constants of the analysed circuits (ms).
+    pub tau_ms: f64,
+    /// Per-layer summary of `max Re λ` over the inputs.
+    pub layers: Vec<CertifyLayer>,
+}
+
+/// Certify a static-MNIST checkpoint (a checkpoint or run directory; a run's best checkpoint):
+/// the stability of each ORGaNICs layer's fixed point for the first `samples` test inputs of
+/// `data` (all when `None`).
+///
+/// # Errors
+/// [`TrainError::InvalidConfig`] for a recurrent model (no fixed point per input), and the
+/// errors of loading the checkpoint and of [`static_spectra`].
+pub fn certify(
+    path: &Path,
+    data: &Data,
+    samples: Option<usize>,
+) -> Result<Certificate, TrainError> {
+    let loaded = crate::trainer::load(path, data.test.rows(), data.test.cols())?;
+    if !matches!(loaded.trainer.net.arch, Arch::Static(_)) {
+        return Err(TrainError::InvalidConfig {
+            field: "model",
+            value: format!("{:?}", loaded.state.config.model),
+            reason: "certify analyses the fixed points of static-MNIST ORGaNICs layers; recurrent models have no fixed point per input",
+        });
+    }
+    let samples = samples.unwrap_or(data.test.len());
+    let spectra = static_spectra(
+        &loaded.trainer.net,
+        &data.test,
+        loaded.state.config.view,
+        samples,
+        None,
+    )?;
+    Ok(Certificate {
+        checkpoint: loaded.dir,
+        tau_ms: TAU_MS,
+        layers: certify_summary(&spectra),
+    })
+}
+
 /// One point of Fig. 6: the largest spectral abscissa of a layer after an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SpectrumPoint {

@@ -8,6 +8,8 @@
 //!
 //! [`Data`] is the training, validation and test sets a run uses.
 
+use std::path::Path;
+
 use organics_data::{DataCheck, Dataset, Mnist, default_dir};
 
 use crate::config::TrainConfig;
@@ -48,6 +50,25 @@ impl Data {
             test: mnist.test,
         }
         .subsets(cfg))
+    }
+
+    /// The data a checkpoint (or a run directory's best checkpoint) was trained on, for
+    /// evaluating it: its config's split, from `data_dir` when given, one training sample and
+    /// `eval_subset` validation and test samples (all when `None`).
+    pub fn for_checkpoint(
+        path: &Path,
+        data_dir: Option<&Path>,
+        eval_subset: Option<usize>,
+        check: DataCheck,
+    ) -> Result<Data, TrainError> {
+        let dir = crate::checkpoint::resolve(path, "best")?;
+        let mut cfg = crate::checkpoint::read_state(&dir)?.config;
+        if let Some(d) = data_dir {
+            cfg.data_dir = Some(d.to_path_buf());
+        }
+        cfg.train_subset = Some(1);
+        cfg.eval_subset = eval_subset;
+        Self::mnist(&cfg, check)
     }
 
     /// Applies `train_subset` and `eval_subset`.

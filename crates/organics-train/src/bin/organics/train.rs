@@ -355,15 +355,7 @@ fn data_for(
     eval_subset: Option<usize>,
     check: DataCheck,
 ) -> Result<Data, TrainError> {
-    let dir = organics_train::checkpoint::resolve(path, "best")?;
-    let state = organics_train::checkpoint::read_state(&dir)?;
-    let mut cfg = state.config;
-    if let Some(d) = data_dir {
-        cfg.data_dir = Some(d.clone());
-    }
-    cfg.train_subset = Some(1);
-    cfg.eval_subset = eval_subset;
-    Data::mnist(&cfg, check)
+    Data::for_checkpoint(path, data_dir.map(PathBuf::as_path), eval_subset, check)
 }
 
 /// `organics eval`.
@@ -392,31 +384,10 @@ pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
         None,
         a.data_check.into(),
     )?;
-    let loaded = trainer::load(&a.checkpoint, data.test.rows(), data.test.cols())?;
-    if !matches!(
-        loaded.trainer.net.arch,
-        organics_train::model::Arch::Static(_)
-    ) {
-        return Err(TrainError::InvalidConfig {
-            field: "model",
-            value: format!("{:?}", loaded.state.config.model),
-            reason: "certify analyses the fixed points of static-MNIST ORGaNICs layers; recurrent models have no fixed point per input",
-        }
-        .into());
-    }
-    let samples = a.samples.unwrap_or(data.test.len());
-    let spectra = observe::static_spectra(
-        &loaded.trainer.net,
-        &data.test,
-        loaded.state.config.view,
-        samples,
-        None,
-    )?;
-    let report = json!({
-        "checkpoint": loaded.dir,
-        "tau_ms": observe::TAU_MS,
-        "layers": observe::certify_summary(&spectra),
-    });
-    println!("{report}");
+    let report = observe::certify(&a.checkpoint, &data, a.samples)?;
+    println!(
+        "{}",
+        serde_json::to_string(&report).expect("certificate serialises")
+    );
     Ok(())
 }
