@@ -2,11 +2,13 @@
 //! (docs/model.md § Fixed-point search). An enumeration, not a proof: a point whose basin no
 //! start falls in, and that deflation does not reach, is missed.
 //!
-//! From each start `x⁰` (y uniform in `[−Y, Y]`, a log-uniform between `b₀²σ²` and
-//! `max(10 b₀²σ², 4)`, so above the floor `a ≥ b₀²σ²` every fixed point obeys):
+//! From each start `x⁰` (a log-uniform between `b₀²σ²`, the floor every fixed point obeys, and
+//! [`SearchOptions::a_max`]; y on the y-nullcline `(I − diag(1 − √a) W_r) y = b ⊙ z`, as in the
+//! paper's iterative algorithm):
 //!
-//! 1. **Newton** (organics-core's `newton_polish`, with backtracking) on `f(x) = 0`; where it
-//!    converges, the start is counted for the point it reached (`starts`).
+//! 1. **Newton** on `f(x) = 0` (the iteration below with nothing removed, μ = 1: backtracking
+//!    on the scaled residual, keeping `a > 0`), polished by organics-core's `newton_polish`;
+//!    where it converges, the start is counted for the point it reached (`starts`).
 //! 2. **Deflated Newton** (Farrell, Birkisson & Funke 2015) on `G(x) = μ(x) f(x)` with every
 //!    point `r_k` known so far removed by
 //!
@@ -22,6 +24,9 @@
 //!    ∇ln μ = Σ_k −p ‖x − r_k‖^(−p−2) (x − r_k) / (‖x − r_k‖^(−p) + 1)
 //!    ```
 //!
+//!    The iteration runs in `(y, s = √a)` (J's a-columns times 2s; a → 0 is where √a has
+//!    an infinite slope and iterates in `a` stall), with a fraction-to-the-boundary rule (no
+//!    step takes `s` below a tenth of its value) and backtracking on `‖f ⊙ τ‖₂ μ`.
 //!    A root found this way is polished by plain Newton and recorded (`deflated`), and the
 //!    deflated run restarts from the same start with it removed too, until it fails.
 //!
@@ -44,9 +49,8 @@ pub struct SearchOptions {
     pub starts: usize,
     /// Seed of the starts (ChaCha8).
     pub seed: u64,
-    /// Half-width Y of the range of initial potentials y (default: `2 max(1, max |b z|)` / the
-    /// smallest possible gain, see [`SearchOptions::for_circuit`]).
-    pub y_scale: f64,
+    /// Upper end of the range of initial modulators a (log-uniform from `b₀²σ²`).
+    pub a_max: f64,
     /// Most deflated Newton iterations per run.
     pub max_iterations: usize,
     /// A point counts when its scaled residual `max_i |f_i| τ_i` is below this.
@@ -54,18 +58,23 @@ pub struct SearchOptions {
 }
 
 impl SearchOptions {
-    /// Defaults for `circuit`: 64 starts, seed 0, `Y = 4 max(1, max_i |b_i z_i|)`, 100
-    /// iterations, residual 1e-10 (Newton then polishes to 1e-12).
+    /// Defaults for `circuit`: 64 starts, seed 0, `a` up to `max(4, 2 max_i (b_i z_i)² ‖W‖_∞)`
+    /// (about where `a = b₀²σ² + W (y² a)` puts it when `y ≈ b z / √a`), 100 iterations,
+    /// residual 1e-10 (Newton then polishes to 1e-12).
     pub fn for_circuit(circuit: &Circuit) -> Self {
+        let n = circuit.n();
         let drive = circuit
             .b()
             .iter()
             .zip(circuit.z())
-            .fold(1.0_f64, |m, (b, z)| m.max((b * z).abs()));
+            .fold(0.0_f64, |m, (b, z)| m.max((b * z).powi(2)));
+        let w_inf = (0..n)
+            .map(|i| (0..n).map(|j| circuit.w()[(i, j)]).sum::<f64>())
+            .fold(0.0, f64::max);
         Self {
             starts: 64,
             seed: 0,
-            y_scale: 4.0 * drive,
+            a_max: (2.0 * drive * w_inf).max(4.0),
             max_iterations: 100,
             tol: 1e-10,
         }
@@ -100,6 +109,13 @@ pub struct SearchReport {
     pub seed: u64,
 }
 
+/// A fixed point is finite and has `a > 0` (with `⌊a⌋ = 0` the a-equation gives
+/// `a = b₀²σ² > 0`): anything else Newton reports is a numerical artefact.
+fn admissible(x: &[f64]) -> bool {
+    let n = x.len() / 2;
+    x.iter().all(|v| v.is_finite()) && x[n..].iter().all(|&a| a > 0.0)
+}
+
 fn same(x: &[f64], r: &[f64]) -> bool {
     let scale = 1.0 + r.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
     x.iter().zip(r).all(|(a, b)| (a - b).abs() <= 1e-6 * scale)
@@ -121,7 +137,7 @@ pub fn search_fixed_points(
             reason: "must be >= 1",
         });
     }
-    for (option, value) in [("y_scale", opts.y_scale), ("tol", opts.tol)] {
+    for (option, value) in [("a_max", opts.a_max), ("tol", opts.tol)] {
         if !(value.is_finite() && value > 0.0) {
             return Err(LyapunovError::BadOption {
                 option,
@@ -136,22 +152,39 @@ pub fn search_fixed_points(
     let mut newton_failures = 0;
     let polish = NewtonOptions::default();
     for _ in 0..opts.starts {
+        // a log-uniform, then y on the y-nullcline: (I − diag(1 − √a) W_r) y = b ⊙ z.
         let mut x0 = vec![0.0; 2 * n];
         for i in 0..n {
-            x0[i] = opts.y_scale * (2.0 * rng.random::<f64>() - 1.0);
             let lo = circuit.b0_sigma_sq()[i];
-            let hi = (10.0 * lo).max(4.0);
+            let hi = (10.0 * lo).max(opts.a_max);
             x0[n + i] = lo * (hi / lo).powf(rng.random::<f64>());
         }
-        let plain = newton_polish(circuit, &x0, polish)?;
-        if plain.converged() {
-            let x = [plain.y.clone(), plain.a.clone()].concat();
-            match found.iter_mut().find(|p| same(&x, &p.0)) {
-                Some(p) => p.2 += 1,
-                None => found.push((x, plain.residual, 1, 0)),
-            }
-        } else {
+        let system = Mat::from_fn(n, n, |i, j| {
+            let id = if i == j { 1.0 } else { 0.0 };
+            id - (1.0 - x0[n + i].sqrt()) * circuit.w_r().entry(i, j)
+        });
+        let drive = Mat::from_fn(n, 1, |i, _| circuit.b()[i] * circuit.z()[i]);
+        let y = system.partial_piv_lu().solve(&drive);
+        for i in 0..n {
+            x0[i] = y[(i, 0)];
+        }
+        if !admissible(&x0) {
             newton_failures += 1;
+            continue;
+        }
+        // Plain Newton: the deflated iteration with nothing removed (μ = 1), which keeps a > 0.
+        let plain = deflated_newton(circuit, &x0, &[], opts)
+            .map(|x| newton_polish(circuit, &x, polish))
+            .transpose()?
+            .map(|r| (r.converged(), [r.y.clone(), r.a.clone()].concat(), r.residual));
+        match plain {
+            Some((true, x, residual)) if admissible(&x) => {
+                match found.iter_mut().find(|p| same(&x, &p.0)) {
+                    Some(p) => p.2 += 1,
+                    None => found.push((x, residual, 1, 0)),
+                }
+            }
+            _ => newton_failures += 1,
         }
         // Deflated runs from the same start, each removing every point known so far.
         for _ in 0..4 {
@@ -160,10 +193,10 @@ pub fn search_fixed_points(
                 break;
             };
             let polished = newton_polish(circuit, &x, polish)?;
-            if !polished.converged() {
+            let x = [polished.y.clone(), polished.a.clone()].concat();
+            if !polished.converged() || !admissible(&x) {
                 break;
             }
-            let x = [polished.y.clone(), polished.a.clone()].concat();
             match found.iter_mut().find(|p| same(&x, &p.0)) {
                 // Deflation converged back onto a known point (possible far from it, where μ
                 // is ≈ 1): nothing new from this start.
@@ -228,31 +261,56 @@ fn deflated_newton(
     let mut grad = vec![0.0; m];
     let mut trial = vec![0.0; m];
     circuit.rhs(&x, &mut f);
-    let mut merit = circuit.scaled_norm(&f) * deflation(&x, &mut grad).exp();
+    // The merit: the Euclidean norm of the scaled residual `f ⊙ τ` (smooth, unlike the max
+    // norm, so backtracking does not stall on its kinks), times μ.
+    let tau: Vec<f64> = circuit.tau_y().iter().chain(circuit.tau_a()).copied().collect();
+    let norm2 = |f: &[f64]| f.iter().zip(&tau).map(|(v, t)| (v * t).powi(2)).sum::<f64>().sqrt();
+    let mut merit = norm2(&f) * deflation(&x, &mut grad).exp();
     for _ in 0..opts.max_iterations {
         if circuit.scaled_norm(&f) < opts.tol {
             return Some(x);
         }
+        // Newton in (y, s = √a): the a-columns of J times 2s. In a, the step is singular where
+        // a → 0 (√a has an infinite slope there), and iterates stall on that boundary.
         circuit.jacobian_into(&x, jac.as_mut());
+        let s: Vec<f64> = x[n..].iter().map(|a| a.sqrt()).collect();
+        for j in 0..n {
+            for i in 0..m {
+                jac[(i, n + j)] *= 2.0 * s[j];
+            }
+        }
         let rhs = Mat::from_fn(m, 1, |i, _| -f[i]);
         let delta = jac.partial_piv_lu().solve(&rhs);
-        let g_dot: f64 = (0..m).map(|i| grad[i] * delta[(i, 0)]).sum();
+        let g_dot: f64 = (0..m)
+            .map(|i| {
+                let chain = if i < n { 1.0 } else { 2.0 * s[i - n] };
+                grad[i] * chain * delta[(i, 0)]
+            })
+            .sum();
         let denom = 1.0 - g_dot;
         if !denom.is_finite() || denom.abs() < 1e-12 {
             return None;
         }
         let tau = 1.0 / denom;
-        // Backtrack on the deflated merit ‖f‖ μ, keeping a > 0 (√a has no derivative at 0).
-        let mut alpha = 1.0;
+        // Fraction to the boundary: no step takes s below a tenth of its value.
+        let mut alpha: f64 = 1.0;
+        for j in 0..n {
+            let ds = tau * delta[(n + j, 0)];
+            if ds < 0.0 {
+                alpha = alpha.min(0.9 * s[j] / -ds);
+            }
+        }
+        // Backtrack on the deflated merit.
         let mut accepted = false;
         for _ in 0..30 {
-            for i in 0..m {
+            for i in 0..n {
                 trial[i] = x[i] + alpha * tau * delta[(i, 0)];
+                trial[n + i] = (s[i] + alpha * tau * delta[(n + i, 0)]).powi(2);
             }
             if trial[n..].iter().all(|&a| a > 0.0) {
                 circuit.rhs(&trial, &mut f);
                 let mut g2 = vec![0.0; m];
-                let t = circuit.scaled_norm(&f) * deflation(&trial, &mut g2).exp();
+                let t = norm2(&f) * deflation(&trial, &mut g2).exp();
                 if t.is_finite() && t < merit {
                     x.copy_from_slice(&trial);
                     merit = t;
