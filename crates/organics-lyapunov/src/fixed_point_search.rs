@@ -176,7 +176,13 @@ pub fn search_fixed_points(
         let plain = deflated_newton(circuit, &x0, &[], opts)
             .map(|x| newton_polish(circuit, &x, polish))
             .transpose()?
-            .map(|r| (r.converged(), [r.y.clone(), r.a.clone()].concat(), r.residual));
+            .map(|r| {
+                (
+                    r.converged(),
+                    [r.y.clone(), r.a.clone()].concat(),
+                    r.residual,
+                )
+            });
         match plain {
             Some((true, x, residual)) if admissible(&x) => {
                 match found.iter_mut().find(|p| same(&x, &p.0)) {
@@ -263,8 +269,19 @@ fn deflated_newton(
     circuit.rhs(&x, &mut f);
     // The merit: the Euclidean norm of the scaled residual `f ⊙ τ` (smooth, unlike the max
     // norm, so backtracking does not stall on its kinks), times μ.
-    let tau: Vec<f64> = circuit.tau_y().iter().chain(circuit.tau_a()).copied().collect();
-    let norm2 = |f: &[f64]| f.iter().zip(&tau).map(|(v, t)| (v * t).powi(2)).sum::<f64>().sqrt();
+    let tau: Vec<f64> = circuit
+        .tau_y()
+        .iter()
+        .chain(circuit.tau_a())
+        .copied()
+        .collect();
+    let norm2 = |f: &[f64]| {
+        f.iter()
+            .zip(&tau)
+            .map(|(v, t)| (v * t).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
     let mut merit = norm2(&f) * deflation(&x, &mut grad).exp();
     for _ in 0..opts.max_iterations {
         if circuit.scaled_norm(&f) < opts.tol {
