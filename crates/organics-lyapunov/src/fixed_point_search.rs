@@ -226,7 +226,7 @@ pub fn search_fixed_points(
             })
         })
         .collect::<Result<Vec<_>, LyapunovError>>()?;
-    points.sort_by(|p, q| (q.starts, q.deflated).cmp(&(p.starts, p.deflated)));
+    points.sort_by_key(|p| std::cmp::Reverse((p.starts, p.deflated)));
     Ok(SearchReport {
         points,
         starts: opts.starts,
