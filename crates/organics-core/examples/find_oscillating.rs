@@ -8,6 +8,10 @@
 //! ```text
 //! cargo run --release -p organics-core --example find_oscillating -- rectified 50 3 0 100
 //! ```
+//!
+//! Found so far (2026-12-04): `rectified 20 3` → seed 12 (`examples/circuits/oscillating.json`);
+//! `main 50 3` → seed 98 (`examples/circuits/oscillating_main50.json`, the first of seeds 0–98);
+//! `rectified 50 3` → none of seeds 0–1799 (every one settles from 0.01).
 
 use organics_core::VectorField;
 use organics_core::ensemble;
