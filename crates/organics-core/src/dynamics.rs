@@ -15,6 +15,7 @@
 //! Integrators ([`crate::integrate`]) and steady-state solvers only see the [`VectorField`] trait.
 
 use crate::params::{Circuit, Model, Recurrence};
+use faer::MatMut;
 
 /// An autonomous or time-dependent vector field `dx/dt = f(t, x)` on `R^dim`.
 pub trait VectorField {
@@ -29,6 +30,27 @@ pub trait VectorField {
     /// constant (`max_i |f_i| τ_i`), which is the residual of the equations as written.
     fn scaled_norm(&self, dxdt: &[f64]) -> f64 {
         dxdt.iter().fold(0.0, |m, v| m.max(v.abs()))
+    }
+
+    /// Write the Jacobian `∂f/∂x` at `(t, x)` into `out` (dim × dim), for implicit integrators
+    /// and variational equations. The default is central differences with step
+    /// `ε^{1/3} (1 + |x_j|)` (error ∝ step², about 1e-10 relative for smooth fields); the
+    /// circuit overrides it with its analytic Jacobian ([`crate::jacobian`]).
+    fn jacobian(&self, t: f64, x: &[f64], mut out: MatMut<'_, f64>) {
+        let m = self.dim();
+        let mut xp = x.to_vec();
+        let (mut fp, mut fm) = (vec![0.0; m], vec![0.0; m]);
+        for j in 0..m {
+            let h = f64::EPSILON.cbrt() * (1.0 + x[j].abs());
+            xp[j] = x[j] + h;
+            self.eval(t, &xp, &mut fp);
+            xp[j] = x[j] - h;
+            self.eval(t, &xp, &mut fm);
+            xp[j] = x[j];
+            for i in 0..m {
+                out[(i, j)] = (fp[i] - fm[i]) / (2.0 * h);
+            }
+        }
     }
 }
 
@@ -125,6 +147,10 @@ impl VectorField for Circuit {
 
     fn eval(&self, _t: f64, x: &[f64], dxdt: &mut [f64]) {
         self.rhs(x, dxdt);
+    }
+
+    fn jacobian(&self, _t: f64, x: &[f64], out: MatMut<'_, f64>) {
+        self.jacobian_into(x, out);
     }
 
     fn scaled_norm(&self, dxdt: &[f64]) -> f64 {

@@ -23,7 +23,7 @@
 //! | [`dynamics`] | the two vector fields and the [`VectorField`] trait |
 //! | [`jacobian`] | the analytic Jacobian of each vector field |
 //! | [`rates`] | firing rates `⌊y⌋²` |
-//! | [`integrate`] | Euler, RK4, Dormand–Prince 5(4); `simulate` and `settle` |
+//! | [`integrate`] | Euler, RK4, Dormand–Prince 5(4), Radau IIA 5; `simulate` and `settle` |
 //! | [`steady_state`] | closed form (W_r = I), the paper's iterative algorithm, Newton polish |
 //! | [`ensemble`] | seeded random circuits (the Fig. 4 ensemble and the theorem's hypotheses) |
 //! | [`testing`] | test problems with closed-form solutions |

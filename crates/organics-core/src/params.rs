@@ -312,6 +312,7 @@ impl Circuit {
             },
             w: WeightSpec::Dense(dense(&self.parts.w)),
             z: self.parts.z.clone(),
+            initial: None,
         }
     }
 }
@@ -402,6 +403,53 @@ pub struct CircuitSpec {
     pub w: WeightSpec,
     /// z.
     pub z: Vec<f64>,
+    /// Optional `"initial": {"y": .., "a": ..}`: where simulations start (see
+    /// [`CircuitSpec::initial_state`]).
+    pub initial: Option<InitialSpec>,
+}
+
+/// The optional initial state of a circuit file, `"initial": {"y": number | [n], "a": number |
+/// [n]}`; either part may be left out (it then starts at the default, 0.01 in every variable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitialSpec {
+    /// Initial membrane potentials y.
+    pub y: Option<PerNeuron>,
+    /// Initial modulator potentials a (≥ 0).
+    pub a: Option<PerNeuron>,
+}
+
+impl InitialSpec {
+    /// The state `[y; a]` for n neurons, each missing part at `default`: per-neuron values
+    /// broadcast, `a` must be ≥ 0 (the circuit's modulators are non-negative at rest and `√⌊a⌋`
+    /// has no derivative below 0), every error naming `initial.y` or `initial.a`.
+    ///
+    /// # Errors
+    /// [`CoreError::DimensionMismatch`], [`CoreError::NonFinite`] and [`CoreError::Negative`]
+    /// naming the field.
+    pub fn state(&self, n: usize, default: f64) -> Result<Vec<f64>, CoreError> {
+        let part = |p: &Option<PerNeuron>, field: &str| -> Result<Vec<f64>, CoreError> {
+            let v = p.as_ref().map_or_else(|| vec![default; n], |p| p.expand(n));
+            if v.len() != n {
+                return Err(CoreError::DimensionMismatch {
+                    field: field.into(),
+                    expected: format!("a number or length {n}"),
+                    found: format!("length {}", v.len()),
+                });
+            }
+            check_finite(field, v.iter().copied())?;
+            Ok(v)
+        };
+        let y = part(&self.y, "initial.y")?;
+        let a = part(&self.a, "initial.a")?;
+        if let Some((index, &value)) = a.iter().enumerate().find(|(_, v)| **v < 0.0) {
+            return Err(CoreError::NonPositive {
+                field: "initial.a (must be >= 0)".into(),
+                index,
+                value,
+            });
+        }
+        Ok([y, a].concat())
+    }
 }
 
 /// Why a circuit file could not be read. Every variant names the field.
@@ -447,7 +495,9 @@ pub enum SpecError {
     )]
     ByteOrderMark,
     /// A field name the schema does not know (catches typos such as `tauy`).
-    #[error("{field}: unknown field (expected model, tau_y, tau_a, b, b0, sigma, w_r, w, z)")]
+    #[error(
+        "{field}: unknown field (expected model, tau_y, tau_a, b, b0, sigma, w_r, w, z, initial)"
+    )]
     Unknown {
         /// The unknown field.
         field: String,
@@ -457,9 +507,31 @@ pub enum SpecError {
     Invalid(#[from] CoreError),
 }
 
-const FIELDS: [&str; 9] = [
-    "model", "tau_y", "tau_a", "b", "b0", "sigma", "w_r", "w", "z",
+const FIELDS: [&str; 10] = [
+    "model", "tau_y", "tau_a", "b", "b0", "sigma", "w_r", "w", "z", "initial",
 ];
+
+/// `"initial": {"y": .., "a": ..}`, each part optional, no other key.
+fn initial(v: &Value) -> Result<InitialSpec, SpecError> {
+    let map = v.as_object().ok_or_else(|| SpecError::WrongType {
+        field: "initial".into(),
+        expected: "an object {\"y\": number or [n], \"a\": number or [n]}",
+    })?;
+    if let Some(k) = map.keys().find(|k| !matches!(k.as_str(), "y" | "a")) {
+        return Err(SpecError::Unknown {
+            field: format!("initial.{k}"),
+        });
+    }
+    let part = |key: &str| {
+        map.get(key)
+            .map(|x| per_neuron(x, &format!("initial.{key}")))
+            .transpose()
+    };
+    Ok(InitialSpec {
+        y: part("y")?,
+        a: part("a")?,
+    })
+}
 
 fn number(v: &Value, field: &str) -> Result<f64, SpecError> {
     v.as_f64().ok_or_else(|| SpecError::WrongType {
@@ -741,7 +813,20 @@ impl CircuitSpec {
             w_r,
             w,
             z: numbers(get("z")?, "z")?,
+            initial: map.get("initial").map(initial).transpose()?,
         })
+    }
+
+    /// The file's initial state `[y; a]` (length 2n), validated, or `None` when the file has no
+    /// `"initial"`; a missing part starts at `default`.
+    ///
+    /// # Errors
+    /// As [`InitialSpec::state`].
+    pub fn initial_state(&self, default: f64) -> Result<Option<Vec<f64>>, CoreError> {
+        self.initial
+            .as_ref()
+            .map(|i| i.state(self.z.len(), default))
+            .transpose()
     }
 
     /// Validate into a [`Circuit`] (scalars broadcast to length n = `z.len()`).
@@ -782,7 +867,7 @@ impl CircuitSpec {
             PerNeuron::Scalar(s) => json!(s),
             PerNeuron::Vector(v) => json!(v),
         };
-        json!({
+        let mut v = json!({
             "model": self.model.name(),
             "tau_y": pn(&self.tau_y),
             "tau_a": pn(&self.tau_a),
@@ -799,7 +884,18 @@ impl CircuitSpec {
                 WeightSpec::Dense(r) => json!(r),
             },
             "z": self.z,
-        })
+        });
+        if let Some(init) = &self.initial {
+            let mut o = serde_json::Map::new();
+            if let Some(y) = &init.y {
+                o.insert("y".into(), pn(y));
+            }
+            if let Some(a) = &init.a {
+                o.insert("a".into(), pn(a));
+            }
+            v["initial"] = Value::Object(o);
+        }
+        v
     }
 }
 
@@ -899,6 +995,44 @@ mod tests {
         assert!(err(&with("w", r#"{"all":"x"}"#)).starts_with("w.all: expected a number"));
         let nan = GOOD.replace("[[1,0.5],[0.5,1]]", r#"{"all":NaN}"#);
         assert!(err(&nan).starts_with("w.all: NaN"));
+    }
+
+    #[test]
+    fn initial_state_broadcasts_validates_and_names_its_field() {
+        let spec = CircuitSpec::from_json(&with("initial", r#"{"y":[0.5,-0.5],"a":0.2}"#)).unwrap();
+        assert_eq!(
+            spec.initial_state(0.01).unwrap().unwrap(),
+            vec![0.5, -0.5, 0.2, 0.2]
+        );
+        // A missing part starts at the default; no "initial" at all is None.
+        let only_a = CircuitSpec::from_json(&with("initial", r#"{"a":[1,2]}"#)).unwrap();
+        assert_eq!(
+            only_a.initial_state(0.01).unwrap().unwrap(),
+            vec![0.01, 0.01, 1.0, 2.0]
+        );
+        assert_eq!(
+            CircuitSpec::from_json(GOOD)
+                .unwrap()
+                .initial_state(0.01)
+                .unwrap(),
+            None
+        );
+        // Round trip through to_json.
+        assert_eq!(CircuitSpec::from_value(&spec.to_json()).unwrap(), spec);
+        let bad = |v: &str| -> String {
+            let spec = match CircuitSpec::from_json(&with("initial", v)) {
+                Err(e) => return e.to_string(),
+                Ok(s) => s,
+            };
+            spec.initial_state(0.01).unwrap_err().to_string()
+        };
+        assert!(bad(r#"{"y":[1,2,3]}"#).starts_with("initial.y: expected"));
+        assert!(bad(r#"{"a":[1,-2]}"#).starts_with("initial.a (must be >= 0)[1] = -2"));
+        assert!(bad(r#"{"a":"x"}"#).starts_with("initial.a: expected"));
+        assert!(bad(r#"{"z":1}"#).starts_with("initial.z: unknown field"));
+        assert!(bad("[1]").starts_with("initial: expected an object"));
+        let nan = GOOD.replace(r#""z":[1,-1]"#, r#""z":[1,-1],"initial":{"y":[1,NaN]}"#);
+        assert!(err(&nan).starts_with("initial.y[1]: NaN"), "{}", err(&nan));
     }
 
     #[test]

@@ -57,6 +57,12 @@ impl VectorField for Oscillator {
         dxdt[1] = -self.omega * self.omega * x[0];
         dxdt[2] = x[2] * (1.0 - x[2]);
     }
+    fn jacobian(&self, _t: f64, x: &[f64], mut out: faer::MatMut<'_, f64>) {
+        out.fill(0.0);
+        out[(0, 1)] = 1.0;
+        out[(1, 0)] = -self.omega * self.omega;
+        out[(2, 2)] = 1.0 - 2.0 * x[2];
+    }
 }
 
 /// One trial of the Fig. 4 experiment; see the module docs.

@@ -76,6 +76,12 @@ pub enum LyapunovError {
         /// Why it does not apply.
         reason: &'static str,
     },
+    /// A run that does not settle showed no periodic orbit, or shooting did not converge.
+    #[error("no limit cycle: {reason}")]
+    NoCycle {
+        /// What was seen, with its numbers.
+        reason: String,
+    },
     /// An option is out of range.
     #[error("{option} = {value}: {reason}")]
     BadOption {

@@ -8,6 +8,8 @@
 //! | [`spectrum`] | eigenvalues / eigenvectors of a real matrix (faer), with exact balancing |
 //! | [`stability`](mod@stability) | spectral abscissa `max Re λ(J)`, the stable/unstable verdict and its tolerance |
 //! | [`classify`] | the kind of a planar fixed point from trace and determinant |
+//! | [`fixed_point_search`] | fixed points of any circuit by deflated Newton from seeded starts (an enumeration, not a proof) |
+//! | [`limit_cycle`](mod@limit_cycle) | periodic orbits: detection, shooting with the variational equations, Floquet multipliers |
 //! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (docs/model.md#oscillator-form) |
 //! | `planar` | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories (feature `plot`) |
 //! | `panels` | the one-neuron circuits of the paper's Figs. 1–3 (feature `plot`) |
@@ -37,12 +39,16 @@
 
 pub mod classify;
 mod error;
+pub mod fixed_point_search;
+pub mod limit_cycle;
 pub mod oscillator;
 pub mod spectrum;
 pub mod stability;
 
 pub use classify::Kind;
 pub use error::LyapunovError;
+pub use fixed_point_search::{FoundPoint, SearchOptions, SearchReport, search_fixed_points};
+pub use limit_cycle::{CycleOptions, CycleOutcome, LimitCycle, limit_cycle};
 pub use oscillator::OscillatorForm;
 pub use stability::{
     LinearStability, StabilityReport, SteadyState, Verdict, linear_stability, stability,

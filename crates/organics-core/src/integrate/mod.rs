@@ -7,6 +7,7 @@
 //! | [`Euler`] | 1 | `x ← x + h f(t, x)` (what the paper trains with) |
 //! | [`Rk4`] | 4 | classic fourth-order Runge–Kutta |
 //! | [`DormandPrince`] | 5 (embedded 4) | adaptive, error per step `≤ atol + rtol·|x|` |
+//! | [`Radau5`] | 5 (embedded 3) | implicit, L-stable, Jacobian-based: for stiff circuits |
 //!
 //! [`simulate`] records a trajectory in memory, [`simulate_each`] hands each recorded sample to
 //! a consumer instead (constant memory: the command line streams it); [`settle`] runs until the scaled right-hand side
@@ -15,9 +16,11 @@
 
 mod dopri5;
 mod fixed;
+pub mod radau5;
 
 pub use dopri5::DormandPrince;
 pub use fixed::{Euler, Rk4};
+pub use radau5::{Radau5, StepControl};
 
 use crate::dynamics::VectorField;
 use crate::error::CoreError;
@@ -56,11 +59,13 @@ pub enum Integrator {
     Rk4(Rk4),
     /// Adaptive Dormand–Prince 5(4).
     DormandPrince(DormandPrince),
+    /// Adaptive Radau IIA order 5 (implicit, for stiff circuits).
+    Radau5(Radau5),
 }
 
 impl Integrator {
-    /// Build the stepper named `euler`, `rk4` or `dopri5`; `dt` is the fixed step, or the first
-    /// trial step of the adaptive method.
+    /// Build the stepper named `euler`, `rk4`, `dopri5` or `radau5`; `dt` is the fixed step, or
+    /// the first trial step of the adaptive methods.
     ///
     /// # Errors
     /// [`CoreError::BadOption`] for a non-positive or non-finite `dt` or tolerance.
@@ -69,10 +74,11 @@ impl Integrator {
             "euler" => Ok(Self::Euler(Euler::new(dt)?)),
             "rk4" => Ok(Self::Rk4(Rk4::new(dt)?)),
             "dopri5" => Ok(Self::DormandPrince(DormandPrince::new(rtol, atol, dt)?)),
+            "radau5" => Ok(Self::Radau5(Radau5::adaptive(rtol, atol, dt)?)),
             _ => Err(CoreError::BadOption {
                 option: "integrator",
                 value: f64::NAN,
-                reason: "must be one of euler, rk4, dopri5",
+                reason: "must be one of euler, rk4, dopri5, radau5",
             }),
         }
     }
@@ -84,6 +90,7 @@ impl Stepper for Integrator {
             Self::Euler(s) => s.order(),
             Self::Rk4(s) => s.order(),
             Self::DormandPrince(s) => s.order(),
+            Self::Radau5(s) => s.order(),
         }
     }
     fn name(&self) -> &'static str {
@@ -91,6 +98,7 @@ impl Stepper for Integrator {
             Self::Euler(s) => s.name(),
             Self::Rk4(s) => s.name(),
             Self::DormandPrince(s) => s.name(),
+            Self::Radau5(s) => s.name(),
         }
     }
     fn step<F: VectorField + ?Sized>(
@@ -105,6 +113,7 @@ impl Stepper for Integrator {
             Self::Euler(s) => s.step(f, t, x, k1, h_max),
             Self::Rk4(s) => s.step(f, t, x, k1, h_max),
             Self::DormandPrince(s) => s.step(f, t, x, k1, h_max),
+            Self::Radau5(s) => s.step(f, t, x, k1, h_max),
         }
     }
 }

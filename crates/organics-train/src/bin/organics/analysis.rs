@@ -1,10 +1,13 @@
 //! `organics stability`, `organics fixed-points` and `organics phase-portrait`: the analysis
 //! commands of organics-lyapunov.
 
-use crate::circuit::{load_circuit, print_json};
+use crate::circuit::{initial_state, load_circuit, load_spec, print_json};
 use crate::error::CliError;
 use clap::Args;
-use organics_lyapunov::{FixedPoint2D, PortraitOptions, StabilityReport};
+use organics_lyapunov::{
+    CycleOptions, CycleOutcome, FixedPoint2D, PortraitOptions, SearchOptions, StabilityReport,
+    Verdict,
+};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -47,8 +50,15 @@ pub fn stability(args: &StabilityArgs) -> Result<(), CliError> {
 /// Arguments of `organics fixed-points`.
 #[derive(Debug, Args)]
 pub struct FixedPointsArgs {
-    /// The circuit file (JSON) of a one-neuron circuit (n = 1).
+    /// The circuit file (JSON). n = 1: every fixed point, exactly (the quartic); n > 1: a
+    /// search by deflated Newton from seeded starts (an enumeration, not a proof).
     circuit: PathBuf,
+    /// Starts of the search (n > 1).
+    #[arg(long, default_value_t = 64)]
+    starts: usize,
+    /// Seed of the starts (n > 1).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 fn fixed_point_json(f: &FixedPoint2D) -> Value {
@@ -64,8 +74,95 @@ fn fixed_point_json(f: &FixedPoint2D) -> Value {
 
 pub fn fixed_points(args: &FixedPointsArgs) -> Result<(), CliError> {
     let circuit = load_circuit(&args.circuit)?;
-    let fps = organics_lyapunov::fixed_points(&circuit)?;
-    print_json(&json!({ "fixed_points": fps.iter().map(fixed_point_json).collect::<Vec<_>>() }))
+    if circuit.n() == 1 {
+        let fps = organics_lyapunov::fixed_points(&circuit)?;
+        return print_json(
+            &json!({ "fixed_points": fps.iter().map(fixed_point_json).collect::<Vec<_>>() }),
+        );
+    }
+    let opts = SearchOptions {
+        starts: args.starts,
+        seed: args.seed,
+        ..SearchOptions::for_circuit(&circuit)
+    };
+    let report = organics_lyapunov::search_fixed_points(&circuit, &opts)?;
+    let n = circuit.n();
+    let points: Vec<Value> = report
+        .points
+        .iter()
+        .map(|p| {
+            json!({
+                "y": p.x[..n],
+                "a": p.x[n..],
+                "eigenvalues": pairs(&p.stability.eigenvalues),
+                "max_real": p.stability.max_real,
+                "stable": p.stability.verdict == Verdict::Stable,
+                "verdict": p.stability.verdict.name(),
+                "residual": p.residual,
+                "starts": p.starts,
+                "deflated": p.deflated,
+            })
+        })
+        .collect();
+    print_json(&json!({
+        "fixed_points": points,
+        "method": "deflated-newton",
+        "starts": report.starts,
+        "newton_failures": report.newton_failures,
+        "seed": report.seed,
+        "complete": false,
+    }))
+}
+
+/// Arguments of `organics limit-cycle`.
+#[derive(Debug, Args)]
+pub struct LimitCycleArgs {
+    /// The circuit file (JSON); the run starts from its "initial" (else 0.01 everywhere).
+    circuit: PathBuf,
+    /// Transient to discard (circuit time unit); default 2000 × the largest time constant.
+    #[arg(long)]
+    transient: Option<f64>,
+    /// Window searched for a return to the section; default 500 × the largest time constant.
+    #[arg(long)]
+    window: Option<f64>,
+}
+
+pub fn limit_cycle(args: &LimitCycleArgs) -> Result<(), CliError> {
+    let (spec, circuit) = load_spec(&args.circuit)?;
+    let x0 = initial_state(&args.circuit, &spec, None, None)?;
+    let defaults = CycleOptions::for_circuit(&circuit);
+    let opts = CycleOptions {
+        transient: args.transient.unwrap_or(defaults.transient),
+        window: args.window.unwrap_or(defaults.window),
+        ..defaults
+    };
+    let n = circuit.n();
+    match organics_lyapunov::limit_cycle(&circuit, &x0, &opts)? {
+        CycleOutcome::Cycle(c) => print_json(&json!({
+            "period": c.period,
+            "amplitude": c.y_range.iter().map(|r| r[1] - r[0]).collect::<Vec<_>>(),
+            "range": c.y_range,
+            "floquet_multipliers": pairs(&c.multipliers),
+            "trivial_multiplier": [c.multipliers[c.trivial].0, c.multipliers[c.trivial].1],
+            "stable": c.stable,
+            "point": { "y": c.point[..n], "a": c.point[n..] },
+            "newton_iterations": c.newton_iterations,
+            "residual": c.residual,
+            "detected_period": c.detected_period,
+        })),
+        CycleOutcome::Settled { state, residual, t } => {
+            print_json(&json!({
+                "settled": true,
+                "y": state[..n],
+                "a": state[n..],
+                "residual": residual,
+                "t": t,
+            }))?;
+            Err(CliError::Failed(format!(
+                "no limit cycle: the circuit settles (scaled residual {residual:.3e} by t = {t}); `organics steady-state` reports where"
+            )))
+        }
+    }
 }
 
 /// Arguments of `organics phase-portrait`.

@@ -3,7 +3,7 @@
 use crate::error::CliError;
 use clap::{Args, ValueEnum};
 use organics_core::integrate::{Integrator, RunSummary, simulate_each};
-use organics_core::params::CircuitSpec;
+use organics_core::params::{CircuitSpec, InitialSpec, PerNeuron};
 use organics_core::steady_state::{Method, REST_START, StopReason};
 use organics_core::{Circuit, CoreError};
 use organics_lyapunov::Verdict;
@@ -14,6 +14,12 @@ use std::path::{Path, PathBuf};
 
 /// Read and validate a circuit file.
 pub fn load_circuit(path: &Path) -> Result<Circuit, CliError> {
+    load_spec(path).map(|(_, c)| c)
+}
+
+/// Read a circuit file: its description (with the optional `"initial"`) and the validated
+/// circuit.
+pub fn load_spec(path: &Path) -> Result<(CircuitSpec, Circuit), CliError> {
     let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
         path: path.into(),
         source,
@@ -22,10 +28,73 @@ pub fn load_circuit(path: &Path) -> Result<Circuit, CliError> {
         path: path.into(),
         source,
     })?;
-    spec.build().map_err(|e| CliError::Spec {
+    let circuit = spec.build().map_err(|e| CliError::Spec {
         path: path.into(),
         source: e.into(),
-    })
+    })?;
+    Ok((spec, circuit))
+}
+
+/// The initial state `[y; a]`: `--y0` / `--a0` (a number for every neuron, or a JSON array of
+/// n numbers, as in circuit files) over the file's `"initial"` over 0.01 in every variable.
+pub fn initial_state(
+    path: &Path,
+    spec: &CircuitSpec,
+    y0: Option<&str>,
+    a0: Option<&str>,
+) -> Result<Vec<f64>, CliError> {
+    let n = spec.z.len();
+    let file = spec.initial_state(REST_START).map_err(|e| CliError::Spec {
+        path: path.into(),
+        source: e.into(),
+    })?;
+    let file = file.unwrap_or_else(|| vec![REST_START; 2 * n]);
+    let parse = |text: Option<&str>, flag: &'static str| -> Result<Option<PerNeuron>, CliError> {
+        let Some(text) = text else { return Ok(None) };
+        let bad = || CliError::BadArg {
+            flag,
+            reason: format!(
+                "{text:?}: expected a number or a JSON array of {n} numbers, e.g. 0.1 or [0.1,0.2]"
+            ),
+        };
+        match serde_json::from_str::<serde_json::Value>(text).map_err(|_| bad())? {
+            serde_json::Value::Number(v) => {
+                Ok(Some(PerNeuron::Scalar(v.as_f64().ok_or_else(bad)?)))
+            }
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|v| v.as_f64().ok_or_else(bad))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| Some(PerNeuron::Vector(v))),
+            _ => Err(bad()),
+        }
+    };
+    let mut x0 = file;
+    for (text, flag, field, range) in [
+        (y0, "--y0", "initial.y", 0..n),
+        (a0, "--a0", "initial.a", n..2 * n),
+    ] {
+        let Some(part) = parse(text, flag)? else {
+            continue;
+        };
+        let only = if flag == "--y0" {
+            InitialSpec {
+                y: Some(part),
+                a: None,
+            }
+        } else {
+            InitialSpec {
+                y: None,
+                a: Some(part),
+            }
+        };
+        let state = only.state(n, REST_START).map_err(|e| CliError::BadArg {
+            flag,
+            reason: e.to_string().replace(field, "value"),
+        })?;
+        x0[range.clone()].copy_from_slice(&state[range]);
+    }
+    Ok(x0)
 }
 
 /// Print one JSON value on standard output.
@@ -114,6 +183,9 @@ pub enum IntegratorArg {
     Rk4,
     /// Adaptive Dormand-Prince 5(4) (`--dt` is the first trial step).
     Dopri5,
+    /// Adaptive Radau IIA order 5: implicit, L-stable, for stiff circuits (time constants
+    /// spanning orders of magnitude); `--dt` is the first trial step.
+    Radau5,
 }
 
 /// How `organics simulate` writes its trajectory.
@@ -145,13 +217,21 @@ pub struct SimulateArgs {
     /// Integrator.
     #[arg(long, value_enum, default_value = "rk4")]
     integrator: IntegratorArg,
+    /// Initial y: a number (every neuron) or a JSON array of n numbers; default the file's
+    /// "initial", else 0.01.
+    #[arg(long, allow_hyphen_values = true)]
+    y0: Option<String>,
+    /// Initial a (>= 0): a number or a JSON array of n numbers; default the file's "initial",
+    /// else 0.01.
+    #[arg(long, allow_hyphen_values = true)]
+    a0: Option<String>,
     /// Record every K-th step (the first and last states are always recorded).
     #[arg(long, default_value_t = 1)]
     every: usize,
-    /// Relative tolerance of dopri5.
+    /// Relative tolerance of dopri5 and radau5.
     #[arg(long, default_value_t = 1e-8)]
     rtol: f64,
-    /// Absolute tolerance of dopri5.
+    /// Absolute tolerance of dopri5 and radau5.
     #[arg(long, default_value_t = 1e-10)]
     atol: f64,
     /// Output format: json holds the run in memory; jsonl and csv stream it.
@@ -163,7 +243,8 @@ pub struct SimulateArgs {
 }
 
 pub fn simulate(args: &SimulateArgs) -> Result<(), CliError> {
-    let circuit = load_circuit(&args.circuit)?;
+    let (spec, circuit) = load_spec(&args.circuit)?;
+    let x0 = initial_state(&args.circuit, &spec, args.y0.as_deref(), args.a0.as_deref())?;
     let tau_min = circuit
         .tau_y()
         .iter()
@@ -174,9 +255,10 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), CliError> {
         IntegratorArg::Euler => "euler",
         IntegratorArg::Rk4 => "rk4",
         IntegratorArg::Dopri5 => "dopri5",
+        IntegratorArg::Radau5 => "radau5",
     };
     let mut stepper = Integrator::from_name(name, dt, args.rtol, args.atol)?;
-    let fixed_step = !matches!(args.integrator, IntegratorArg::Dopri5);
+    let fixed_step = matches!(args.integrator, IntegratorArg::Euler | IntegratorArg::Rk4);
     // Guard against runs that would take an absurd number of steps.
     let steps = args.t_end / dt;
     if fixed_step && steps > 1e8 {
@@ -206,7 +288,6 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let x0 = vec![REST_START; 2 * n];
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failure: Option<CliError> = None;
     let run = match format {

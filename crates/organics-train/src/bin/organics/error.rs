@@ -24,6 +24,14 @@ pub enum CliError {
         /// The offending field.
         source: SpecError,
     },
+    /// A command-line value is malformed.
+    #[error("{flag}: {reason}")]
+    BadArg {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
     /// A numerical option or method does not fit the circuit.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -61,6 +69,7 @@ impl CliError {
                 L::NotSettled { .. }
                 | L::EigenNoConvergence { .. }
                 | L::NonFiniteJacobian { .. }
+                | L::NoCycle { .. }
                 | L::Draw { .. },
             ) => true,
             _ => false,

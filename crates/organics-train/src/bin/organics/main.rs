@@ -19,7 +19,8 @@ const CIRCUIT_HELP: &str = "\
 Circuit files (JSON, each field once):
   {\"model\": \"main\"|\"rectified\", \"tau_y\", \"tau_a\", \"b\", \"b0\", \"sigma\": number or [n],
    \"w_r\": \"identity\" | {\"identity\": s} (s times I) | [[n x n]],
-   \"w\": {\"all\": s} (every entry s) | [[n x n]], \"z\": [n]}
+   \"w\": {\"all\": s} (every entry s) | [[n x n]], \"z\": [n],
+   \"initial\" (optional): {\"y\": number or [n], \"a\": number or [n]}}
   Old files may write w_r and w as bare numbers: w_r: s still means s times the identity,
   w: s still means every entry s.";
 
@@ -37,12 +38,17 @@ enum Command {
     /// "residual","converged","reason","stable","verdict","max_real","tolerance"} (+ "range" when
     /// not settled). Exit 1 when none is found or the one found is unstable.
     SteadyState(circuit::SteadyStateArgs),
-    /// Integrate a circuit from 0.01 in every variable: {"t","y","a"} (or streamed CSV / JSON lines).
+    /// Integrate a circuit from --y0/--a0, else the file's "initial", else 0.01 in every
+    /// variable: {"t","y","a"} (or streamed CSV / JSON lines).
     Simulate(circuit::SimulateArgs),
     /// Linear stability at the steady state: {"y","a","eigenvalues","max_real","stable"}.
     Stability(analysis::StabilityArgs),
-    /// Every real fixed point of a one-neuron circuit with its eigenvalues and kind.
+    /// Fixed points with their stability: every one for n = 1 (exact), a seeded deflated-Newton
+    /// search for n > 1 (an enumeration, not a proof).
     FixedPoints(analysis::FixedPointsArgs),
+    /// Periodic orbit after transients, refined by shooting: {"period","amplitude",
+    /// "floquet_multipliers","stable","point",..}. Exit 1 when the circuit settles instead.
+    LimitCycle(analysis::LimitCycleArgs),
     /// Phase portrait of a one-neuron circuit (SVG or PNG by extension).
     PhasePortrait(analysis::PortraitArgs),
     /// MNIST data: fetch or verify.
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => data::run(&cmd),
         Command::Stability(args) => analysis::stability(&args),
         Command::FixedPoints(args) => analysis::fixed_points(&args),
+        Command::LimitCycle(args) => analysis::limit_cycle(&args),
         Command::PhasePortrait(args) => analysis::phase_portrait(&args),
         Command::Train(args) => train::train(&args),
         Command::Eval(args) => train::eval(&args),
