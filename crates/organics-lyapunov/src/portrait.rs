@@ -75,12 +75,12 @@ pub struct Portrait {
 
 /// The figure format, from the file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Svg,
     Png,
 }
 
-fn format_of(path: &Path) -> Result<Format, LyapunovError> {
+pub(crate) fn format_of(path: &Path) -> Result<Format, LyapunovError> {
     match path
         .extension()
         .and_then(|e| e.to_str())
@@ -96,7 +96,7 @@ fn format_of(path: &Path) -> Result<Format, LyapunovError> {
 }
 
 /// Register the bundled DejaVu Sans as plotters' `sans-serif` (once per process).
-fn register_fonts() {
+pub(crate) fn register_fonts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The bundled font is a valid TrueType file; a failure would leave text undrawable and
