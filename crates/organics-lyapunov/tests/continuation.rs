@@ -35,7 +35,10 @@ fn field(y: f64, a: f64, lam: f64, tau_y: f64, tau_a: f64) -> ([f64; 2], [[f64; 
         (-a + BETA + W * y * y * a) / tau_a,
     ];
     let j = [
-        [(-1.0 + (1.0 - s) * lam) / tau_y, -lam * y / (2.0 * s * tau_y)],
+        [
+            (-1.0 + (1.0 - s) * lam) / tau_y,
+            -lam * y / (2.0 * s * tau_y),
+        ],
         [2.0 * W * y * a / tau_a, (-1.0 + W * y * y) / tau_a],
     ];
     (f, j)
@@ -91,8 +94,14 @@ fn solve_fold(start: [f64; 3]) -> [f64; 3] {
 fn the_fold_in_w_r_satisfies_det_j_zero_on_the_branch() {
     // Fig. 1's circuit (b0 = 0.5, σ = 0.1): one fixed point at w_r = 0.5, three at w_r = 4.
     let c = circuit(r#""identity""#, 2.0, 2.0);
-    let cont = continuation(&c, Parameter::WrScale, 0.5, 4.0, &ContinuationOptions::default())
-        .unwrap();
+    let cont = continuation(
+        &c,
+        Parameter::WrScale,
+        0.5,
+        4.0,
+        &ContinuationOptions::default(),
+    )
+    .unwrap();
     let folds: Vec<_> = cont
         .bifurcations
         .iter()
@@ -115,12 +124,23 @@ fn the_fold_in_w_r_satisfies_det_j_zero_on_the_branch() {
     );
     assert!((exact[0] - fold.y[0]).abs() < 1e-5, "{exact:?} vs {fold:?}");
     // Independent count: the quartic gives one fixed point just below the fold, three above.
-    let below = circuit(&format!(r#"{{"identity": {}}}"#, fold.param - 1e-4), 2.0, 2.0);
-    let above = circuit(&format!(r#"{{"identity": {}}}"#, fold.param + 1e-4), 2.0, 2.0);
+    let below = circuit(
+        &format!(r#"{{"identity": {}}}"#, fold.param - 1e-4),
+        2.0,
+        2.0,
+    );
+    let above = circuit(
+        &format!(r#"{{"identity": {}}}"#, fold.param + 1e-4),
+        2.0,
+        2.0,
+    );
     assert_eq!(fixed_points(&below).unwrap().len(), 1);
     assert_eq!(fixed_points(&above).unwrap().len(), 3);
     // Every fixed point at both ends lies on a branch end.
-    for (p, at) in [(0.5, circuit("0.5", 2.0, 2.0)), (4.0, circuit("4.0", 2.0, 2.0))] {
+    for (p, at) in [
+        (0.5, circuit("0.5", 2.0, 2.0)),
+        (4.0, circuit("4.0", 2.0, 2.0)),
+    ] {
         for fp in fixed_points(&at).unwrap() {
             let on_branch = cont.branches.iter().any(|b| {
                 [b.points.first().unwrap(), b.points.last().unwrap()]
@@ -139,8 +159,14 @@ fn the_hopf_point_in_tau_y_has_zero_trace_and_positive_determinant() {
     // trace J11 + J22 changes sign as τ_y grows (τ_a = 2 fixed) while det J stays positive.
     let (tau_a, lam) = (2.0, 3.0);
     let c = circuit("3.0", 2.0, tau_a);
-    let cont =
-        continuation(&c, Parameter::TauY, 1.0, 300.0, &ContinuationOptions::default()).unwrap();
+    let cont = continuation(
+        &c,
+        Parameter::TauY,
+        1.0,
+        300.0,
+        &ContinuationOptions::default(),
+    )
+    .unwrap();
     let hopf: Vec<_> = cont
         .bifurcations
         .iter()
@@ -152,7 +178,10 @@ fn the_hopf_point_in_tau_y_has_zero_trace_and_positive_determinant() {
     // τ_y where the trace vanishes, in closed form from the hand-written Jacobian (its
     // entries scale as 1/τ_y in the first row): τ_y* = −(τ_y J11) / J22.
     let (f, j1) = field(y, a, lam, 1.0, tau_a);
-    assert!(f[0].abs() < 1e-12 && f[1].abs() < 1e-12, "not a fixed point: {f:?}");
+    assert!(
+        f[0].abs() < 1e-12 && f[1].abs() < 1e-12,
+        "not a fixed point: {f:?}"
+    );
     let tau_star = -j1[0][0] / j1[1][1];
     assert!(
         (tau_star - h.param).abs() < 1e-6,
@@ -176,8 +205,14 @@ fn the_first_instability_in_tau_y_is_the_hopf_point() {
     // The branch through the stable focus near y = −1 at τ_y = 150 (seeded by simulation:
     // the steady state there) loses stability at the same Hopf point going down in τ_y.
     let c = circuit("3.0", 2.0, 2.0);
-    let all = continuation(&c, Parameter::TauY, 1.0, 300.0, &ContinuationOptions::default())
-        .unwrap();
+    let all = continuation(
+        &c,
+        Parameter::TauY,
+        1.0,
+        300.0,
+        &ContinuationOptions::default(),
+    )
+    .unwrap();
     let hopf = all
         .bifurcations
         .iter()
@@ -190,9 +225,14 @@ fn the_first_instability_in_tau_y_is_the_hopf_point() {
     .unwrap()
     .build()
     .unwrap();
-    let (branch, first) =
-        first_instability(&focus, Parameter::TauY, 150.0, 1.0, &ContinuationOptions::default())
-            .unwrap();
+    let (branch, first) = first_instability(
+        &focus,
+        Parameter::TauY,
+        150.0,
+        1.0,
+        &ContinuationOptions::default(),
+    )
+    .unwrap();
     // The steady state may be either stable focus; only the lower one (y < 0) meets the Hopf
     // point, the upper one stays stable down to τ_y = 1.
     match first {

@@ -33,8 +33,7 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     for k in 0..trials {
         // ‖W_r‖₂ = 1 at scale 1, so the scale is the norm.
         let circuit = ensemble::fig4(Model::Main, n, 1.0, seed + k)?;
-        let Ok((branch, first)) =
-            first_instability(&circuit, Parameter::WrScale, 1.0, top, &opts)
+        let Ok((branch, first)) = first_instability(&circuit, Parameter::WrScale, 1.0, top, &opts)
         else {
             unseeded += 1;
             continue;
@@ -76,7 +75,10 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
     } else {
         plot::save(
             &Histogram {
-                title: format!("‖W_r‖₂ at the first loss of stability ({} of {trials} circuits)", critical.len()),
+                title: format!(
+                    "‖W_r‖₂ at the first loss of stability ({} of {trials} circuits)",
+                    critical.len()
+                ),
                 x_label: "largest singular value of W_r".into(),
                 values: critical,
                 bins: 20,
@@ -89,6 +91,8 @@ pub fn run(ctx: &Ctx) -> Result<Outcome> {
         markdown: md,
         figures,
         checks: Vec::new(),
-        settings: format!("{trials} circuits (paper: none; this is beyond the paper), continuation up to ‖W_r‖₂ = {top}"),
+        settings: format!(
+            "{trials} circuits (paper: none; this is beyond the paper), continuation up to ‖W_r‖₂ = {top}"
+        ),
     })
 }

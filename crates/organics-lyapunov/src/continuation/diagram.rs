@@ -52,9 +52,19 @@ where
     let pts: Vec<Vec<(f64, f64, bool)>> = c
         .branches
         .iter()
-        .map(|b| b.points.iter().map(|q| (q.param, height(&q.y), q.stable)).collect())
+        .map(|b| {
+            b.points
+                .iter()
+                .map(|q| (q.param, height(&q.y), q.stable))
+                .collect()
+        })
         .collect();
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for &(x, y, _) in pts.iter().flatten() {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -79,7 +89,11 @@ where
         .x_label_area_size(50)
         .y_label_area_size(70)
         .build_cartesian_2d(x0..x1, y0..y1)?;
-    let y_desc = if n == 1 { "y at the fixed point" } else { "‖y‖₂ at the fixed point" };
+    let y_desc = if n == 1 {
+        "y at the fixed point"
+    } else {
+        "‖y‖₂ at the fixed point"
+    };
     chart
         .configure_mesh()
         .disable_mesh()
@@ -99,12 +113,8 @@ where
                     });
                 }
             } else {
-                let s = chart.draw_series(DashedLineSeries::new(
-                    run,
-                    8,
-                    6,
-                    BRANCH.stroke_width(2),
-                ))?;
+                let s =
+                    chart.draw_series(DashedLineSeries::new(run, 8, 6, BRANCH.stroke_width(2)))?;
                 if !std::mem::replace(&mut unstable_drawn, true) {
                     s.label("unstable").legend(|(x, y)| {
                         EmptyElement::at((x, y))
@@ -115,7 +125,11 @@ where
             }
         }
     }
-    for kind in [BifurcationKind::Fold, BifurcationKind::Hopf, BifurcationKind::BranchPoint] {
+    for kind in [
+        BifurcationKind::Fold,
+        BifurcationKind::Hopf,
+        BifurcationKind::BranchPoint,
+    ] {
         let at: Vec<(f64, f64)> = c
             .bifurcations
             .iter()
@@ -135,10 +149,12 @@ where
                 EmptyElement::at(p) + Polygon::new(vec![(0, -9), (-8, 6), (8, 6)], color.filled())
             }
             BifurcationKind::Hopf => {
-                EmptyElement::at(p) + Polygon::new(vec![(-7, -7), (7, -7), (7, 7), (-7, 7)], color.filled())
+                EmptyElement::at(p)
+                    + Polygon::new(vec![(-7, -7), (7, -7), (7, 7), (-7, 7)], color.filled())
             }
             BifurcationKind::BranchPoint => {
-                EmptyElement::at(p) + Polygon::new(vec![(0, -9), (8, 0), (0, 9), (-8, 0)], color.filled())
+                EmptyElement::at(p)
+                    + Polygon::new(vec![(0, -9), (8, 0), (0, 9), (-8, 0)], color.filled())
             }
         };
         chart
@@ -161,7 +177,12 @@ fn marker_legend(kind: BifurcationKind, color: RGBColor, at: (i32, i32)) -> Poly
     let (x, y) = at;
     let pts = match kind {
         BifurcationKind::Fold => vec![(x, y - 7), (x - 6, y + 5), (x + 6, y + 5)],
-        BifurcationKind::Hopf => vec![(x - 6, y - 6), (x + 6, y - 6), (x + 6, y + 6), (x - 6, y + 6)],
+        BifurcationKind::Hopf => vec![
+            (x - 6, y - 6),
+            (x + 6, y - 6),
+            (x + 6, y + 6),
+            (x - 6, y + 6),
+        ],
         BifurcationKind::BranchPoint => vec![(x, y - 7), (x + 6, y), (x, y + 7), (x - 6, y)],
     };
     Polygon::new(pts, color.filled())

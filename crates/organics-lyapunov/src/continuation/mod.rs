@@ -320,7 +320,9 @@ impl Tracker<'_> {
         let m = self.m();
         let mut u = pred.to_vec();
         for it in 1..=10 {
-            if u[m] < self.lo - 0.5 * (self.hi - self.lo) || u[m] > self.hi + 0.5 * (self.hi - self.lo) {
+            if u[m] < self.lo - 0.5 * (self.hi - self.lo)
+                || u[m] > self.hi + 0.5 * (self.hi - self.lo)
+            {
                 return Ok(None);
             }
             if self.param.check(u[m]).is_err() || !self.in_domain(&u) {
@@ -399,7 +401,12 @@ impl Tracker<'_> {
 
     /// The node at arclength `sigma` along the step from `from`.
     fn node_at(&self, from: &Node, sigma: f64) -> Result<Option<Node>, LyapunovError> {
-        let pred: Vec<f64> = from.u.iter().zip(&from.t).map(|(u, t)| u + sigma * t).collect();
+        let pred: Vec<f64> = from
+            .u
+            .iter()
+            .zip(&from.t)
+            .map(|(u, t)| u + sigma * t)
+            .collect();
         match self.correct(&pred, &from.t, f64::INFINITY)? {
             Some((u, _)) => self.node(u, &from.t),
             None => Ok(None),
@@ -543,11 +550,18 @@ impl Tracker<'_> {
             if p < self.lo || p > self.hi {
                 let bound = if p < self.lo { self.lo } else { self.hi };
                 let s = (bound - cur.p()) / (p - cur.p());
-                let x: Vec<f64> = (0..m).map(|i| cur.u[i] + s * (next.u[i] - cur.u[i])).collect();
+                let x: Vec<f64> = (0..m)
+                    .map(|i| cur.u[i] + s * (next.u[i] - cur.u[i]))
+                    .collect();
                 if let Some(ub) = self.natural(&x, bound)? {
                     if let Some(last) = self.node(ub, &cur.t)? {
                         let step = dot(
-                            &last.u.iter().zip(&cur.u).map(|(a, b)| a - b).collect::<Vec<_>>(),
+                            &last
+                                .u
+                                .iter()
+                                .zip(&cur.u)
+                                .map(|(a, b)| a - b)
+                                .collect::<Vec<_>>(),
                             &cur.t,
                         );
                         if step > 0.0 {
@@ -577,13 +591,17 @@ impl Tracker<'_> {
 /// Whether `x` at `p` is already a point (within `1e-6` relative) at an end of a found branch.
 fn covered(branches: &[Branch], x: &[f64], p: f64, n: usize) -> bool {
     branches.iter().any(|b| {
-        [b.points.first(), b.points.last()].into_iter().flatten().any(|q| {
-            let scale = 1.0 + inf_norm(x);
-            (q.param - p).abs() <= 1e-9 * (1.0 + p.abs())
-                && (0..n).all(|i| {
-                    (q.y[i] - x[i]).abs() <= 1e-6 * scale && (q.a[i] - x[n + i]).abs() <= 1e-6 * scale
-                })
-        })
+        [b.points.first(), b.points.last()]
+            .into_iter()
+            .flatten()
+            .any(|q| {
+                let scale = 1.0 + inf_norm(x);
+                (q.param - p).abs() <= 1e-9 * (1.0 + p.abs())
+                    && (0..n).all(|i| {
+                        (q.y[i] - x[i]).abs() <= 1e-6 * scale
+                            && (q.a[i] - x[n + i]).abs() <= 1e-6 * scale
+                    })
+            })
     })
 }
 

@@ -102,7 +102,9 @@ impl Parameter {
                 parts.w_r = match base.w_r() {
                     Recurrence::Identity => Recurrence::Scaled(p),
                     Recurrence::Scaled(s) => Recurrence::Scaled(p * s),
-                    Recurrence::Dense(m) => Recurrence::Dense(Mat::from_fn(n, n, |i, j| p * m[(i, j)])),
+                    Recurrence::Dense(m) => {
+                        Recurrence::Dense(Mat::from_fn(n, n, |i, j| p * m[(i, j)]))
+                    }
                 }
             }
             Parameter::WScale => {
