@@ -473,19 +473,19 @@ impl Tracker<'_> {
             if let Some(node) = self.locate(a, h, &|nd: &Node| Some(nd.fold_sign()))? {
                 push(BifurcationKind::Fold, &node, None);
             }
-        } else if a.det_sign() != b.det_sign() {
-            if let Some(node) = self.locate(a, h, &|nd: &Node| Some(nd.det_sign()))? {
-                push(BifurcationKind::BranchPoint, &node, None);
-            }
+        } else if a.det_sign() != b.det_sign()
+            && let Some(node) = self.locate(a, h, &|nd: &Node| Some(nd.det_sign()))?
+        {
+            push(BifurcationKind::BranchPoint, &node, None);
         }
-        if let (Some(ca), Some(cb)) = (a.leading_complex(), b.leading_complex()) {
-            if (ca.0 > 0.0) != (cb.0 > 0.0) {
-                let sign = |nd: &Node| nd.leading_complex().map(|c| c.0 > 0.0);
-                if let Some(node) = self.locate(a, h, &sign)? {
-                    if let Some(c) = node.leading_complex() {
-                        push(BifurcationKind::Hopf, &node, Some(c.1));
-                    }
-                }
+        if let (Some(ca), Some(cb)) = (a.leading_complex(), b.leading_complex())
+            && (ca.0 > 0.0) != (cb.0 > 0.0)
+        {
+            let sign = |nd: &Node| nd.leading_complex().map(|c| c.0 > 0.0);
+            if let Some(node) = self.locate(a, h, &sign)?
+                && let Some(c) = node.leading_complex()
+            {
+                push(BifurcationKind::Hopf, &node, Some(c.1));
             }
         }
         Ok(found)
@@ -553,22 +553,15 @@ impl Tracker<'_> {
                 let x: Vec<f64> = (0..m)
                     .map(|i| cur.u[i] + s * (next.u[i] - cur.u[i]))
                     .collect();
-                if let Some(ub) = self.natural(&x, bound)? {
-                    if let Some(last) = self.node(ub, &cur.t)? {
-                        let step = dot(
-                            &last
-                                .u
-                                .iter()
-                                .zip(&cur.u)
-                                .map(|(a, b)| a - b)
-                                .collect::<Vec<_>>(),
-                            &cur.t,
-                        );
-                        if step > 0.0 {
-                            bifurcations.extend(self.detect(&cur, &last, step, branch)?);
-                        }
-                        points.push(last.point(n));
+                if let Some(ub) = self.natural(&x, bound)?
+                    && let Some(last) = self.node(ub, &cur.t)?
+                {
+                    let shift: Vec<f64> = last.u.iter().zip(&cur.u).map(|(a, b)| a - b).collect();
+                    let step = dot(&shift, &cur.t);
+                    if step > 0.0 {
+                        bifurcations.extend(self.detect(&cur, &last, step, branch)?);
                     }
+                    points.push(last.point(n));
                 }
                 break BranchEnd::Boundary;
             }
@@ -621,7 +614,7 @@ pub fn continuation(
 ) -> Result<Continuation, LyapunovError> {
     param.check(from)?;
     param.check(to)?;
-    if from == to {
+    if (from - to).abs() == 0.0 {
         return Err(LyapunovError::BadOption {
             option: "to",
             value: to,

@@ -45,15 +45,15 @@ pub struct ContinuationArgs {
 /// "branch", "eigenvalues", "omega", "frequency"}]}`.
 pub fn run(args: &ContinuationArgs) -> Result<(), CliError> {
     let circuit = load_circuit(&args.circuit)?;
-    if let Some(h) = args.max_step {
-        if !(h.is_finite() && h > 0.0) {
-            return Err(organics_lyapunov::LyapunovError::BadOption {
-                option: "max-step",
-                value: h,
-                reason: "must be a finite number > 0",
-            }
-            .into());
+    if let Some(h) = args.max_step
+        && !(h.is_finite() && h > 0.0)
+    {
+        return Err(organics_lyapunov::LyapunovError::BadOption {
+            option: "max-step",
+            value: h,
+            reason: "must be a finite number > 0",
         }
+        .into());
     }
     let opts = ContinuationOptions {
         max_step: args.max_step,
