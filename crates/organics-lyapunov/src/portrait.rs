@@ -606,8 +606,8 @@ where
     for entry in entries {
         let label = match entry {
             Entry::Stream => "streamlines",
-            Entry::YNull => "dy/dt = 0",
-            Entry::ANull => "da/dt = 0",
+            Entry::YNull => "y-nullcline",
+            Entry::ANull => "a-nullcline",
             Entry::Trajectory => "trajectory",
             Entry::Stable => "stable f.p.",
             Entry::Unstable => "unstable node/focus",
