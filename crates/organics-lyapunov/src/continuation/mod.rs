@@ -43,7 +43,7 @@
 //! command line promises (|Δp| ≤ |Δσ| along a unit tangent).
 //!
 //! **Seeds.** For n = 1, every fixed point at both ends of the interval
-//! ([`crate::planar::fixed_points`], exact) seeds a branch, unless an earlier branch already
+//! ([`crate::planar::fixed_points()`], exact) seeds a branch, unless an earlier branch already
 //! ended on it; for n > 1, the steady state at the start ([`crate::steady_state()`]).
 
 mod diagram;
