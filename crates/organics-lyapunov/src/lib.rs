@@ -13,6 +13,7 @@
 //! | [`oscillator`] | the damped-oscillator form `ẍ + Bẋ + Kx = 0` for W_r = I (docs/model.md#oscillator-form) |
 //! | `planar` | the 2-D phase plane (n = 1): all fixed points, nullclines, flow, trajectories (feature `plot`) |
 //! | `panels` | the one-neuron circuits of the paper's Figs. 1–3 (feature `plot`) |
+//! | `continuation` | fixed-point branches under one parameter: pseudo-arclength continuation, folds, Hopf points, bifurcation diagrams (feature `plot`) |
 //! | `conjecture` | the measured fraction of stable random circuits versus ‖W_r‖₂ (docs/model.md#general-recurrence; feature `plot`) |
 //! | `portrait` | phase-portrait figures (SVG, PNG) and the paper's Figs. 1–3 (feature `plot`) |
 //!
@@ -60,6 +61,8 @@ pub mod planar;
 pub use planar::{FixedPoint2D, Window, fixed_points, newton_fixed_points};
 #[cfg(feature = "plot")]
 pub mod conjecture;
+#[cfg(feature = "plot")]
+pub mod continuation;
 #[cfg(feature = "plot")]
 pub mod panels;
 #[cfg(feature = "plot")]

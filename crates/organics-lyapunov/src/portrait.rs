@@ -11,13 +11,15 @@
 //!   the window, or would step over a zero of the field (the direction turns back); lines shorter than a tenth of the axes are dropped.
 //!   An arrowhead at the middle of each line gives the direction of time;
 //! - the y-nullcline (orange) and the a-nullcline (green), [`crate::planar::nullclines()`];
-//! - stable fixed points as red stars and the others as black circles,
+//! - stable fixed points as red stars, saddles as open black diamonds and the other unstable
+//!   points as black circles (the legend lists only what is drawn),
 //!   [`crate::planar::fixed_points()`];
 //! - optional trajectories from chosen initial conditions (RK4), in dark blue.
 //!
 //! Text uses the DejaVu Sans font bundled with the crate, so figures render on machines without
 //! system fonts.
 
+use crate::classify::Kind;
 use crate::error::LyapunovError;
 use crate::planar::{
     FixedPoint2D, Nullclines, PlaneCircuit, Window, fixed_points, nullclines, trajectory,
@@ -75,12 +77,12 @@ pub struct Portrait {
 
 /// The figure format, from the file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Svg,
     Png,
 }
 
-fn format_of(path: &Path) -> Result<Format, LyapunovError> {
+pub(crate) fn format_of(path: &Path) -> Result<Format, LyapunovError> {
     match path
         .extension()
         .and_then(|e| e.to_str())
@@ -96,7 +98,7 @@ fn format_of(path: &Path) -> Result<Format, LyapunovError> {
 }
 
 /// Register the bundled DejaVu Sans as plotters' `sans-serif` (once per process).
-fn register_fonts() {
+pub(crate) fn register_fonts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The bundled font is a valid TrueType file; a failure would leave text undrawable and
@@ -425,6 +427,23 @@ fn clip(line: &[(f64, f64)], w: &Window) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
+/// The legend's entries.
+#[derive(Clone, Copy)]
+enum Entry {
+    Stream,
+    YNull,
+    ANull,
+    Trajectory,
+    Stable,
+    Unstable,
+    Saddle,
+}
+
+/// A saddle: an open diamond (an unstable node or focus is a filled circle).
+fn saddle_marker() -> Vec<(i32, i32)> {
+    vec![(0, -9), (9, 0), (0, 9), (-9, 0)]
+}
+
 const STREAM: RGBColor = RGBColor(90, 120, 170);
 const Y_NULL: RGBColor = RGBColor(230, 120, 0);
 const A_NULL: RGBColor = RGBColor(0, 150, 80);
@@ -546,7 +565,13 @@ where
         .fixed_points
         .iter()
         .filter(inside)
-        .filter(|f| !f.stable)
+        .filter(|f| !f.stable && f.kind != Kind::Saddle)
+        .collect();
+    let saddles: Vec<&FixedPoint2D> = s
+        .fixed_points
+        .iter()
+        .filter(inside)
+        .filter(|f| !f.stable && f.kind == Kind::Saddle)
         .collect();
     chart.draw_series(stable.iter().map(|f| {
         EmptyElement::at((f.y, f.a))
@@ -558,36 +583,56 @@ where
             .iter()
             .map(|f| EmptyElement::at((f.y, f.a)) + Circle::new((0, 0), 7, BLACK.filled())),
     )?;
+    chart.draw_series(saddles.iter().map(|f| {
+        EmptyElement::at((f.y, f.a))
+            + Polygon::new(saddle_marker(), WHITE.filled())
+            + PathElement::new(closed(saddle_marker()), BLACK.stroke_width(2))
+    }))?;
 
     // The legend, in its own band below the axes so that it never hides the flow.
     let font = ("sans-serif", 16).into_font().color(&BLACK);
     let mut x = 16;
     let y = 22;
-    let entries = [
-        "streamlines",
-        "y-nullcline (dy/dt = 0)",
-        "a-nullcline (da/dt = 0)",
-        "stable f.p.",
-        "unstable f.p.",
-    ];
-    for (k, label) in entries.iter().enumerate() {
-        match k {
-            0 => foot.draw(&PathElement::new(
-                vec![(x, y), (x + 26, y)],
-                STREAM.stroke_width(2),
-            ))?,
-            1 => foot.draw(&PathElement::new(
-                vec![(x, y), (x + 26, y)],
-                Y_NULL.stroke_width(3),
-            ))?,
-            2 => foot.draw(&PathElement::new(
-                vec![(x, y), (x + 26, y)],
-                A_NULL.stroke_width(3),
-            ))?,
-            3 => foot.draw(
+    // Only what is drawn: trajectories and each kind of fixed point when present.
+    let mut entries = vec![Entry::Stream, Entry::YNull, Entry::ANull];
+    if !s.trajectories.is_empty() {
+        entries.push(Entry::Trajectory);
+    }
+    if !stable.is_empty() {
+        entries.push(Entry::Stable);
+    }
+    if !unstable.is_empty() {
+        entries.push(Entry::Unstable);
+    }
+    if !saddles.is_empty() {
+        entries.push(Entry::Saddle);
+    }
+    for entry in entries {
+        let label = match entry {
+            Entry::Stream => "streamlines",
+            Entry::YNull => "y-nullcline",
+            Entry::ANull => "a-nullcline",
+            Entry::Trajectory => "trajectory",
+            Entry::Stable => "stable f.p.",
+            Entry::Unstable => "unstable node/focus",
+            Entry::Saddle => "saddle",
+        };
+        let line =
+            |c: RGBColor, w: u32| PathElement::new(vec![(x, y), (x + 26, y)], c.stroke_width(w));
+        match entry {
+            Entry::Stream => foot.draw(&line(STREAM, 2))?,
+            Entry::YNull => foot.draw(&line(Y_NULL, 3))?,
+            Entry::ANull => foot.draw(&line(A_NULL, 3))?,
+            Entry::Trajectory => foot.draw(&line(TRAJ, 2))?,
+            Entry::Stable => foot.draw(
                 &(EmptyElement::at((x + 13, y)) + Polygon::new(star(11.0), STABLE.filled())),
             )?,
-            _ => foot.draw(&Circle::new((x + 13, y), 6, BLACK.filled()))?,
+            Entry::Unstable => foot.draw(&Circle::new((x + 13, y), 6, BLACK.filled()))?,
+            Entry::Saddle => foot.draw(
+                &(EmptyElement::at((x + 13, y))
+                    + Polygon::new(saddle_marker(), WHITE.filled())
+                    + PathElement::new(closed(saddle_marker()), BLACK.stroke_width(2))),
+            )?,
         }
         let (tw, _) = foot.estimate_text_size(label, &font)?;
         foot.draw(&Text::new(label.to_string(), (x + 32, y - 9), font.clone()))?;

@@ -40,6 +40,11 @@ fn svg_and_png_are_written_with_text_and_fixed_points() {
         "main model",
         "y-nullcline",
         "stable f.p.",
+        // fig1b's unstable points are a focus and a saddle, each with its own legend entry,
+        // and the overlaid trajectory is listed.
+        "unstable node/focus",
+        "saddle",
+        "trajectory",
         "modulator membrane potential",
         "ms",
     ] {

@@ -9,6 +9,7 @@
 mod analysis;
 mod committed;
 mod fig4;
+mod instability;
 mod training;
 
 use anyhow::{Context, Result, bail};
@@ -119,6 +120,12 @@ const EXPERIMENTS: &[(&str, &str, bool, Run)] = &[
         "Beyond the paper: stable random circuits against ‖W_r‖₂",
         true,
         analysis::stability_sweep,
+    ),
+    (
+        "instability",
+        "Beyond the paper: the ‖W_r‖₂ at which each random circuit's steady state loses stability",
+        false,
+        instability::run,
     ),
 ];
 

@@ -176,12 +176,30 @@ pub struct PortraitArgs {
     /// Title (default: the model's name).
     #[arg(long)]
     title: Option<String>,
+    /// Initial condition `Y,A` of a trajectory drawn over the portrait (repeatable).
+    #[arg(long, value_parser = parse_point, allow_hyphen_values = true)]
+    trajectory: Vec<[f64; 2]>,
+}
+
+fn parse_point(s: &str) -> Result<[f64; 2], String> {
+    let parts: Vec<&str> = s.split(',').collect();
+    let bad = || format!("{s:?}: expected Y,A (two finite numbers separated by a comma)");
+    if parts.len() != 2 {
+        return Err(bad());
+    }
+    let y: f64 = parts[0].trim().parse().map_err(|_| bad())?;
+    let a: f64 = parts[1].trim().parse().map_err(|_| bad())?;
+    if !(y.is_finite() && a.is_finite()) {
+        return Err(bad());
+    }
+    Ok([y, a])
 }
 
 pub fn phase_portrait(args: &PortraitArgs) -> Result<(), CliError> {
     let circuit = load_circuit(&args.circuit)?;
     let opts = PortraitOptions {
         title: args.title.clone(),
+        trajectories: args.trajectory.clone(),
         ..PortraitOptions::default()
     };
     let p = organics_lyapunov::phase_portrait(&circuit, &opts, &args.out)?;

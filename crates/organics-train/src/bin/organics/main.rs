@@ -7,6 +7,7 @@
 
 mod analysis;
 mod circuit;
+mod continuation;
 mod data;
 mod error;
 mod train;
@@ -51,6 +52,9 @@ enum Command {
     LimitCycle(analysis::LimitCycleArgs),
     /// Phase portrait of a one-neuron circuit (SVG or PNG by extension).
     PhasePortrait(analysis::PortraitArgs),
+    /// Fixed-point branches under one parameter (pseudo-arclength), with stability, folds and
+    /// Hopf points: {"param","branches","bifurcations"}; --out draws the bifurcation diagram.
+    Continuation(continuation::ContinuationArgs),
     /// MNIST data: fetch or verify.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::FixedPoints(args) => analysis::fixed_points(&args),
         Command::LimitCycle(args) => analysis::limit_cycle(&args),
         Command::PhasePortrait(args) => analysis::phase_portrait(&args),
+        Command::Continuation(args) => continuation::run(&args),
         Command::Train(args) => train::train(&args),
         Command::Eval(args) => train::eval(&args),
         Command::Certify(args) => train::certify(&args),
