@@ -200,6 +200,7 @@ impl Circuit {
             w_r: recurrence(w_r)?,
             w: weights(w)?,
             z: z_arr.iter().copied().collect(),
+            initial: None,
         };
         Self::from_spec(py, &spec)
     }
