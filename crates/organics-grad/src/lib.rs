@@ -72,6 +72,7 @@ pub mod cell_op;
 pub mod composed;
 pub mod error;
 pub mod init;
+pub mod lane_lu;
 pub mod linalg;
 pub mod loss;
 pub mod optim;

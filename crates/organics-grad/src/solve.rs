@@ -17,6 +17,7 @@
 //! [`GradError::SingularSystem`].
 
 use crate::error::GradError;
+use crate::lane_lu::{self, LANES, Lane};
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
 use crate::simd::InstructionSet;
@@ -292,21 +293,26 @@ impl<S: Scalar> Tape<S> {
             "diag_gain_solve: d and c must be batch x {n}, W {n} x {n}"
         );
         let batch = nd.rows;
+        let groups = batch.div_ceil(LANES);
         let out = self.push(
             batch,
             n,
             Op::DiagGainSolve(d, w, c),
             nd.needs_grad || nw.needs_grad || nc.needs_grad,
-            batch * n * n,
-            batch * n,
+            groups * LANES * n * n,
+            groups * LANES * n,
         );
         let node = self.nodes[out.index()];
         let (lo, o) = self.values.split_at_mut(node.off);
         let o = &mut o[..node.len()];
         let (dv, wv) = (Self::val(lo, &nd), Self::val(lo, &nw));
         o.copy_from_slice(Self::val(lo, &nc));
-        let lu = &mut self.aux[node.aux..node.aux + batch * n * n];
-        let piv = &mut self.ints[node.ints..node.ints + batch * n];
+        let lu = self.aux[node.aux..node.aux + groups * LANES * n * n]
+            .as_chunks_mut::<LANES>()
+            .0;
+        let piv = self.ints[node.ints..node.ints + groups * LANES * n]
+            .as_chunks_mut::<LANES>()
+            .0;
         InstructionSet::Detect.dispatch(FactorSolve {
             d: dv,
             w: wv,
@@ -319,15 +325,36 @@ impl<S: Scalar> Tape<S> {
     }
 }
 
-/// The forward pass of [`Tape::diag_gain_solve`] for every sample, compiled for the widest
-/// instruction set (`simd`): form `M_b` in the factor buffer, factorise, solve in place in `y`
-/// (which holds `c` on entry). The loops are the same IEEE operations in every instruction
-/// set (no fused multiply-add), so the results are bit-identical across them.
+/// Copies rows `b0..b0 + active` of the row-major `batch x n` matrix `x` into the lane vectors
+/// `out` (`out[i][l] = x[b0 + l][i]`, zero in the lanes beyond `active`).
+#[inline(always)]
+fn gather<S: Scalar>(x: &[S], n: usize, b0: usize, active: usize, out: &mut [Lane<S>]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = core::array::from_fn(|l| if l < active { x[(b0 + l) * n + i] } else { S::ZERO });
+    }
+}
+
+/// The inverse of [`gather`] for the active lanes.
+#[inline(always)]
+fn scatter<S: Scalar>(v: &[Lane<S>], n: usize, b0: usize, active: usize, x: &mut [S]) {
+    for (i, vi) in v.iter().enumerate() {
+        for (l, &e) in vi.iter().enumerate().take(active) {
+            x[(b0 + l) * n + i] = e;
+        }
+    }
+}
+
+/// The forward pass of [`Tape::diag_gain_solve`], compiled for the widest instruction set
+/// (`simd`): for each group of [`LANES`] samples, form the `M_b` interleaved in the factor
+/// buffer (lanes beyond the batch: the identity), factorise them together
+/// ([`crate::lane_lu`]), solve in place in `y` (which holds `c` on entry). The loops are the
+/// same IEEE operations in every instruction set (no fused multiply-add), so the results are
+/// bit-identical across them.
 struct FactorSolve<'a, S> {
     d: &'a [S],
     w: &'a [S],
-    lu: &'a mut [S],
-    piv: &'a mut [usize],
+    lu: &'a mut [Lane<S>],
+    piv: &'a mut [[usize; LANES]],
     y: &'a mut [S],
     n: usize,
 }
@@ -345,31 +372,47 @@ impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
             y,
             n,
         } = self;
-        for (b, ((m, p), yb)) in lu
+        let batch = y.len() / n.max(1);
+        let mut rhs = vec![[S::ZERO; LANES]; n];
+        for (g, (m, p)) in lu
             .chunks_exact_mut(n * n)
             .zip(piv.chunks_exact_mut(n))
-            .zip(y.chunks_exact_mut(n))
             .enumerate()
         {
+            let b0 = g * LANES;
+            let active = (batch - b0).min(LANES);
             for i in 0..n {
-                let g = d[b * n + i] - S::ONE;
-                for j in 0..n {
-                    m[i * n + j] = g * w[i * n + j];
+                let gain: Lane<S> = core::array::from_fn(|l| {
+                    if l < active {
+                        d[(b0 + l) * n + i] - S::ONE
+                    } else {
+                        S::ZERO
+                    }
+                });
+                let row = &mut m[i * n..(i + 1) * n];
+                for (x, &wij) in row.iter_mut().zip(&w[i * n..(i + 1) * n]) {
+                    *x = gain.map(|gl| gl * wij);
                 }
-                m[i * n + i] += S::ONE;
+                row[i] = row[i].map(|x| x + S::ONE);
             }
-            lu_in_place_inline(m, n, p, b)?;
-            lu_solve(m, n, p, yb);
+            lane_lu::factor(m, n, p, active).map_err(|e| GradError::SingularSystem {
+                sample: b0 + e.lane,
+                column: e.column,
+                pivot: e.pivot,
+            })?;
+            gather(y, n, b0, active, &mut rhs);
+            lane_lu::solve(m, n, p, &mut rhs);
+            scatter(&rhs, n, b0, active, y);
         }
         Ok(())
     }
 }
 
-/// `λ_b = A_b⁻ᵀ λ_b` in place for every sample from stored factors, compiled like
-/// [`FactorSolve`].
+/// `λ_b = A_b⁻ᵀ λ_b` in place for every sample from the factors stored by [`FactorSolve`],
+/// compiled like it.
 struct TransposedSolves<'a, S> {
-    lu: &'a [S],
-    piv: &'a [usize],
+    lu: &'a [Lane<S>],
+    piv: &'a [[usize; LANES]],
     lam: &'a mut [S],
     n: usize,
 }
@@ -380,12 +423,14 @@ impl<S: Scalar> pulp::WithSimd for TransposedSolves<'_, S> {
     #[inline(always)]
     fn with_simd<A: pulp::Simd>(self, _: A) {
         let Self { lu, piv, lam, n } = self;
-        for ((f, p), l) in lu
-            .chunks_exact(n * n)
-            .zip(piv.chunks_exact(n))
-            .zip(lam.chunks_exact_mut(n))
-        {
-            lu_solve_transposed(f, n, p, l);
+        let batch = lam.len() / n.max(1);
+        let mut rhs = vec![[S::ZERO; LANES]; n];
+        for (g, (f, p)) in lu.chunks_exact(n * n).zip(piv.chunks_exact(n)).enumerate() {
+            let b0 = g * LANES;
+            let active = (batch - b0).min(LANES);
+            gather(lam, n, b0, active, &mut rhs);
+            lane_lu::solve_transposed(f, n, p, &mut rhs);
+            scatter(&rhs, n, b0, active, lam);
         }
     }
 }
@@ -400,8 +445,9 @@ pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
 ) {
     let (g, node, y) = (ctx.g, ctx.node, ctx.out());
     let (batch, n) = (node.rows, node.cols);
-    let lu = ctx.node_aux(batch * n * n);
-    let piv = ctx.node_ints(batch * n);
+    let groups = batch.div_ceil(LANES);
+    let lu = ctx.node_aux(groups * LANES * n * n).as_chunks::<LANES>().0;
+    let piv = ctx.node_ints(groups * LANES * n).as_chunks::<LANES>().0;
     // Λ = rows λ_b = M_b⁻ᵀ ȳ_b.
     tmp.clear();
     tmp.extend_from_slice(g);
