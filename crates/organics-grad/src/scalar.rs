@@ -70,6 +70,12 @@ pub trait Scalar:
     fn min(self, other: Self) -> Self;
     /// Whether the value is finite.
     fn is_finite(self) -> bool;
+    /// `x ← x − m ⊙ u` element-wise over equal-length slices, in `simd`'s explicit vectors of
+    /// this type (a multiplication and a subtraction, each correctly rounded: the same values
+    /// as the scalar loop). The kernel of [`crate::lane_lu`]: written with explicit vectors
+    /// because, left to itself, the compiler vectorises the loops around it across the wrong
+    /// index (gathering strided scalars).
+    fn sub_mul_simd<A: pulp::Simd>(simd: A, x: &mut [Self], m: &[Self], u: &[Self]);
 
     /// Logistic function `1 / (1 + e^{-x})`, branch-free, saturating at
     /// `σ(−SIGMOID_FLOOR_ARG) ≈ 4.2e-18` for very negative `x` (so saturated gates never
@@ -118,8 +124,20 @@ pub trait Scalar:
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $exp:path) => {
+    ($t:ty, $exp:path, $as_mut:ident, $as:ident, $mul:ident, $sub:ident) => {
         impl Scalar for $t {
+            #[inline(always)]
+            fn sub_mul_simd<A: pulp::Simd>(simd: A, x: &mut [Self], m: &[Self], u: &[Self]) {
+                let (xv, xt) = A::$as_mut(x);
+                let (mv, mt) = A::$as(m);
+                let (uv, ut) = A::$as(u);
+                for ((x, &m), &u) in xv.iter_mut().zip(mv).zip(uv) {
+                    *x = simd.$sub(*x, simd.$mul(m, u));
+                }
+                for ((x, &m), &u) in xt.iter_mut().zip(mt).zip(ut) {
+                    *x -= m * u;
+                }
+            }
             const EPSILON: Self = <$t>::EPSILON;
             const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
             const ZERO: Self = 0.0;
@@ -168,8 +186,22 @@ macro_rules! impl_scalar {
     };
 }
 
-impl_scalar!(f32, exp_f32);
-impl_scalar!(f64, f64::exp);
+impl_scalar!(
+    f32,
+    exp_f32,
+    as_mut_simd_f32s,
+    as_simd_f32s,
+    mul_f32s,
+    sub_f32s
+);
+impl_scalar!(
+    f64,
+    f64::exp,
+    as_mut_simd_f64s,
+    as_simd_f64s,
+    mul_f64s,
+    sub_f64s
+);
 
 /// `e^x` in `f32` without a library call, so that loops over it vectorise: Cody–Waite range
 /// reduction `x = k ln 2 + r`, `|r| ≤ ln2/2`, a degree-6 polynomial for `e^r` (Cephes

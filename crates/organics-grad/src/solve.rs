@@ -330,7 +330,13 @@ impl<S: Scalar> Tape<S> {
 #[inline(always)]
 fn gather<S: Scalar>(x: &[S], n: usize, b0: usize, active: usize, out: &mut [Lane<S>]) {
     for (i, o) in out.iter_mut().enumerate() {
-        *o = core::array::from_fn(|l| if l < active { x[(b0 + l) * n + i] } else { S::ZERO });
+        *o = core::array::from_fn(|l| {
+            if l < active {
+                x[(b0 + l) * n + i]
+            } else {
+                S::ZERO
+            }
+        });
     }
 }
 
@@ -363,7 +369,7 @@ impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
     type Output = Result<(), GradError>;
 
     #[inline(always)]
-    fn with_simd<A: pulp::Simd>(self, _: A) -> Result<(), GradError> {
+    fn with_simd<A: pulp::Simd>(self, simd: A) -> Result<(), GradError> {
         let Self {
             d,
             w,
@@ -395,13 +401,13 @@ impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
                 }
                 row[i] = row[i].map(|x| x + S::ONE);
             }
-            lane_lu::factor(m, n, p, active).map_err(|e| GradError::SingularSystem {
+            lane_lu::factor(simd, m, n, p, active).map_err(|e| GradError::SingularSystem {
                 sample: b0 + e.lane,
                 column: e.column,
                 pivot: e.pivot,
             })?;
             gather(y, n, b0, active, &mut rhs);
-            lane_lu::solve(m, n, p, &mut rhs);
+            lane_lu::solve(simd, m, n, p, &mut rhs);
             scatter(&rhs, n, b0, active, y);
         }
         Ok(())
@@ -421,7 +427,7 @@ impl<S: Scalar> pulp::WithSimd for TransposedSolves<'_, S> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<A: pulp::Simd>(self, _: A) {
+    fn with_simd<A: pulp::Simd>(self, simd: A) {
         let Self { lu, piv, lam, n } = self;
         let batch = lam.len() / n.max(1);
         let mut rhs = vec![[S::ZERO; LANES]; n];
@@ -429,7 +435,7 @@ impl<S: Scalar> pulp::WithSimd for TransposedSolves<'_, S> {
             let b0 = g * LANES;
             let active = (batch - b0).min(LANES);
             gather(lam, n, b0, active, &mut rhs);
-            lane_lu::solve_transposed(f, n, p, &mut rhs);
+            lane_lu::solve_transposed(simd, f, n, p, &mut rhs);
             scatter(&rhs, n, b0, active, lam);
         }
     }
