@@ -104,7 +104,9 @@ proptest! {
     }
 
     #[test]
-    fn diag_gain_system_and_batched_solve(seed in any::<u64>(), rows in 1usize..4, n in 1usize..5) {
+    fn diag_gain_system_and_batched_solve(seed in any::<u64>(), rows in 1usize..20, n in 1usize..12) {
+        // Up to 3 groups of 8 interleaved systems (the last one partial) and 2 panels of 8
+        // columns in the fused route's factorisation (`organics_grad::lane_lu`).
         let mut r = rng(seed);
         let d = input(rows, n, uniform(&mut r, rows * n, 0.5, 1.5));
         // W with spectral radius < 1, so I − W + diag(d) W stays well conditioned.
@@ -149,6 +151,59 @@ proptest! {
         // u, v fixed by the unperturbed weight: the VJP treats them as constants, as PyTorch does.
         let sn = SpectralNorm::new(&w.data, rows, cols, seed);
         check(&[w], &|t, v| t.spectral_norm(v[0], &sn))?;
+    }
+}
+
+/// Systems far from the identity (`d − 1` in `[1, 3]`, `W` dense), so partial pivoting swaps
+/// rows, across 3 groups of interleaved systems (the last partial) and 3 panels: the fused
+/// route (`lane_lu`, unblocked order) against the composed one (`solve::lu_in_place`, faer
+/// GEMM trailing updates), values and all input gradients.
+#[test]
+fn fused_solve_pivots_like_the_composed_route_across_groups_and_panels() {
+    let (rows, n) = (19, 21);
+    let mut r = rng(3);
+    let d = input(rows, n, uniform(&mut r, rows * n, 2.0, 4.0));
+    let s = 1.0 / (n as f64).sqrt();
+    let w = input(n, n, uniform(&mut r, n * n, -s, s));
+    let rhs = input(rows, n, uniform(&mut r, rows * n, -1.0, 1.0));
+    // Pivoting does happen: the first sample's system swaps rows.
+    let mut m: Vec<f64> = (0..n * n)
+        .map(|e| {
+            let (i, j) = (e / n, e % n);
+            (d.data[i] - 1.0) * w.data[e] + if i == j { 1.0 } else { 0.0 }
+        })
+        .collect();
+    let mut piv = vec![0; n];
+    organics_grad::solve::lu_in_place(&mut m, n, &mut piv, 0).unwrap();
+    assert!(piv.iter().enumerate().any(|(k, &p)| p != k));
+    let run = |fused: bool| {
+        let mut t = Tape::<f64>::new();
+        let v: Vec<Var> = [&d, &w, &rhs]
+            .iter()
+            .map(|x| t.param(x.rows, x.cols, &x.data))
+            .collect();
+        let y = if fused {
+            t.diag_gain_solve(v[0], v[1], v[2]).unwrap()
+        } else {
+            let m = t.diag_gain_system(v[0], v[1]);
+            t.batched_solve(m, v[2]).unwrap()
+        };
+        let y2 = t.square(y);
+        let loss = t.sum(y2);
+        t.backward(loss).unwrap();
+        let mut out = t.value(y).to_vec();
+        for &x in &v {
+            out.extend_from_slice(t.grad(x));
+        }
+        out
+    };
+    let (a, b) = (run(true), run(false));
+    let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (a, b) in a.iter().zip(&b) {
+        // Same pivots, different summation orders: differences of rounding amplified by the
+        // condition number (random 21 x 21 systems: below about 1e3), so 1e-10 of the largest
+        // value is a wide margin over 1e3 · 1e-16, and a wrong pivot or factor would be O(1).
+        assert!((a - b).abs() <= 1e-10 * scale, "{a} vs {b}");
     }
 }
 
