@@ -101,7 +101,7 @@ pub fn factor<S: Scalar, A: pulp::Simd>(
             for row in bottom.chunks_exact_mut(n) {
                 let mut m = row[k];
                 for l in 0..LANES {
-                    m[l] = m[l] * inv[l];
+                    m[l] *= inv[l];
                 }
                 row[k] = m;
                 for (x, u) in row[k + 1..k1].iter_mut().zip(urow) {
@@ -169,7 +169,9 @@ fn pivot_and_swap<S: Scalar>(
         }
     }
     for l in 0..active.min(LANES) {
-        if !(best[l] > tol[l]) || !best[l].is_finite() {
+        // `>` is false for NaN, so a NaN pivot fails too.
+        let usable = best[l] > tol[l] && best[l].is_finite();
+        if !usable {
             return Err(LaneSingular {
                 lane: l,
                 column: k,
@@ -222,7 +224,7 @@ pub fn solve<S: Scalar, A: pulp::Simd>(
         }
         let d = lu[i * n + i];
         for l in 0..LANES {
-            s[l] = s[l] / d[l];
+            s[l] /= d[l];
         }
         head[i] = s;
     }
@@ -243,7 +245,7 @@ pub fn solve_transposed<S: Scalar, A: pulp::Simd>(
         let d = lu[i * n + i];
         let mut w = head[i];
         for l in 0..LANES {
-            w[l] = w[l] / d[l];
+            w[l] /= d[l];
         }
         head[i] = w;
         for (x, u) in rest.iter_mut().zip(&lu[i * n + i + 1..(i + 1) * n]) {
@@ -285,7 +287,8 @@ mod tests {
                 }
             }
             let best = a[p * n + k].abs();
-            if !(best > tol) || !best.is_finite() {
+            let usable = best > tol && best.is_finite();
+            if !usable {
                 return Err(k);
             }
             piv[k] = p;

@@ -5,7 +5,11 @@
 //! layer uses), each forward pass next to its VJP.
 //!
 //! Each system is factorised in place by Gaussian elimination with partial pivoting,
-//! `P A = L U`. The vector-Jacobian product of `x = A⁻¹ r` is
+//! `P A = L U`: one system at a time by [`lu_in_place`] (blocked, faer GEMM trailing updates)
+//! for [`Tape::batched_solve`], and [`crate::lane_lu::LANES`] systems at once, interleaved and
+//! vectorised across them, by [`crate::lane_lu`] for [`Tape::diag_gain_solve`] (whose factor
+//! buffer holds the groups interleaved, the last group padded with identity systems). The
+//! vector-Jacobian product of `x = A⁻¹ r` is
 //!
 //! ```text
 //! λ = A⁻ᵀ g,      r̄ += λ,      Ā += −λ xᵀ,
@@ -42,18 +46,6 @@ const PANEL: usize = 16;
 /// # Errors
 /// [`GradError::SingularSystem`] (with `sample`) when a pivot is too small.
 pub fn lu_in_place<S: Scalar>(
-    a: &mut [S],
-    n: usize,
-    piv: &mut [usize],
-    sample: usize,
-) -> Result<(), GradError> {
-    lu_in_place_inline(a, n, piv, sample)
-}
-
-/// [`lu_in_place`], inlined into its caller, so that it is compiled for the caller's
-/// instruction set (see [`FactorSolve`]).
-#[inline(always)]
-fn lu_in_place_inline<S: Scalar>(
     a: &mut [S],
     n: usize,
     piv: &mut [usize],
