@@ -5,7 +5,7 @@
 //! **Layout.** A group of `LANES` matrices is one slice of `n²` lane vectors `[S; LANES]`:
 //! entry `(i, j)` of lane `l` is `a[i * n + j][l]`. Right-hand sides are `n` lane vectors,
 //! pivots `n` lane vectors of row indices. Lanes beyond the real systems (the last group of a
-//! batch) hold the identity and are not checked.
+//! batch; [`crate::solve`] fills them with the identity) are not checked for singularity.
 //!
 //! **Pivoting per lane.** Step `k` picks, in each lane separately, the row `p_l ≥ k` whose
 //! entry in column `k` has the largest magnitude (the first such row; the diagonal when it
