@@ -45,6 +45,8 @@ pub mod limit_cycle;
 pub mod oscillator;
 pub mod spectrum;
 pub mod stability;
+#[cfg(feature = "plot")]
+mod stroke;
 
 pub use classify::Kind;
 pub use error::LyapunovError;

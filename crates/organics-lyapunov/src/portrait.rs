@@ -10,7 +10,10 @@
 //!   they enter a cell another line (or an earlier part of the same line) already crossed, leave
 //!   the window, or would step over a zero of the field (the direction turns back); lines shorter than a tenth of the axes are dropped.
 //!   An arrowhead at the middle of each line gives the direction of time;
-//! - the y-nullcline (orange) and the a-nullcline (green), [`crate::planar::nullclines()`];
+//! - the y-nullcline (orange) and the a-nullcline (green), [`crate::planar::nullclines()`]
+//!   (exact curves, stroked smoothly: [`crate::stroke`] explains how for each format);
+//! - the stable manifolds of saddles (purple), [`crate::planar::stable_manifolds()`], the
+//!   separatrices that bound the basins of attraction;
 //! - stable fixed points as red stars, saddles as open black diamonds and the other unstable
 //!   points as black circles (the legend lists only what is drawn),
 //!   [`crate::planar::fixed_points()`];
@@ -22,8 +25,11 @@
 use crate::classify::Kind;
 use crate::error::LyapunovError;
 use crate::planar::{
-    FixedPoint2D, Nullclines, PlaneCircuit, Window, fixed_points, nullclines, trajectory,
+    FixedPoint2D, Nullclines, PlaneCircuit, StableManifold, Window, fixed_points, nullclines,
+    stable_manifolds, trajectory,
 };
+use crate::stroke::{coverage, simplify};
+use plotters::coord::types::RangedCoordf64;
 use organics_core::{Circuit, Model};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -73,6 +79,8 @@ pub struct Portrait {
     pub fixed_points: Vec<FixedPoint2D>,
     /// Number of streamlines drawn.
     pub streamlines: usize,
+    /// The stable manifolds of the saddles in the window (drawn).
+    pub stable_manifolds: Vec<StableManifold>,
 }
 
 /// The figure format, from the file name.
@@ -120,6 +128,7 @@ struct Scene {
     /// Arrowheads: position and direction, in data coordinates.
     arrows: Vec<((f64, f64), (f64, f64))>,
     trajectories: Vec<Vec<(f64, f64)>>,
+    manifolds: Vec<StableManifold>,
     title: String,
     subtitle: String,
 }
@@ -309,6 +318,7 @@ fn scene(circuit: &Circuit, opts: &PortraitOptions) -> Result<Scene, LyapunovErr
         .window
         .unwrap_or_else(|| default_window(circuit.model(), &fps));
     let nc = nullclines(circuit, &window, 400)?;
+    let manifolds = stable_manifolds(circuit, &window, &fps)?;
     let field = |y: f64, a: f64| {
         let mut f = [0.0; 2];
         circuit.rhs(&[y, a], &mut f);
@@ -332,6 +342,7 @@ fn scene(circuit: &Circuit, opts: &PortraitOptions) -> Result<Scene, LyapunovErr
         streamlines: lines,
         arrows,
         trajectories,
+        manifolds,
         title: opts.title.clone().unwrap_or_else(|| model.to_string()),
         subtitle: parameters(circuit, &plane),
     })
@@ -357,20 +368,6 @@ fn closed(mut pts: Vec<(i32, i32)>) -> Vec<(i32, i32)> {
         pts.push(p);
     }
     pts
-}
-
-/// Drop points closer than `min_px` pixels to the last kept one (keeping both ends), so that
-/// thick lines are drawn from a few clean segments instead of many sub-pixel ones.
-fn decimate(line: &[(f64, f64)], (sx, sy): (f64, f64), min_px: f64) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::with_capacity(line.len());
-    for (k, &p) in line.iter().enumerate() {
-        match out.last() {
-            Some(&q)
-                if k + 1 < line.len() && ((p.0 - q.0) * sx).hypot((p.1 - q.1) * sy) < min_px => {}
-            _ => out.push(p),
-        }
-    }
-    out
 }
 
 /// Clip a polyline to the window (Liang–Barsky on each segment); the pieces inside.
@@ -434,6 +431,7 @@ enum Entry {
     YNull,
     ANull,
     Trajectory,
+    Manifold,
     Stable,
     Unstable,
     Saddle,
@@ -449,10 +447,74 @@ const Y_NULL: RGBColor = RGBColor(230, 120, 0);
 const A_NULL: RGBColor = RGBColor(0, 150, 80);
 const STABLE: RGBColor = RGBColor(220, 20, 30);
 const TRAJ: RGBColor = RGBColor(20, 30, 110);
+const MANIFOLD: RGBColor = RGBColor(130, 40, 160);
+
+/// Data-to-pixel map of the chart in floating point (plotters rounds to whole pixels): the
+/// window's corners land on the same pixels as plotters puts them.
+struct PixelMap {
+    window: Window,
+    /// Pixel x of `y_min` and `y_max`.
+    x: (f64, f64),
+    /// Pixel y of `a_min` and `a_max`.
+    y: (f64, f64),
+    /// The plotting area's pixel rectangle, `[x0, x1) × [y0, y1)`.
+    clip: ((i32, i32), (i32, i32)),
+}
+
+impl PixelMap {
+    fn to_pixel(&self, (y, a): (f64, f64)) -> (f64, f64) {
+        let w = &self.window;
+        (
+            self.x.0 + (self.x.1 - self.x.0) * (y - w.y_min) / (w.y_max - w.y_min),
+            self.y.0 + (self.y.1 - self.y.0) * (a - w.a_min) / (w.a_max - w.a_min),
+        )
+    }
+    fn to_data(&self, (px, py): (f64, f64)) -> (f64, f64) {
+        let w = &self.window;
+        (
+            w.y_min + (w.y_max - w.y_min) * (px - self.x.0) / (self.x.1 - self.x.0),
+            w.a_min + (w.a_max - w.a_min) * (py - self.y.0) / (self.y.1 - self.y.0),
+        )
+    }
+}
+
+/// Stroke a curve (data coordinates, already clipped to the window) `width` pixels wide,
+/// smoothly in either format ([`crate::stroke`]).
+fn stroke_curve<DB: DrawingBackend>(
+    chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    map: &PixelMap,
+    line: &[(f64, f64)],
+    color: RGBColor,
+    width: u32,
+    format: Format,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB::ErrorType: 'static,
+{
+    let px: Vec<(f64, f64)> = line.iter().map(|&p| map.to_pixel(p)).collect();
+    match format {
+        Format::Svg => {
+            // A quarter pixel: below what a viewer shows at 100 % zoom.
+            let kept = simplify(&px, 0.25);
+            let pts: Vec<(f64, f64)> = kept.into_iter().map(|p| map.to_data(p)).collect();
+            chart
+                .plotting_area()
+                .draw(&PathElement::new(pts, color.stroke_width(width)))?;
+        }
+        Format::Png => {
+            let screen = chart.plotting_area().use_screen_coord();
+            for ((i, j), c) in coverage(&px, 0.5 * f64::from(width), map.clip.0, map.clip.1) {
+                screen.draw_pixel((i, j), &color.mix(c))?;
+            }
+        }
+    }
+    Ok(())
+}
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     s: &Scene,
+    format: Format,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
 where
     DB::ErrorType: 'static,
@@ -520,35 +582,34 @@ where
         EmptyElement::at(at) + Polygon::new(vec![tip, l, r], STREAM.filled())
     }))?;
 
-    let mut first = true;
+    let (x0, y0) = chart.backend_coord(&(w.y_min, w.a_min));
+    let (x1, y1) = chart.backend_coord(&(w.y_max, w.a_max));
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let map = PixelMap {
+        window: w,
+        x: (f64::from(x0), f64::from(x1)),
+        y: (f64::from(y0), f64::from(y1)),
+        clip: ((xr.start, xr.end), (yr.start, yr.end)),
+    };
     for line in s.nullclines.y_nullcline.iter().flat_map(|l| clip(l, &w)) {
-        let series = chart.draw_series(LineSeries::new(
-            decimate(&line, (sx, sy), 3.0),
-            Y_NULL.stroke_width(3),
-        ))?;
-        if std::mem::take(&mut first) {
-            series.label("y-nullcline (dy/dt = 0)").legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], Y_NULL.stroke_width(3))
-            });
-        }
+        stroke_curve(&chart, &map, &line, Y_NULL, 3, format)?;
     }
-    let mut first = true;
     for line in s.nullclines.a_nullcline.iter().flat_map(|l| clip(l, &w)) {
-        let series = chart.draw_series(LineSeries::new(
-            decimate(&line, (sx, sy), 3.0),
-            A_NULL.stroke_width(3),
-        ))?;
-        if std::mem::take(&mut first) {
-            series.label("a-nullcline (da/dt = 0)").legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], A_NULL.stroke_width(3))
-            });
+        stroke_curve(&chart, &map, &line, A_NULL, 3, format)?;
+    }
+    let mut manifold_drawn = false;
+    for m in &s.manifolds {
+        for b in &m.branches {
+            for line in clip(&b.points, &w) {
+                stroke_curve(&chart, &map, &line, MANIFOLD, 2, format)?;
+                manifold_drawn = true;
+            }
         }
     }
     for t in &s.trajectories {
-        chart.draw_series(LineSeries::new(
-            decimate(t, (sx, sy), 2.0),
-            TRAJ.stroke_width(2),
-        ))?;
+        for line in clip(t, &w) {
+            stroke_curve(&chart, &map, &line, TRAJ, 2, format)?;
+        }
         if let Some(&p) = t.first() {
             chart.draw_series(std::iter::once(Circle::new(p, 4, TRAJ.filled())))?;
         }
@@ -598,6 +659,9 @@ where
     if !s.trajectories.is_empty() {
         entries.push(Entry::Trajectory);
     }
+    if manifold_drawn {
+        entries.push(Entry::Manifold);
+    }
     if !stable.is_empty() {
         entries.push(Entry::Stable);
     }
@@ -613,6 +677,7 @@ where
             Entry::YNull => "y-nullcline",
             Entry::ANull => "a-nullcline",
             Entry::Trajectory => "trajectory",
+            Entry::Manifold => "stable manifold of saddle",
             Entry::Stable => "stable f.p.",
             Entry::Unstable => "unstable node/focus",
             Entry::Saddle => "saddle",
@@ -624,6 +689,7 @@ where
             Entry::YNull => foot.draw(&line(Y_NULL, 3))?,
             Entry::ANull => foot.draw(&line(A_NULL, 3))?,
             Entry::Trajectory => foot.draw(&line(TRAJ, 2))?,
+            Entry::Manifold => foot.draw(&line(MANIFOLD, 2))?,
             Entry::Stable => foot.draw(
                 &(EmptyElement::at((x + 13, y)) + Polygon::new(star(11.0), STABLE.filled())),
             )?,
@@ -663,15 +729,16 @@ pub fn phase_portrait(
         message: e,
     };
     match format {
-        Format::Svg => draw(SVGBackend::new(out, size).into_drawing_area(), &s)
+        Format::Svg => draw(SVGBackend::new(out, size).into_drawing_area(), &s, format)
             .map_err(|e| err(e.to_string()))?,
-        Format::Png => draw(BitMapBackend::new(out, size).into_drawing_area(), &s)
+        Format::Png => draw(BitMapBackend::new(out, size).into_drawing_area(), &s, format)
             .map_err(|e| err(e.to_string()))?,
     }
     Ok(Portrait {
         window: s.window,
         fixed_points: s.fixed_points,
         streamlines: s.streamlines.len(),
+        stable_manifolds: s.manifolds,
     })
 }
 
