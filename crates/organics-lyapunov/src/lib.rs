@@ -51,7 +51,7 @@ mod stroke;
 pub use classify::Kind;
 pub use error::LyapunovError;
 pub use fixed_point_search::{FoundPoint, SearchOptions, SearchReport, search_fixed_points};
-pub use limit_cycle::{CycleOptions, CycleOutcome, LimitCycle, limit_cycle};
+pub use limit_cycle::{CycleIntegrator, CycleOptions, CycleOutcome, LimitCycle, limit_cycle};
 pub use oscillator::OscillatorForm;
 pub use stability::{
     LinearStability, StabilityReport, SteadyState, Verdict, linear_stability, stability,

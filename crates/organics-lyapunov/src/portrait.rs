@@ -28,10 +28,10 @@ use crate::planar::{
     FixedPoint2D, Nullclines, PlaneCircuit, StableManifold, Window, fixed_points, nullclines,
     stable_manifolds, trajectory,
 };
-use crate::stroke::{coverage, simplify};
-use plotters::coord::types::RangedCoordf64;
+use crate::stroke::{coverage, dashes, simplify};
 use organics_core::{Circuit, Model};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::{Path, PathBuf};
@@ -437,6 +437,21 @@ enum Entry {
     Saddle,
 }
 
+impl Entry {
+    fn label(self) -> &'static str {
+        match self {
+            Entry::Stream => "streamlines",
+            Entry::YNull => "y-nullcline",
+            Entry::ANull => "a-nullcline",
+            Entry::Trajectory => "trajectory",
+            Entry::Manifold => "separatrix (stable manifold of a saddle)",
+            Entry::Stable => "stable f.p.",
+            Entry::Unstable => "unstable node/focus",
+            Entry::Saddle => "saddle",
+        }
+    }
+}
+
 /// A saddle: an open diamond (an unstable node or focus is a filled circle).
 fn saddle_marker() -> Vec<(i32, i32)> {
     vec![(0, -9), (9, 0), (0, 9), (-9, 0)]
@@ -521,9 +536,66 @@ where
 {
     root.fill(&WHITE)?;
     let (width, _) = root.dim_in_pixel();
+    let w = s.window;
+    let inside =
+        |f: &&FixedPoint2D| f.y >= w.y_min && f.y <= w.y_max && f.a >= w.a_min && f.a <= w.a_max;
+    let stable: Vec<&FixedPoint2D> = s
+        .fixed_points
+        .iter()
+        .filter(inside)
+        .filter(|f| f.stable)
+        .collect();
+    let unstable: Vec<&FixedPoint2D> = s
+        .fixed_points
+        .iter()
+        .filter(inside)
+        .filter(|f| !f.stable && f.kind != Kind::Saddle)
+        .collect();
+    let saddles: Vec<&FixedPoint2D> = s
+        .fixed_points
+        .iter()
+        .filter(inside)
+        .filter(|f| !f.stable && f.kind == Kind::Saddle)
+        .collect();
+    let manifold_pieces: Vec<Vec<(f64, f64)>> = s
+        .manifolds
+        .iter()
+        .flat_map(|m| m.branches.iter().flat_map(|b| clip(&b.points, &w)))
+        .collect();
+    // The legend lists only what is drawn: trajectories, separatrices and each kind of fixed
+    // point when present. It is laid out in rows that fit the width.
+    let mut entries = vec![Entry::Stream, Entry::YNull, Entry::ANull];
+    if !s.trajectories.is_empty() {
+        entries.push(Entry::Trajectory);
+    }
+    if !manifold_pieces.is_empty() {
+        entries.push(Entry::Manifold);
+    }
+    if !stable.is_empty() {
+        entries.push(Entry::Stable);
+    }
+    if !unstable.is_empty() {
+        entries.push(Entry::Unstable);
+    }
+    if !saddles.is_empty() {
+        entries.push(Entry::Saddle);
+    }
+    let font = ("sans-serif", 16).into_font().color(&BLACK);
+    let mut placed = Vec::with_capacity(entries.len());
+    let (mut x, mut row) = (16i32, 0i32);
+    for entry in entries {
+        let (tw, _) = root.estimate_text_size(entry.label(), &font)?;
+        let span = 32 + tw as i32 + 18;
+        if x > 16 && x + span - 18 > width as i32 - 8 {
+            x = 16;
+            row += 1;
+        }
+        placed.push((entry, x, 22 + 28 * row));
+        x += span;
+    }
     let (head, rest) = root.split_vertically(70);
     let (_, height) = rest.dim_in_pixel();
-    let (body, foot) = rest.split_vertically(height.saturating_sub(44));
+    let (body, foot) = rest.split_vertically(height.saturating_sub(44 + 28 * row as u32));
     head.draw(&Text::new(
         s.title.clone(),
         (24, 10),
@@ -536,7 +608,6 @@ where
             .into_font()
             .color(&RGBColor(60, 60, 60)),
     ))?;
-    let w = s.window;
     let mut chart = ChartBuilder::on(&body)
         .margin_left(10)
         .margin_right(24)
@@ -597,13 +668,12 @@ where
     for line in s.nullclines.a_nullcline.iter().flat_map(|l| clip(l, &w)) {
         stroke_curve(&chart, &map, &line, A_NULL, 3, format)?;
     }
-    let mut manifold_drawn = false;
-    for m in &s.manifolds {
-        for b in &m.branches {
-            for line in clip(&b.points, &w) {
-                stroke_curve(&chart, &map, &line, MANIFOLD, 2, format)?;
-                manifold_drawn = true;
-            }
+    // Dashed, so that a nullcline it runs along stays visible.
+    for line in &manifold_pieces {
+        let px: Vec<(f64, f64)> = line.iter().map(|&p| map.to_pixel(p)).collect();
+        for dash in dashes(&px, 10.0, 6.0) {
+            let data: Vec<(f64, f64)> = dash.into_iter().map(|p| map.to_data(p)).collect();
+            stroke_curve(&chart, &map, &data, MANIFOLD, 3, format)?;
         }
     }
     for t in &s.trajectories {
@@ -614,26 +684,6 @@ where
             chart.draw_series(std::iter::once(Circle::new(p, 4, TRAJ.filled())))?;
         }
     }
-    let inside =
-        |f: &&FixedPoint2D| f.y >= w.y_min && f.y <= w.y_max && f.a >= w.a_min && f.a <= w.a_max;
-    let stable: Vec<&FixedPoint2D> = s
-        .fixed_points
-        .iter()
-        .filter(inside)
-        .filter(|f| f.stable)
-        .collect();
-    let unstable: Vec<&FixedPoint2D> = s
-        .fixed_points
-        .iter()
-        .filter(inside)
-        .filter(|f| !f.stable && f.kind != Kind::Saddle)
-        .collect();
-    let saddles: Vec<&FixedPoint2D> = s
-        .fixed_points
-        .iter()
-        .filter(inside)
-        .filter(|f| !f.stable && f.kind == Kind::Saddle)
-        .collect();
     chart.draw_series(stable.iter().map(|f| {
         EmptyElement::at((f.y, f.a))
             + Polygon::new(star(13.0), STABLE.filled())
@@ -651,37 +701,8 @@ where
     }))?;
 
     // The legend, in its own band below the axes so that it never hides the flow.
-    let font = ("sans-serif", 16).into_font().color(&BLACK);
-    let mut x = 16;
-    let y = 22;
-    // Only what is drawn: trajectories and each kind of fixed point when present.
-    let mut entries = vec![Entry::Stream, Entry::YNull, Entry::ANull];
-    if !s.trajectories.is_empty() {
-        entries.push(Entry::Trajectory);
-    }
-    if manifold_drawn {
-        entries.push(Entry::Manifold);
-    }
-    if !stable.is_empty() {
-        entries.push(Entry::Stable);
-    }
-    if !unstable.is_empty() {
-        entries.push(Entry::Unstable);
-    }
-    if !saddles.is_empty() {
-        entries.push(Entry::Saddle);
-    }
-    for entry in entries {
-        let label = match entry {
-            Entry::Stream => "streamlines",
-            Entry::YNull => "y-nullcline",
-            Entry::ANull => "a-nullcline",
-            Entry::Trajectory => "trajectory",
-            Entry::Manifold => "stable manifold of saddle",
-            Entry::Stable => "stable f.p.",
-            Entry::Unstable => "unstable node/focus",
-            Entry::Saddle => "saddle",
-        };
+    for (entry, x, y) in placed {
+        let label = entry.label();
         let line =
             |c: RGBColor, w: u32| PathElement::new(vec![(x, y), (x + 26, y)], c.stroke_width(w));
         match entry {
@@ -689,7 +710,15 @@ where
             Entry::YNull => foot.draw(&line(Y_NULL, 3))?,
             Entry::ANull => foot.draw(&line(A_NULL, 3))?,
             Entry::Trajectory => foot.draw(&line(TRAJ, 2))?,
-            Entry::Manifold => foot.draw(&line(MANIFOLD, 2))?,
+            Entry::Manifold => {
+                for k in 0..2 {
+                    let x0 = x + 16 * k;
+                    foot.draw(&PathElement::new(
+                        vec![(x0, y), (x0 + 10, y)],
+                        MANIFOLD.stroke_width(3),
+                    ))?;
+                }
+            }
             Entry::Stable => foot.draw(
                 &(EmptyElement::at((x + 13, y)) + Polygon::new(star(11.0), STABLE.filled())),
             )?,
@@ -700,9 +729,7 @@ where
                     + PathElement::new(closed(saddle_marker()), BLACK.stroke_width(2))),
             )?,
         }
-        let (tw, _) = foot.estimate_text_size(label, &font)?;
         foot.draw(&Text::new(label.to_string(), (x + 32, y - 9), font.clone()))?;
-        x += 32 + tw as i32 + 18;
     }
     root.present()?;
     Ok(())
@@ -731,8 +758,12 @@ pub fn phase_portrait(
     match format {
         Format::Svg => draw(SVGBackend::new(out, size).into_drawing_area(), &s, format)
             .map_err(|e| err(e.to_string()))?,
-        Format::Png => draw(BitMapBackend::new(out, size).into_drawing_area(), &s, format)
-            .map_err(|e| err(e.to_string()))?,
+        Format::Png => draw(
+            BitMapBackend::new(out, size).into_drawing_area(),
+            &s,
+            format,
+        )
+        .map_err(|e| err(e.to_string()))?,
     }
     Ok(Portrait {
         window: s.window,

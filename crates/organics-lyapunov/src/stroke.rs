@@ -45,6 +45,49 @@ pub(crate) fn simplify(points: &[(f64, f64)], tol: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Cut a polyline (pixel coordinates) into dashes `on` pixels long with gaps of `off` pixels,
+/// measured along the curve.
+pub(crate) fn dashes(line: &[(f64, f64)], on: f64, off: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    // Position within the current on/off period, and whether the pen is down.
+    let (mut pos, mut down) = (0.0, true);
+    if let Some(&p) = line.first() {
+        cur.push(p);
+    }
+    for seg in line.windows(2) {
+        let (a, b) = (seg[0], seg[1]);
+        let len = (b.0 - a.0).hypot(b.1 - a.1);
+        let mut done = 0.0;
+        while done < len {
+            let left = if down { on - pos } else { off - pos };
+            let step = left.min(len - done);
+            done += step;
+            pos += step;
+            let t = done / len;
+            let p = (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
+            if down {
+                cur.push(p);
+            }
+            if pos >= if down { on } else { off } {
+                if down && cur.len() > 1 {
+                    out.push(std::mem::take(&mut cur));
+                }
+                cur.clear();
+                down = !down;
+                pos = 0.0;
+                if down {
+                    cur.push(p);
+                }
+            }
+        }
+    }
+    if down && cur.len() > 1 {
+        out.push(cur);
+    }
+    out
+}
+
 /// The distance from `p` to the segment `[a, b]`.
 pub(crate) fn segment_distance(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
@@ -112,7 +155,24 @@ pub(crate) fn coverage(
 
 #[cfg(test)]
 mod tests {
-    use super::{coverage, segment_distance, simplify};
+    use super::{coverage, dashes, segment_distance, simplify};
+
+    #[test]
+    fn dashes_alternate_along_the_arc_length() {
+        // A 100-pixel line in dashes of 10 with gaps of 6: dashes start every 16 pixels and
+        // are 10 long, the last one cut at the end (96..100).
+        let d = dashes(&[(0.0, 0.0), (60.0, 0.0), (60.0, 40.0)], 10.0, 6.0);
+        assert_eq!(d.len(), 7, "{d:?}");
+        let length = |l: &Vec<(f64, f64)>| -> f64 {
+            l.windows(2)
+                .map(|s| (s[1].0 - s[0].0).hypot(s[1].1 - s[0].1))
+                .sum()
+        };
+        for (k, dash) in d.iter().enumerate() {
+            let want = if k < 6 { 10.0 } else { 4.0 };
+            assert!((length(dash) - want).abs() < 1e-9, "{k}: {dash:?}");
+        }
+    }
 
     #[test]
     fn simplification_keeps_points_within_the_tolerance() {

@@ -38,7 +38,10 @@ fn points_on_the_manifold_flow_into_the_saddle() {
     let m = &ms[0];
     assert!(m.eigenvalue < 0.0);
     let ends: Vec<BranchEnd> = m.branches.iter().map(|b| b.end).collect();
-    let focus = fps.iter().position(|f| f.kind == Kind::UnstableFocus).unwrap();
+    let focus = fps
+        .iter()
+        .position(|f| f.kind == Kind::UnstableFocus)
+        .unwrap();
     assert!(ends.contains(&BranchEnd::FixedPoint(focus)), "{ends:?}");
     assert!(ends.contains(&BranchEnd::LeftWindow), "{ends:?}");
     // A displacement of 1 % of the window across the manifold.

@@ -140,9 +140,10 @@ pub fn stable_manifolds(
                 if !inside(p) {
                     break BranchEnd::LeftWindow;
                 }
-                if let Some(&(k, _)) = others.iter().find(|(k, q)| {
-                    *k != index && (p.0 - q.0).hypot(p.1 - q.1) < 2.0 * STEP
-                }) {
+                if let Some(&(k, _)) = others
+                    .iter()
+                    .find(|(k, q)| *k != index && (p.0 - q.0).hypot(p.1 - q.1) < 2.0 * STEP)
+                {
                     break BranchEnd::FixedPoint(k);
                 }
                 let h = STEP.min(0.5 * (p.0 - start.0).hypot(p.1 - start.1));
