@@ -148,6 +148,8 @@ pub struct LimitCycle {
     pub residual: f64,
     /// The first guess of the period from the section returns.
     pub detected_period: f64,
+    /// Integration steps taken in all runs (transient, window, shooting, amplitude pass).
+    pub steps: usize,
 }
 
 /// What [`limit_cycle`] found.
@@ -232,14 +234,15 @@ struct Run {
     h_max: f64,
 }
 
-/// Integrate `f` from `x` over exactly `t_end`, calling `visit` after every step.
+/// Integrate `f` from `x` over exactly `t_end`, calling `visit` after every step; returns the
+/// number of steps.
 fn flow<F: VectorField + ?Sized>(
     f: &F,
     x: &mut [f64],
     t_end: f64,
     run: Run,
     mut visit: impl FnMut(f64, &[f64]),
-) -> Result<(), CoreError> {
+) -> Result<usize, CoreError> {
     let mut stepper = run.integrator.stepper(run.tol, run.h0)?;
     let mut k1 = vec![0.0; x.len()];
     let mut t = 0.0;
@@ -259,7 +262,7 @@ fn flow<F: VectorField + ?Sized>(
         }
         visit(t, x);
     }
-    Ok(())
+    Ok(steps)
 }
 
 /// `φ(x₀, T)` and `Φ(T)`.
@@ -268,16 +271,16 @@ fn monodromy(
     x0: &[f64],
     period: f64,
     run: Run,
-) -> Result<(Vec<f64>, Mat<f64>), CoreError> {
+) -> Result<(Vec<f64>, Mat<f64>, usize), CoreError> {
     let m = x0.len();
     let mut z = vec![0.0; m + m * m];
     z[..m].copy_from_slice(x0);
     for i in 0..m {
         z[m + i * m + i] = 1.0;
     }
-    flow(&Variational { circuit }, &mut z, period, run, |_, _| {})?;
+    let steps = flow(&Variational { circuit }, &mut z, period, run, |_, _| {})?;
     let phi = Mat::from_fn(m, m, |i, j| z[m + j * m + i]);
-    Ok((z[..m].to_vec(), phi))
+    Ok((z[..m].to_vec(), phi, steps))
 }
 
 /// Detect and refine a limit cycle of `circuit` from the state `x0`; see the module docs.
@@ -322,12 +325,12 @@ pub fn limit_cycle(
     };
     let mut x = x0.to_vec();
     let mut f = vec![0.0; m];
-    flow(circuit, &mut x, opts.transient, sim, |_, _| {})?;
+    let mut steps = flow(circuit, &mut x, opts.transient, sim, |_, _| {})?;
     // The window: every step recorded, settling watched.
     let mut times = vec![0.0];
     let mut states = x.clone();
     let mut min_residual = f64::INFINITY;
-    flow(circuit, &mut x, opts.window, sim, |t, s| {
+    steps += flow(circuit, &mut x, opts.window, sim, |t, s| {
         times.push(t);
         states.extend_from_slice(s);
         circuit.rhs(s, &mut f);
@@ -403,12 +406,19 @@ pub fn limit_cycle(
         ..sim
     };
     loop {
-        let (x1, phi) = monodromy(circuit, &x0, period, shoot)?;
+        let (x1, phi, shot) = monodromy(circuit, &x0, period, shoot)?;
+        steps += shot;
         let r: Vec<f64> = (0..m).map(|i| x1[i] - x0[i]).collect();
         let res = r.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
         let scale = 1.0 + x0.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
         if res <= opts.tol * scale {
-            return finish(circuit, x0, period, phi, iterations, res, detected, shoot);
+            let report = Shooting {
+                newton_iterations: iterations,
+                residual: res,
+                detected_period: detected,
+                steps,
+            };
+            return finish(circuit, x0, period, phi, report, shoot);
         }
         if iterations >= opts.max_newton {
             return Err(no_cycle(format!(
@@ -438,15 +448,20 @@ pub fn limit_cycle(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What shooting reports besides the orbit.
+struct Shooting {
+    newton_iterations: usize,
+    residual: f64,
+    detected_period: f64,
+    steps: usize,
+}
+
 fn finish(
     circuit: &Circuit,
     x0: Vec<f64>,
     period: f64,
     phi: Mat<f64>,
-    newton_iterations: usize,
-    residual: f64,
-    detected_period: f64,
+    report: Shooting,
     run: Run,
 ) -> Result<CycleOutcome, LyapunovError> {
     let n = circuit.n();
@@ -476,7 +491,7 @@ fn finish(
         h_max: period / 2000.0,
         ..run
     };
-    flow(circuit, &mut x, period, fine, |_, s| note(s))?;
+    let steps = report.steps + flow(circuit, &mut x, period, fine, |_, s| note(s))?;
     Ok(CycleOutcome::Cycle(LimitCycle {
         period,
         point: x0,
@@ -484,8 +499,9 @@ fn finish(
         multipliers: mus,
         trivial,
         stable,
-        newton_iterations,
-        residual,
-        detected_period,
+        newton_iterations: report.newton_iterations,
+        residual: report.residual,
+        detected_period: report.detected_period,
+        steps,
     }))
 }

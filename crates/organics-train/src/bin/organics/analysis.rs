@@ -169,6 +169,7 @@ pub fn limit_cycle(args: &LimitCycleArgs) -> Result<(), CliError> {
             "residual": c.residual,
             "detected_period": c.detected_period,
             "integrator": opts.integrator.name(),
+            "steps": c.steps,
         })),
         CycleOutcome::Settled { state, residual, t } => {
             print_json(&json!({
