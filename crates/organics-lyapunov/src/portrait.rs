@@ -11,7 +11,8 @@
 //!   the window, or would step over a zero of the field (the direction turns back); lines shorter than a tenth of the axes are dropped.
 //!   An arrowhead at the middle of each line gives the direction of time;
 //! - the y-nullcline (orange) and the a-nullcline (green), [`crate::planar::nullclines()`]
-//!   (exact curves, stroked smoothly: [`crate::stroke`] explains how for each format);
+//!   (exact curves, stroked with sub-pixel accuracy: anti-aliased coverage in PNG,
+//!   simplified polylines in SVG);
 //! - the stable manifolds of saddles (purple), [`crate::planar::stable_manifolds()`], the
 //!   separatrices that bound the basins of attraction;
 //! - stable fixed points as red stars, saddles as open black diamonds and the other unstable

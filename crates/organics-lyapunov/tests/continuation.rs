@@ -325,5 +325,8 @@ fn the_steady_state_of_a_50_neuron_circuit_loses_stability_at_a_hopf_point() {
     // relative is generous for a point located to ~1e-10).
     let (re, im) = spectrum_at(h.param);
     assert!(re.abs() < 1e-7, "Re λ = {re:e} at s*");
-    assert!((im - omega).abs() < 1e-6 * omega, "ω = {omega}, |Im λ| = {im}");
+    assert!(
+        (im - omega).abs() < 1e-6 * omega,
+        "ω = {omega}, |Im λ| = {im}"
+    );
 }

@@ -163,7 +163,10 @@ fn radau_shooting_on_a_stiff_circuit_matches_dormand_prince() {
     // true one by up to A (1 − cos(π/2000)) ≈ 1.2e-6 A, for each run.
     for (u, v) in dp.y_range.iter().zip(&ra.y_range) {
         let amp = (u[1] - u[0]).max(1e-12);
-        assert!(((u[1] - u[0]) - (v[1] - v[0])).abs() <= 2.5e-6 * amp, "{u:?} vs {v:?}");
+        assert!(
+            ((u[1] - u[0]) - (v[1] - v[0])).abs() <= 2.5e-6 * amp,
+            "{u:?} vs {v:?}"
+        );
     }
     // Multipliers: the trivial one is 1, the slow one (neuron 0's radial direction, ≈ 0.67)
     // agrees between the two monodromies (each accurate to ~1e-8 at integration tolerance
@@ -176,5 +179,10 @@ fn radau_shooting_on_a_stiff_circuit_matches_dormand_prince() {
     }
     assert!((dp.multipliers[1].0 - ra.multipliers[1].0).abs() < 1e-7);
     // The point of the implicit method: far fewer steps (each dearer) on the stiff circuit.
-    assert!(10 * ra.steps < dp.steps, "radau5 {} vs dopri5 {} steps", ra.steps, dp.steps);
+    assert!(
+        10 * ra.steps < dp.steps,
+        "radau5 {} vs dopri5 {} steps",
+        ra.steps,
+        dp.steps
+    );
 }

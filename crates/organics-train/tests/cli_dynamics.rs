@@ -198,6 +198,51 @@ fn limit_cycle_reports_the_orbit_or_says_the_circuit_settles() {
     assert_eq!(json(&out)["settled"], true);
 }
 
+/// `examples/circuits/stiff_oscillating.json` (a neuron on a Hopf cycle beside one with
+/// τ = 1e-3 ms; organics-lyapunov's `radau_shooting_on_a_stiff_circuit_matches_dormand_prince`
+/// derives the tolerances): both integrators find the same orbit, Radau in far fewer steps.
+#[test]
+fn limit_cycle_with_radau5_on_a_stiff_circuit() {
+    let run = |integrator: &str| {
+        let out = organics(&[
+            "limit-cycle",
+            &example("stiff_oscillating.json"),
+            "--transient",
+            "3000",
+            "--window",
+            "400",
+            "--integrator",
+            integrator,
+        ]);
+        assert!(
+            out.status.success(),
+            "{integrator}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(&out)
+    };
+    let (dp, ra) = (run("dopri5"), run("radau5"));
+    assert_eq!(ra["integrator"], "radau5");
+    assert_eq!(dp["integrator"], "dopri5");
+    let period = |v: &Value| v["period"].as_f64().unwrap();
+    assert!((period(&dp) - period(&ra)).abs() < 1e-7 * period(&dp));
+    let steps = |v: &Value| v["steps"].as_u64().unwrap();
+    assert!(
+        10 * steps(&ra) < steps(&dp),
+        "{} vs {}",
+        steps(&ra),
+        steps(&dp)
+    );
+    assert_eq!(ra["stable"], true);
+    let out = organics(&[
+        "limit-cycle",
+        &example("stiff_oscillating.json"),
+        "--integrator",
+        "bdf",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn fixed_points_beyond_one_neuron() {
     let out = organics(&[
