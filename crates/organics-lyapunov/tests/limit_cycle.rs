@@ -17,17 +17,29 @@ fn example(name: &str) -> organics_core::Circuit {
         .unwrap()
 }
 
-/// `examples/circuits/oscillating.json` (20 rectified neurons, ‖W_r‖₂ = 3): the period from
-/// shooting against the mean interval between upward crossings of `y_i` through its mid-range
+/// `examples/circuits/oscillating.json` (20 rectified neurons, ‖W_r‖₂ = 3) and others: the
+/// period from shooting against the mean interval between upward crossings of `y_i` through its mid-range
 /// in an independent RK4 run (h = 0.01, after 4000 ms of transient, over 40 periods), for the
 /// neuron with the widest swing.
 #[test]
 fn period_matches_zero_crossings_and_trivial_multiplier_is_one() {
-    let c = example("oscillating.json");
+    period_against_zero_crossings("oscillating.json");
+}
+
+/// The same checks on `examples/circuits/oscillating_rectified50.json`: the rectified model
+/// with n = 50 and ‖W_r‖₂ = 3 (`ensemble::fig4(Rectified, 50, 3.0, 4228)`, found by
+/// organics-core's `find_oscillating` example), period ≈ 26.4 ms.
+#[test]
+fn the_rectified_50_neuron_oscillator_has_a_stable_cycle() {
+    period_against_zero_crossings("oscillating_rectified50.json");
+}
+
+fn period_against_zero_crossings(name: &str) {
+    let c = example(name);
     let x0 = vec![0.01; c.dim()];
     let CycleOutcome::Cycle(cycle) = limit_cycle(&c, &x0, &CycleOptions::for_circuit(&c)).unwrap()
     else {
-        panic!("oscillating.json settled");
+        panic!("{name} settled");
     };
     let n = c.n();
     // The independent route: a fixed-step simulation and its crossings.
