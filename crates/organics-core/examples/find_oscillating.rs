@@ -12,7 +12,11 @@
 //! Found so far (2026-12-04): `rectified 20 3` → seed 12 (`examples/circuits/oscillating.json`);
 //! `main 50 3` → seed 98 (`examples/circuits/oscillating_main50.json`, the first of seeds 0–98);
 //! `rectified 50 3` → none of seeds 0–1799 (every one settles from 0.01); from 0.5, none of
-//! seeds 0–599 oscillates and 319 of them leave the finite numbers.
+//! seeds 0–599 oscillates and 319 of them leave the finite numbers. A wider search from 0.01
+//! (each run stops at the first hit): seeds 1800–4228 → 4228 (`organics limit-cycle`: a stable
+//! cycle, period 26.38 ms, largest amplitude 0.109; `examples/circuits/oscillating_rectified50.json`),
+//! seeds 6800–10027 → 10027 (stable, period 57.38 ms, amplitude 0.040), seeds 11800–15055 →
+//! none; 2 oscillators among 8913 seeds, none leaving the finite numbers.
 
 use organics_core::VectorField;
 use organics_core::ensemble;

@@ -45,11 +45,13 @@ pub mod limit_cycle;
 pub mod oscillator;
 pub mod spectrum;
 pub mod stability;
+#[cfg(feature = "plot")]
+mod stroke;
 
 pub use classify::Kind;
 pub use error::LyapunovError;
 pub use fixed_point_search::{FoundPoint, SearchOptions, SearchReport, search_fixed_points};
-pub use limit_cycle::{CycleOptions, CycleOutcome, LimitCycle, limit_cycle};
+pub use limit_cycle::{CycleIntegrator, CycleOptions, CycleOutcome, LimitCycle, limit_cycle};
 pub use oscillator::OscillatorForm;
 pub use stability::{
     LinearStability, StabilityReport, SteadyState, Verdict, linear_stability, stability,

@@ -1,7 +1,8 @@
 //! Periodic orbits (limit cycles) of a circuit: detected in simulation, refined by shooting,
 //! judged by their Floquet multipliers (docs/model.md § Limit cycles).
 //!
-//! **Detection.** Integrate (Dormand–Prince) past a transient; if the scaled right-hand side
+//! **Detection.** Integrate ([`CycleIntegrator`]: Dormand–Prince, or Radau IIA for stiff
+//! circuits) past a transient; if the scaled right-hand side
 //! falls below a tolerance the circuit settles and there is no cycle. Otherwise record a window,
 //! take the potential `y_i` with the widest range, the Poincaré section `y_i = (min + max)/2`
 //! crossed upwards, and go back from the last crossing to the latest earlier crossing whose
@@ -25,6 +26,20 @@
 //!
 //! until `‖φ(x₀, T) − x₀‖∞ ≤ tol (1 + ‖x₀‖∞)`.
 //!
+//! With [`CycleIntegrator::Radau5`] the variational system is integrated implicitly too; its
+//! Jacobian is block lower-triangular,
+//!
+//! ```text
+//! ∂/∂(x, Φ) [f(x); J(x) Φ] = [ J(x)            0     ]
+//!                             [ ∂(J(x) Φ)/∂x    I ⊗ J ]
+//! ```
+//!
+//! with the coupling block `∂(J Φ e_j)/∂x_k` by central differences of the analytic Jacobian
+//! (step `ε^{1/3} (1 + |x_k|)`; Radau's simplified Newton only needs an approximate Jacobian,
+//! the collocation equations themselves are exact). The implicit stages are solved densely in
+//! `m + m²` unknowns (`m = 2n`), so Radau shooting suits small circuits (n ≲ 5); Dormand–Prince
+//! handles any n when the circuit is not stiff.
+//!
 //! **Floquet multipliers** are the eigenvalues of `Φ(T)` on the converged orbit. One of them is
 //! 1 (the flow direction, `Φ(T) f(x₀) = f(x₀)`): the *trivial* multiplier, the one closest to 1.
 //! The cycle is orbitally stable when every other multiplier has `|μ| < 1`.
@@ -33,8 +48,40 @@ use crate::error::LyapunovError;
 use crate::spectrum::eigenvalues;
 use faer::linalg::solvers::Solve;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
-use organics_core::integrate::{DormandPrince, Stepper};
+use organics_core::integrate::{DormandPrince, Integrator, Radau5, Stepper};
 use organics_core::{Circuit, CoreError, VectorField};
+
+/// The integrator of every run of [`limit_cycle`] (transient, detection window, shooting with
+/// the variational equations, and the amplitude pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CycleIntegrator {
+    /// Adaptive Dormand–Prince 5(4), explicit: the default.
+    #[default]
+    DormandPrince,
+    /// Adaptive Radau IIA order 5, implicit and L-stable, with the analytic Jacobian: for stiff
+    /// circuits (time constants spanning orders of magnitude); dense in `m + m²` unknowns during
+    /// shooting (module docs).
+    Radau5,
+}
+
+impl CycleIntegrator {
+    /// The name used on the command line: `dopri5` or `radau5`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CycleIntegrator::DormandPrince => "dopri5",
+            CycleIntegrator::Radau5 => "radau5",
+        }
+    }
+
+    fn stepper(self, tol: f64, h0: f64) -> Result<Integrator, CoreError> {
+        Ok(match self {
+            CycleIntegrator::DormandPrince => {
+                Integrator::DormandPrince(DormandPrince::new(tol, tol, h0)?)
+            }
+            CycleIntegrator::Radau5 => Integrator::Radau5(Radau5::adaptive(tol, tol, h0)?),
+        })
+    }
+}
 
 /// Options of [`limit_cycle`]. Times are in the circuit's unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,12 +100,14 @@ pub struct CycleOptions {
     pub tol: f64,
     /// Most Newton iterations.
     pub max_newton: usize,
+    /// The integrator of every run.
+    pub integrator: CycleIntegrator,
 }
 
 impl CycleOptions {
     /// Defaults scaled by the slowest time constant τ_max: transient 2000 τ_max, window
     /// 500 τ_max, settled below 1e-8, returns within 1e-2 of the orbit's size, integration
-    /// tolerance 1e-11, Newton to 1e-9, at most 20 Newton steps.
+    /// tolerance 1e-11, Newton to 1e-9, at most 20 Newton steps, Dormand–Prince.
     pub fn for_circuit(circuit: &Circuit) -> Self {
         let tau_max = circuit
             .tau_y()
@@ -73,6 +122,7 @@ impl CycleOptions {
             rtol: 1e-11,
             tol: 1e-9,
             max_newton: 20,
+            integrator: CycleIntegrator::DormandPrince,
         }
     }
 }
@@ -98,6 +148,8 @@ pub struct LimitCycle {
     pub residual: f64,
     /// The first guess of the period from the section returns.
     pub detected_period: f64,
+    /// Integration steps taken in all runs (transient, window, shooting, amplitude pass).
+    pub steps: usize,
 }
 
 /// What [`limit_cycle`] found.
@@ -136,39 +188,81 @@ impl VectorField for Variational<'_> {
         let out = MatMut::from_column_major_slice_mut(dphi, m, m);
         faer::linalg::matmul::matmul(out, Accum::Replace, jac.as_ref(), phi, 1.0, Par::Seq);
     }
+    /// The block lower-triangular Jacobian of the module docs.
+    fn jacobian(&self, _t: f64, x: &[f64], mut out: MatMut<'_, f64>) {
+        let m = self.circuit.dim();
+        let (state, phi) = x.split_at(m);
+        out.fill(0.0);
+        let jac = self.circuit.jacobian(state);
+        for i in 0..m {
+            for k in 0..m {
+                out[(i, k)] = jac[(i, k)];
+                // ∂(J Φ)_{:, j} / ∂Φ_{:, j} = J, for every column j.
+                for j in 0..m {
+                    out[(m + j * m + i, m + j * m + k)] = jac[(i, k)];
+                }
+            }
+        }
+        let phi = MatRef::from_column_major_slice(phi, m, m);
+        let mut xp = state.to_vec();
+        for k in 0..m {
+            let h = f64::EPSILON.cbrt() * (1.0 + state[k].abs());
+            xp[k] = state[k] + h;
+            let jp = self.circuit.jacobian(&xp);
+            xp[k] = state[k] - h;
+            let jm = self.circuit.jacobian(&xp);
+            xp[k] = state[k];
+            let d = (jp - jm) * phi;
+            for j in 0..m {
+                for i in 0..m {
+                    out[(m + j * m + i, k)] = d[(i, j)] / (2.0 * h);
+                }
+            }
+        }
+    }
     fn scaled_norm(&self, dxdt: &[f64]) -> f64 {
         self.circuit.scaled_norm(&dxdt[..self.circuit.dim()])
     }
 }
 
-/// Integrate `f` from `x` over exactly `t_end` (Dormand–Prince, tolerance `tol`), calling
-/// `visit` after every step.
+/// The integrator, its tolerance (relative = absolute), first trial step and largest step.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    integrator: CycleIntegrator,
+    tol: f64,
+    h0: f64,
+    h_max: f64,
+}
+
+/// Integrate `f` from `x` over exactly `t_end`, calling `visit` after every step; returns the
+/// number of steps.
 fn flow<F: VectorField + ?Sized>(
     f: &F,
     x: &mut [f64],
     t_end: f64,
-    tol: f64,
-    h0: f64,
+    run: Run,
     mut visit: impl FnMut(f64, &[f64]),
-) -> Result<(), CoreError> {
-    let mut stepper = DormandPrince::new(tol, tol, h0)?;
+) -> Result<usize, CoreError> {
+    let mut stepper = run.integrator.stepper(run.tol, run.h0)?;
     let mut k1 = vec![0.0; x.len()];
     let mut t = 0.0;
+    let mut steps = 0;
     while t_end - t > 1e-12 * t_end {
         f.eval(t, x, &mut k1);
-        t += stepper.step(f, t, x, &k1, t_end - t)?;
+        t += stepper.step(f, t, x, &k1, run.h_max.min(t_end - t))?;
+        steps += 1;
         if x.iter().any(|v| !v.is_finite()) {
             return Err(CoreError::NotConverged {
                 method: "limit-cycle simulation".into(),
                 residual: f64::INFINITY,
-                tolerance: tol,
-                iterations: stepper.accepted,
+                tolerance: run.tol,
+                iterations: steps,
                 reason: "non-finite".into(),
             });
         }
         visit(t, x);
     }
-    Ok(())
+    Ok(steps)
 }
 
 /// `φ(x₀, T)` and `Φ(T)`.
@@ -176,18 +270,17 @@ fn monodromy(
     circuit: &Circuit,
     x0: &[f64],
     period: f64,
-    tol: f64,
-    h0: f64,
-) -> Result<(Vec<f64>, Mat<f64>), CoreError> {
+    run: Run,
+) -> Result<(Vec<f64>, Mat<f64>, usize), CoreError> {
     let m = x0.len();
     let mut z = vec![0.0; m + m * m];
     z[..m].copy_from_slice(x0);
     for i in 0..m {
         z[m + i * m + i] = 1.0;
     }
-    flow(&Variational { circuit }, &mut z, period, tol, h0, |_, _| {})?;
+    let steps = flow(&Variational { circuit }, &mut z, period, run, |_, _| {})?;
     let phi = Mat::from_fn(m, m, |i, j| z[m + j * m + i]);
-    Ok((z[..m].to_vec(), phi))
+    Ok((z[..m].to_vec(), phi, steps))
 }
 
 /// Detect and refine a limit cycle of `circuit` from the state `x0`; see the module docs.
@@ -224,14 +317,20 @@ pub fn limit_cycle(
         .chain(circuit.tau_a())
         .fold(f64::INFINITY, |m, &t| m.min(t));
     let h0 = 0.01 * tau_min;
+    let sim = Run {
+        integrator: opts.integrator,
+        tol: 1e-9,
+        h0,
+        h_max: f64::INFINITY,
+    };
     let mut x = x0.to_vec();
     let mut f = vec![0.0; m];
-    flow(circuit, &mut x, opts.transient, 1e-9, h0, |_, _| {})?;
+    let mut steps = flow(circuit, &mut x, opts.transient, sim, |_, _| {})?;
     // The window: every step recorded, settling watched.
     let mut times = vec![0.0];
     let mut states = x.clone();
     let mut min_residual = f64::INFINITY;
-    flow(circuit, &mut x, opts.window, 1e-9, h0, |t, s| {
+    steps += flow(circuit, &mut x, opts.window, sim, |t, s| {
         times.push(t);
         states.extend_from_slice(s);
         circuit.rhs(s, &mut f);
@@ -302,15 +401,24 @@ pub fn limit_cycle(
     let mut iterations = 0;
     let mut fx0 = vec![0.0; m];
     let mut fx1 = vec![0.0; m];
+    let shoot = Run {
+        tol: opts.rtol,
+        ..sim
+    };
     loop {
-        let (x1, phi) = monodromy(circuit, &x0, period, opts.rtol, h0)?;
+        let (x1, phi, shot) = monodromy(circuit, &x0, period, shoot)?;
+        steps += shot;
         let r: Vec<f64> = (0..m).map(|i| x1[i] - x0[i]).collect();
         let res = r.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
         let scale = 1.0 + x0.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
         if res <= opts.tol * scale {
-            return finish(
-                circuit, x0, period, phi, iterations, res, detected, opts, h0,
-            );
+            let report = Shooting {
+                newton_iterations: iterations,
+                residual: res,
+                detected_period: detected,
+                steps,
+            };
+            return finish(circuit, x0, period, phi, report, shoot);
         }
         if iterations >= opts.max_newton {
             return Err(no_cycle(format!(
@@ -340,17 +448,21 @@ pub fn limit_cycle(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What shooting reports besides the orbit.
+struct Shooting {
+    newton_iterations: usize,
+    residual: f64,
+    detected_period: f64,
+    steps: usize,
+}
+
 fn finish(
     circuit: &Circuit,
     x0: Vec<f64>,
     period: f64,
     phi: Mat<f64>,
-    newton_iterations: usize,
-    residual: f64,
-    detected_period: f64,
-    opts: &CycleOptions,
-    h0: f64,
+    report: Shooting,
+    run: Run,
 ) -> Result<CycleOutcome, LyapunovError> {
     let n = circuit.n();
     let mut mus: Vec<(f64, f64)> = eigenvalues(&phi)?.iter().map(|v| (v.re, v.im)).collect();
@@ -375,15 +487,11 @@ fn finish(
     };
     note(&x);
     // Small steps so that the extremes are sampled finely (≤ T/2000 apart).
-    let mut stepper = DormandPrince::new(opts.rtol, opts.rtol, h0)?;
-    let mut k1 = vec![0.0; x.len()];
-    let mut t = 0.0;
-    let h_cap = period / 2000.0;
-    while period - t > 1e-12 * period {
-        circuit.eval(t, &x, &mut k1);
-        t += stepper.step(circuit, t, &mut x, &k1, h_cap.min(period - t))?;
-        note(&x);
-    }
+    let fine = Run {
+        h_max: period / 2000.0,
+        ..run
+    };
+    let steps = report.steps + flow(circuit, &mut x, period, fine, |_, s| note(s))?;
     Ok(CycleOutcome::Cycle(LimitCycle {
         period,
         point: x0,
@@ -391,8 +499,9 @@ fn finish(
         multipliers: mus,
         trivial,
         stable,
-        newton_iterations,
-        residual,
-        detected_period,
+        newton_iterations: report.newton_iterations,
+        residual: report.residual,
+        detected_period: report.detected_period,
+        steps,
     }))
 }

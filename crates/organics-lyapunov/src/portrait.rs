@@ -10,7 +10,11 @@
 //!   they enter a cell another line (or an earlier part of the same line) already crossed, leave
 //!   the window, or would step over a zero of the field (the direction turns back); lines shorter than a tenth of the axes are dropped.
 //!   An arrowhead at the middle of each line gives the direction of time;
-//! - the y-nullcline (orange) and the a-nullcline (green), [`crate::planar::nullclines()`];
+//! - the y-nullcline (orange) and the a-nullcline (green), [`crate::planar::nullclines()`]
+//!   (exact curves, stroked with sub-pixel accuracy: anti-aliased coverage in PNG,
+//!   simplified polylines in SVG);
+//! - the stable manifolds of saddles (purple), [`crate::planar::stable_manifolds()`], the
+//!   separatrices that bound the basins of attraction;
 //! - stable fixed points as red stars, saddles as open black diamonds and the other unstable
 //!   points as black circles (the legend lists only what is drawn),
 //!   [`crate::planar::fixed_points()`];
@@ -22,10 +26,13 @@
 use crate::classify::Kind;
 use crate::error::LyapunovError;
 use crate::planar::{
-    FixedPoint2D, Nullclines, PlaneCircuit, Window, fixed_points, nullclines, trajectory,
+    FixedPoint2D, Nullclines, PlaneCircuit, StableManifold, Window, fixed_points, nullclines,
+    stable_manifolds, trajectory,
 };
+use crate::stroke::{coverage, dashes, simplify};
 use organics_core::{Circuit, Model};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::{Path, PathBuf};
@@ -73,6 +80,8 @@ pub struct Portrait {
     pub fixed_points: Vec<FixedPoint2D>,
     /// Number of streamlines drawn.
     pub streamlines: usize,
+    /// The stable manifolds of the saddles in the window (drawn).
+    pub stable_manifolds: Vec<StableManifold>,
 }
 
 /// The figure format, from the file name.
@@ -120,6 +129,7 @@ struct Scene {
     /// Arrowheads: position and direction, in data coordinates.
     arrows: Vec<((f64, f64), (f64, f64))>,
     trajectories: Vec<Vec<(f64, f64)>>,
+    manifolds: Vec<StableManifold>,
     title: String,
     subtitle: String,
 }
@@ -309,6 +319,7 @@ fn scene(circuit: &Circuit, opts: &PortraitOptions) -> Result<Scene, LyapunovErr
         .window
         .unwrap_or_else(|| default_window(circuit.model(), &fps));
     let nc = nullclines(circuit, &window, 400)?;
+    let manifolds = stable_manifolds(circuit, &window, &fps)?;
     let field = |y: f64, a: f64| {
         let mut f = [0.0; 2];
         circuit.rhs(&[y, a], &mut f);
@@ -332,6 +343,7 @@ fn scene(circuit: &Circuit, opts: &PortraitOptions) -> Result<Scene, LyapunovErr
         streamlines: lines,
         arrows,
         trajectories,
+        manifolds,
         title: opts.title.clone().unwrap_or_else(|| model.to_string()),
         subtitle: parameters(circuit, &plane),
     })
@@ -357,20 +369,6 @@ fn closed(mut pts: Vec<(i32, i32)>) -> Vec<(i32, i32)> {
         pts.push(p);
     }
     pts
-}
-
-/// Drop points closer than `min_px` pixels to the last kept one (keeping both ends), so that
-/// thick lines are drawn from a few clean segments instead of many sub-pixel ones.
-fn decimate(line: &[(f64, f64)], (sx, sy): (f64, f64), min_px: f64) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::with_capacity(line.len());
-    for (k, &p) in line.iter().enumerate() {
-        match out.last() {
-            Some(&q)
-                if k + 1 < line.len() && ((p.0 - q.0) * sx).hypot((p.1 - q.1) * sy) < min_px => {}
-            _ => out.push(p),
-        }
-    }
-    out
 }
 
 /// Clip a polyline to the window (Liang–Barsky on each segment); the pieces inside.
@@ -434,9 +432,25 @@ enum Entry {
     YNull,
     ANull,
     Trajectory,
+    Manifold,
     Stable,
     Unstable,
     Saddle,
+}
+
+impl Entry {
+    fn label(self) -> &'static str {
+        match self {
+            Entry::Stream => "streamlines",
+            Entry::YNull => "y-nullcline",
+            Entry::ANull => "a-nullcline",
+            Entry::Trajectory => "trajectory",
+            Entry::Manifold => "separatrix (stable manifold of a saddle)",
+            Entry::Stable => "stable f.p.",
+            Entry::Unstable => "unstable node/focus",
+            Entry::Saddle => "saddle",
+        }
+    }
 }
 
 /// A saddle: an open diamond (an unstable node or focus is a filled circle).
@@ -449,19 +463,140 @@ const Y_NULL: RGBColor = RGBColor(230, 120, 0);
 const A_NULL: RGBColor = RGBColor(0, 150, 80);
 const STABLE: RGBColor = RGBColor(220, 20, 30);
 const TRAJ: RGBColor = RGBColor(20, 30, 110);
+const MANIFOLD: RGBColor = RGBColor(130, 40, 160);
+
+/// Data-to-pixel map of the chart in floating point (plotters rounds to whole pixels): the
+/// window's corners land on the same pixels as plotters puts them.
+struct PixelMap {
+    window: Window,
+    /// Pixel x of `y_min` and `y_max`.
+    x: (f64, f64),
+    /// Pixel y of `a_min` and `a_max`.
+    y: (f64, f64),
+    /// The plotting area's pixel rectangle, `[x0, x1) × [y0, y1)`.
+    clip: ((i32, i32), (i32, i32)),
+}
+
+impl PixelMap {
+    fn to_pixel(&self, (y, a): (f64, f64)) -> (f64, f64) {
+        let w = &self.window;
+        (
+            self.x.0 + (self.x.1 - self.x.0) * (y - w.y_min) / (w.y_max - w.y_min),
+            self.y.0 + (self.y.1 - self.y.0) * (a - w.a_min) / (w.a_max - w.a_min),
+        )
+    }
+    fn to_data(&self, (px, py): (f64, f64)) -> (f64, f64) {
+        let w = &self.window;
+        (
+            w.y_min + (w.y_max - w.y_min) * (px - self.x.0) / (self.x.1 - self.x.0),
+            w.a_min + (w.a_max - w.a_min) * (py - self.y.0) / (self.y.1 - self.y.0),
+        )
+    }
+}
+
+/// Stroke a curve (data coordinates, already clipped to the window) `width` pixels wide,
+/// smoothly in either format ([`crate::stroke`]).
+fn stroke_curve<DB: DrawingBackend>(
+    chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    map: &PixelMap,
+    line: &[(f64, f64)],
+    color: RGBColor,
+    width: u32,
+    format: Format,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB::ErrorType: 'static,
+{
+    let px: Vec<(f64, f64)> = line.iter().map(|&p| map.to_pixel(p)).collect();
+    match format {
+        Format::Svg => {
+            // A quarter pixel: below what a viewer shows at 100 % zoom.
+            let kept = simplify(&px, 0.25);
+            let pts: Vec<(f64, f64)> = kept.into_iter().map(|p| map.to_data(p)).collect();
+            chart
+                .plotting_area()
+                .draw(&PathElement::new(pts, color.stroke_width(width)))?;
+        }
+        Format::Png => {
+            let screen = chart.plotting_area().use_screen_coord();
+            for ((i, j), c) in coverage(&px, 0.5 * f64::from(width), map.clip.0, map.clip.1) {
+                screen.draw_pixel((i, j), &color.mix(c))?;
+            }
+        }
+    }
+    Ok(())
+}
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     s: &Scene,
+    format: Format,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
     let (width, _) = root.dim_in_pixel();
+    let w = s.window;
+    let inside =
+        |f: &&FixedPoint2D| f.y >= w.y_min && f.y <= w.y_max && f.a >= w.a_min && f.a <= w.a_max;
+    let stable: Vec<&FixedPoint2D> = s
+        .fixed_points
+        .iter()
+        .filter(inside)
+        .filter(|f| f.stable)
+        .collect();
+    let unstable: Vec<&FixedPoint2D> = s
+        .fixed_points
+        .iter()
+        .filter(inside)
+        .filter(|f| !f.stable && f.kind != Kind::Saddle)
+        .collect();
+    let saddles: Vec<&FixedPoint2D> = s
+        .fixed_points
+        .iter()
+        .filter(inside)
+        .filter(|f| !f.stable && f.kind == Kind::Saddle)
+        .collect();
+    let manifold_pieces: Vec<Vec<(f64, f64)>> = s
+        .manifolds
+        .iter()
+        .flat_map(|m| m.branches.iter().flat_map(|b| clip(&b.points, &w)))
+        .collect();
+    // The legend lists only what is drawn: trajectories, separatrices and each kind of fixed
+    // point when present. It is laid out in rows that fit the width.
+    let mut entries = vec![Entry::Stream, Entry::YNull, Entry::ANull];
+    if !s.trajectories.is_empty() {
+        entries.push(Entry::Trajectory);
+    }
+    if !manifold_pieces.is_empty() {
+        entries.push(Entry::Manifold);
+    }
+    if !stable.is_empty() {
+        entries.push(Entry::Stable);
+    }
+    if !unstable.is_empty() {
+        entries.push(Entry::Unstable);
+    }
+    if !saddles.is_empty() {
+        entries.push(Entry::Saddle);
+    }
+    let font = ("sans-serif", 16).into_font().color(&BLACK);
+    let mut placed = Vec::with_capacity(entries.len());
+    let (mut x, mut row) = (16i32, 0i32);
+    for entry in entries {
+        let (tw, _) = root.estimate_text_size(entry.label(), &font)?;
+        let span = 32 + tw as i32 + 18;
+        if x > 16 && x + span - 18 > width as i32 - 8 {
+            x = 16;
+            row += 1;
+        }
+        placed.push((entry, x, 22 + 28 * row));
+        x += span;
+    }
     let (head, rest) = root.split_vertically(70);
     let (_, height) = rest.dim_in_pixel();
-    let (body, foot) = rest.split_vertically(height.saturating_sub(44));
+    let (body, foot) = rest.split_vertically(height.saturating_sub(44 + 28 * row as u32));
     head.draw(&Text::new(
         s.title.clone(),
         (24, 10),
@@ -474,7 +609,6 @@ where
             .into_font()
             .color(&RGBColor(60, 60, 60)),
     ))?;
-    let w = s.window;
     let mut chart = ChartBuilder::on(&body)
         .margin_left(10)
         .margin_right(24)
@@ -520,59 +654,37 @@ where
         EmptyElement::at(at) + Polygon::new(vec![tip, l, r], STREAM.filled())
     }))?;
 
-    let mut first = true;
+    let (x0, y0) = chart.backend_coord(&(w.y_min, w.a_min));
+    let (x1, y1) = chart.backend_coord(&(w.y_max, w.a_max));
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let map = PixelMap {
+        window: w,
+        x: (f64::from(x0), f64::from(x1)),
+        y: (f64::from(y0), f64::from(y1)),
+        clip: ((xr.start, xr.end), (yr.start, yr.end)),
+    };
     for line in s.nullclines.y_nullcline.iter().flat_map(|l| clip(l, &w)) {
-        let series = chart.draw_series(LineSeries::new(
-            decimate(&line, (sx, sy), 3.0),
-            Y_NULL.stroke_width(3),
-        ))?;
-        if std::mem::take(&mut first) {
-            series.label("y-nullcline (dy/dt = 0)").legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], Y_NULL.stroke_width(3))
-            });
-        }
+        stroke_curve(&chart, &map, &line, Y_NULL, 3, format)?;
     }
-    let mut first = true;
     for line in s.nullclines.a_nullcline.iter().flat_map(|l| clip(l, &w)) {
-        let series = chart.draw_series(LineSeries::new(
-            decimate(&line, (sx, sy), 3.0),
-            A_NULL.stroke_width(3),
-        ))?;
-        if std::mem::take(&mut first) {
-            series.label("a-nullcline (da/dt = 0)").legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], A_NULL.stroke_width(3))
-            });
+        stroke_curve(&chart, &map, &line, A_NULL, 3, format)?;
+    }
+    // Dashed, so that a nullcline it runs along stays visible.
+    for line in &manifold_pieces {
+        let px: Vec<(f64, f64)> = line.iter().map(|&p| map.to_pixel(p)).collect();
+        for dash in dashes(&px, 10.0, 6.0) {
+            let data: Vec<(f64, f64)> = dash.into_iter().map(|p| map.to_data(p)).collect();
+            stroke_curve(&chart, &map, &data, MANIFOLD, 3, format)?;
         }
     }
     for t in &s.trajectories {
-        chart.draw_series(LineSeries::new(
-            decimate(t, (sx, sy), 2.0),
-            TRAJ.stroke_width(2),
-        ))?;
+        for line in clip(t, &w) {
+            stroke_curve(&chart, &map, &line, TRAJ, 2, format)?;
+        }
         if let Some(&p) = t.first() {
             chart.draw_series(std::iter::once(Circle::new(p, 4, TRAJ.filled())))?;
         }
     }
-    let inside =
-        |f: &&FixedPoint2D| f.y >= w.y_min && f.y <= w.y_max && f.a >= w.a_min && f.a <= w.a_max;
-    let stable: Vec<&FixedPoint2D> = s
-        .fixed_points
-        .iter()
-        .filter(inside)
-        .filter(|f| f.stable)
-        .collect();
-    let unstable: Vec<&FixedPoint2D> = s
-        .fixed_points
-        .iter()
-        .filter(inside)
-        .filter(|f| !f.stable && f.kind != Kind::Saddle)
-        .collect();
-    let saddles: Vec<&FixedPoint2D> = s
-        .fixed_points
-        .iter()
-        .filter(inside)
-        .filter(|f| !f.stable && f.kind == Kind::Saddle)
-        .collect();
     chart.draw_series(stable.iter().map(|f| {
         EmptyElement::at((f.y, f.a))
             + Polygon::new(star(13.0), STABLE.filled())
@@ -590,33 +702,8 @@ where
     }))?;
 
     // The legend, in its own band below the axes so that it never hides the flow.
-    let font = ("sans-serif", 16).into_font().color(&BLACK);
-    let mut x = 16;
-    let y = 22;
-    // Only what is drawn: trajectories and each kind of fixed point when present.
-    let mut entries = vec![Entry::Stream, Entry::YNull, Entry::ANull];
-    if !s.trajectories.is_empty() {
-        entries.push(Entry::Trajectory);
-    }
-    if !stable.is_empty() {
-        entries.push(Entry::Stable);
-    }
-    if !unstable.is_empty() {
-        entries.push(Entry::Unstable);
-    }
-    if !saddles.is_empty() {
-        entries.push(Entry::Saddle);
-    }
-    for entry in entries {
-        let label = match entry {
-            Entry::Stream => "streamlines",
-            Entry::YNull => "y-nullcline",
-            Entry::ANull => "a-nullcline",
-            Entry::Trajectory => "trajectory",
-            Entry::Stable => "stable f.p.",
-            Entry::Unstable => "unstable node/focus",
-            Entry::Saddle => "saddle",
-        };
+    for (entry, x, y) in placed {
+        let label = entry.label();
         let line =
             |c: RGBColor, w: u32| PathElement::new(vec![(x, y), (x + 26, y)], c.stroke_width(w));
         match entry {
@@ -624,6 +711,15 @@ where
             Entry::YNull => foot.draw(&line(Y_NULL, 3))?,
             Entry::ANull => foot.draw(&line(A_NULL, 3))?,
             Entry::Trajectory => foot.draw(&line(TRAJ, 2))?,
+            Entry::Manifold => {
+                for k in 0..2 {
+                    let x0 = x + 16 * k;
+                    foot.draw(&PathElement::new(
+                        vec![(x0, y), (x0 + 10, y)],
+                        MANIFOLD.stroke_width(3),
+                    ))?;
+                }
+            }
             Entry::Stable => foot.draw(
                 &(EmptyElement::at((x + 13, y)) + Polygon::new(star(11.0), STABLE.filled())),
             )?,
@@ -634,9 +730,7 @@ where
                     + PathElement::new(closed(saddle_marker()), BLACK.stroke_width(2))),
             )?,
         }
-        let (tw, _) = foot.estimate_text_size(label, &font)?;
         foot.draw(&Text::new(label.to_string(), (x + 32, y - 9), font.clone()))?;
-        x += 32 + tw as i32 + 18;
     }
     root.present()?;
     Ok(())
@@ -663,15 +757,20 @@ pub fn phase_portrait(
         message: e,
     };
     match format {
-        Format::Svg => draw(SVGBackend::new(out, size).into_drawing_area(), &s)
+        Format::Svg => draw(SVGBackend::new(out, size).into_drawing_area(), &s, format)
             .map_err(|e| err(e.to_string()))?,
-        Format::Png => draw(BitMapBackend::new(out, size).into_drawing_area(), &s)
-            .map_err(|e| err(e.to_string()))?,
+        Format::Png => draw(
+            BitMapBackend::new(out, size).into_drawing_area(),
+            &s,
+            format,
+        )
+        .map_err(|e| err(e.to_string()))?,
     }
     Ok(Portrait {
         window: s.window,
         fixed_points: s.fixed_points,
         streamlines: s.streamlines.len(),
+        stable_manifolds: s.manifolds,
     })
 }
 

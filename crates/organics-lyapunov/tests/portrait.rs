@@ -45,6 +45,8 @@ fn svg_and_png_are_written_with_text_and_fixed_points() {
         "unstable node/focus",
         "saddle",
         "trajectory",
+        // Its saddle's stable manifold is drawn, so the legend lists it.
+        "separatrix",
         "modulator membrane potential",
         "ms",
     ] {
@@ -64,6 +66,11 @@ fn every_paper_panel_is_rendered() {
     let dir = Scratch::new("paper");
     let files = render_paper_figures(&dir.0).unwrap();
     assert_eq!(files.len(), 2 * 15);
+    // The legend lists the separatrix only where a saddle's stable manifold is drawn: fig1b
+    // has a saddle, fig1a has one stable focus and nothing else.
+    let svg = |stem: &str| std::fs::read_to_string(dir.0.join(format!("{stem}.svg"))).unwrap();
+    assert!(svg("fig1b").contains("separatrix"));
+    assert!(!svg("fig1a").contains("separatrix"));
     for stem in ["fig1a", "fig1f", "fig2a", "fig2f", "fig3a", "fig3c"] {
         for ext in ["svg", "png"] {
             let f = dir.0.join(format!("{stem}.{ext}"));

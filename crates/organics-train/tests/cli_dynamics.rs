@@ -198,6 +198,80 @@ fn limit_cycle_reports_the_orbit_or_says_the_circuit_settles() {
     assert_eq!(json(&out)["settled"], true);
 }
 
+/// `examples/circuits/oscillating_rectified50.json` is the Fig. 4 ensemble's rectified circuit
+/// with n = 50, ‖W_r‖₂ = 3 and seed 4228 (the issue's "rectified 50-neuron circuit with
+/// ‖W_r‖₂ = 3 that oscillates"), and `organics limit-cycle` finds its stable orbit.
+#[test]
+fn limit_cycle_on_the_rectified_50_neuron_oscillator() {
+    use organics_core::{Model, ensemble};
+    let path = example("oscillating_rectified50.json");
+    let drawn = ensemble::fig4(Model::Rectified, 50, 3.0, 4228).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap().trim_end(),
+        drawn.to_spec().to_json().to_string()
+    );
+    let out = organics(&["limit-cycle", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["stable"], true);
+    assert_eq!(v["amplitude"].as_array().unwrap().len(), 50);
+    // Shooting converged (residual ≤ 1e-9 (1 + ‖x₀‖∞)) and the trivial multiplier is 1 to the
+    // monodromy's accuracy (integration tolerance 1e-11 over ~1e4 steps: 1e-6).
+    assert!(v["residual"].as_f64().unwrap() < 1e-8);
+    let trivial = v["trivial_multiplier"][0].as_f64().unwrap();
+    assert!((trivial - 1.0).abs() < 1e-6, "{trivial}");
+    assert!(v["period"].as_f64().unwrap() > 0.0);
+}
+
+/// `examples/circuits/stiff_oscillating.json` (a neuron on a Hopf cycle beside one with
+/// τ = 1e-3 ms; organics-lyapunov's `radau_shooting_on_a_stiff_circuit_matches_dormand_prince`
+/// derives the tolerances): both integrators find the same orbit, Radau in far fewer steps.
+#[test]
+fn limit_cycle_with_radau5_on_a_stiff_circuit() {
+    let run = |integrator: &str| {
+        let out = organics(&[
+            "limit-cycle",
+            &example("stiff_oscillating.json"),
+            "--transient",
+            "3000",
+            "--window",
+            "400",
+            "--integrator",
+            integrator,
+        ]);
+        assert!(
+            out.status.success(),
+            "{integrator}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(&out)
+    };
+    let (dp, ra) = (run("dopri5"), run("radau5"));
+    assert_eq!(ra["integrator"], "radau5");
+    assert_eq!(dp["integrator"], "dopri5");
+    let period = |v: &Value| v["period"].as_f64().unwrap();
+    assert!((period(&dp) - period(&ra)).abs() < 1e-7 * period(&dp));
+    let steps = |v: &Value| v["steps"].as_u64().unwrap();
+    assert!(
+        10 * steps(&ra) < steps(&dp),
+        "{} vs {}",
+        steps(&ra),
+        steps(&dp)
+    );
+    assert_eq!(ra["stable"], true);
+    let out = organics(&[
+        "limit-cycle",
+        &example("stiff_oscillating.json"),
+        "--integrator",
+        "bdf",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn fixed_points_beyond_one_neuron() {
     let out = organics(&[

@@ -38,7 +38,7 @@ impl Window {
         }
     }
 
-    fn check(&self) -> Result<(), LyapunovError> {
+    pub(crate) fn check(&self) -> Result<(), LyapunovError> {
         let ok = |lo: f64, hi: f64| lo.is_finite() && hi.is_finite() && lo < hi;
         if !ok(self.y_min, self.y_max) {
             return Err(LyapunovError::BadOption {
