@@ -34,6 +34,7 @@
 use crate::error::GradError;
 use crate::params::ParamSet;
 use crate::scalar::Scalar;
+use crate::simd::{InstructionSet, simd_kernel};
 use serde::{Deserialize, Serialize};
 
 /// How Adam applies weight decay.
@@ -160,6 +161,22 @@ impl<S: Scalar> Optimizer<S> {
         grads: &ParamSet<S>,
         lr: f64,
     ) -> Result<(), GradError> {
+        self.step_with(InstructionSet::Detect, params, grads, lr)
+    }
+
+    /// [`Optimizer::step`] with its element-wise loop compiled for `isa` (bit-identical
+    /// results for every choice, see [`crate::simd`]; [`InstructionSet::Baseline`] is the
+    /// reference for tests).
+    ///
+    /// # Errors
+    /// As [`Optimizer::step`].
+    pub fn step_with(
+        &mut self,
+        isa: InstructionSet,
+        params: &mut ParamSet<S>,
+        grads: &ParamSet<S>,
+        lr: f64,
+    ) -> Result<(), GradError> {
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(GradError::InvalidConfig {
                 field: "lr",
@@ -190,25 +207,26 @@ impl<S: Scalar> Optimizer<S> {
                     .zip(m.tensors_mut())
                     .zip(v.tensors_mut())
                 {
-                    for (((pi, &gi), mi), vi) in p
-                        .data
-                        .iter_mut()
-                        .zip(&g.data)
-                        .zip(mm.data.iter_mut())
-                        .zip(vv.data.iter_mut())
-                    {
-                        let g = match c.decay {
-                            WeightDecay::L2 => gi + wd * *pi,
-                            WeightDecay::Decoupled => {
-                                *pi *= decay;
-                                gi
-                            }
-                        };
-                        *mi += ob1 * (g - *mi);
-                        *vi = (b2 * *vi + ob2 * g * g).flush_subnormal();
-                        let denom = vi.sqrt() / sqrt_bc2 + eps;
-                        *pi -= step_size * *mi / denom;
-                    }
+                    let (p, g, m, v) = (&mut p.data[..], &g.data[..], &mut mm.data, &mut vv.data);
+                    let coef = AdamCoefficients {
+                        wd,
+                        decay,
+                        ob1,
+                        b2,
+                        ob2,
+                        sqrt_bc2,
+                        eps,
+                        step_size,
+                    };
+                    let kind = c.decay;
+                    isa.dispatch(AdamUpdate {
+                        p,
+                        g,
+                        m,
+                        v,
+                        kind,
+                        coef,
+                    });
                 }
             }
             Self::Sgd {
@@ -292,6 +310,54 @@ impl GradClip {
             }
         }
         norm
+    }
+}
+
+/// The per-step constants of Adam's element-wise update (see the module docs).
+#[derive(Clone, Copy)]
+struct AdamCoefficients<S> {
+    wd: S,
+    decay: S,
+    ob1: S,
+    b2: S,
+    ob2: S,
+    sqrt_bc2: S,
+    eps: S,
+    step_size: S,
+}
+
+impl<S: Scalar> AdamCoefficients<S> {
+    /// One element's update from gradient `g` (weight decay already applied).
+    #[inline(always)]
+    fn update(&self, g: S, p: &mut S, m: &mut S, v: &mut S) {
+        *m += self.ob1 * (g - *m);
+        *v = (self.b2 * *v + self.ob2 * g * g).flush_subnormal();
+        let denom = v.sqrt() / self.sqrt_bc2 + self.eps;
+        *p -= self.step_size * *m / denom;
+    }
+}
+
+simd_kernel! {
+    /// Adam's update of one tensor: one loop per weight-decay kind, so that it vectorises.
+    AdamUpdate<'a> {
+        p: &'a mut [S], g: &'a [S], m: &'a mut [S], v: &'a mut [S],
+        kind: WeightDecay, coef: AdamCoefficients<S>,
+    }
+    {
+        let it = p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut());
+        match kind {
+            WeightDecay::L2 => {
+                for (((p, &g), m), v) in it {
+                    coef.update(g + coef.wd * *p, p, m, v);
+                }
+            }
+            WeightDecay::Decoupled => {
+                for (((p, &g), m), v) in it {
+                    *p *= coef.decay;
+                    coef.update(g, p, m, v);
+                }
+            }
+        }
     }
 }
 

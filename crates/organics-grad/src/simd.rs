@@ -1,9 +1,11 @@
 //! The vector instruction set of the element-wise kernels: [`InstructionSet`].
 //!
 //! Builds target baseline x86-64, whose widest vectors are 4-lane SSE2. The element-wise loops
-//! of the fused cell ([`crate::cell`]) are therefore compiled once more for x86-64-v3 (AVX2 +
-//! FMA, 8 lanes) through [`pulp`]'s run-time dispatch, and that version runs when the
-//! processor supports it. On other architectures the baseline loop runs (pulp selects NEON
+//! of the fused cell ([`crate::cell`]), of the tape's unary and binary operations and their
+//! VJPs ([`crate::Tape::unary`], [`crate::Tape::binary`]; one loop per function) and of the
+//! Adam update ([`crate::optim::Optimizer::step`]) are therefore compiled once more for
+//! x86-64-v3 (AVX2 + FMA, 8 lanes) through [`pulp`]'s run-time dispatch, and that version runs
+//! when the processor supports it. On other architectures the baseline loop runs (pulp selects NEON
 //! where it applies).
 //!
 //! AVX-512 (x86-64-v4) is not enabled: pulp's `x86-v4` feature is shared with faer, which then

@@ -37,6 +37,7 @@ use core::fmt::Debug;
 use crate::error::GradError;
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
+use crate::simd::{InstructionSet, simd_kernel};
 use crate::spectral_norm::SpectralNorm;
 
 /// Handle of a value on a [`Tape`] (valid until the next [`Tape::reset`]).
@@ -77,7 +78,7 @@ pub enum Unary<S> {
 }
 
 impl<S: Scalar> Unary<S> {
-    #[inline]
+    #[inline(always)]
     fn apply(self, x: S) -> S {
         match self {
             Self::Relu => x.relu(),
@@ -94,7 +95,7 @@ impl<S: Scalar> Unary<S> {
     }
 
     /// `g · f'(x)` given `y = f(x)`.
-    #[inline]
+    #[inline(always)]
     fn vjp(self, x: S, y: S, g: S) -> S {
         match self {
             Self::Relu => g * x.step(),
@@ -262,6 +263,9 @@ pub struct Tape<S: Scalar> {
     /// The custom operations recorded on this tape, one table per operation type.
     custom: Vec<(TypeId, Box<dyn AnyCustomTable<S>>)>,
     tmp: Vec<S>,
+    /// The instruction set of the element-wise loops ([`Tape::unary`], [`Tape::binary`] and
+    /// their VJPs); every choice gives bit-identical results (see [`crate::simd`]).
+    isa: InstructionSet,
 }
 
 // Tapes move between threads (organics-train records one per batch chunk in parallel).
@@ -283,7 +287,14 @@ impl<S: Scalar> Tape<S> {
             ints: Vec::new(),
             custom: Vec::new(),
             tmp: Vec::new(),
+            isa: InstructionSet::Detect,
         }
+    }
+
+    /// Sets the instruction set of the element-wise loops (bit-identical results for every
+    /// choice; [`InstructionSet::Baseline`] is the reference for tests).
+    pub fn set_instruction_set(&mut self, isa: InstructionSet) {
+        self.isa = isa;
     }
 
     /// Forgets every node, keeping the arenas' capacity.
@@ -552,6 +563,7 @@ impl<S: Scalar> Tape<S> {
             0,
             0,
         );
+        let isa = self.isa;
         let (lo, o) = self.out_split(out);
         let (av, bv) = (Self::val(lo, &na), Self::val(lo, &nb));
         let apply = |x: S, y: S| match f {
@@ -561,9 +573,12 @@ impl<S: Scalar> Tape<S> {
             Binary::Div => x / y,
         };
         if na.rows == nb.rows && na.cols == nb.cols {
-            for ((o, &x), &y) in o.iter_mut().zip(av).zip(bv) {
-                *o = apply(x, y);
-            }
+            isa.dispatch(BinaryForward {
+                f,
+                x: av,
+                y: bv,
+                out: o,
+            });
         } else {
             for i in 0..rows {
                 for j in 0..cols {
@@ -575,11 +590,35 @@ impl<S: Scalar> Tape<S> {
     }
 
     /// The VJP of [`Self::binary`].
-    fn binary_vjp(ctx: &mut VjpCtx<'_, S>, f: Binary, a: Var, b: Var) {
+    fn binary_vjp(ctx: &mut VjpCtx<'_, S>, f: Binary, a: Var, b: Var, isa: InstructionSet) {
         let (g, node, nodes, r) = (ctx.g, ctx.node, ctx.nodes, ctx.reader());
         let (na, nb) = (nodes[a.index()], nodes[b.index()]);
         let (av, bv) = (r.val(a), r.val(b));
         let cols = node.cols;
+        if na.len() == node.len() && nb.len() == node.len() {
+            // No broadcasting: contiguous loops, one per function.
+            if let Some(ga) = ctx.grad_mut(a) {
+                isa.dispatch(BinaryVjp {
+                    f,
+                    side: Side::Left,
+                    g,
+                    x: av,
+                    y: bv,
+                    grad: ga,
+                });
+            }
+            if let Some(gb) = ctx.grad_mut(b) {
+                isa.dispatch(BinaryVjp {
+                    f,
+                    side: Side::Right,
+                    g,
+                    x: av,
+                    y: bv,
+                    grad: gb,
+                });
+            }
+            return;
+        }
         if let Some(ga) = ctx.grad_mut(a) {
             for i in 0..node.rows {
                 for j in 0..cols {
@@ -638,20 +677,19 @@ impl<S: Scalar> Tape<S> {
     pub fn unary(&mut self, f: Unary<S>, a: Var) -> Var {
         let na = self.node(a);
         let out = self.push(na.rows, na.cols, Op::Unary(f, a), na.needs_grad, 0, 0);
+        let isa = self.isa;
         let (lo, o) = self.out_split(out);
-        for (o, &x) in o.iter_mut().zip(Self::val(lo, &na)) {
-            *o = f.apply(x);
-        }
+        let x = Self::val(lo, &na);
+        isa.dispatch(UnaryForward { f, x, out: o });
         out
     }
 
     /// The VJP of [`Self::unary`].
-    fn unary_vjp(ctx: &mut VjpCtx<'_, S>, f: Unary<S>, a: Var) {
-        let (g, out, r) = (ctx.g, ctx.out(), ctx.reader());
-        if let Some(ga) = ctx.grad_mut(a) {
-            for (((gi, &x), &y), &gg) in ga.iter_mut().zip(r.val(a)).zip(out).zip(g) {
-                *gi += f.vjp(x, y, gg);
-            }
+    fn unary_vjp(ctx: &mut VjpCtx<'_, S>, f: Unary<S>, a: Var, isa: InstructionSet) {
+        let (g, y, r) = (ctx.g, ctx.out(), ctx.reader());
+        if let Some(grad) = ctx.grad_mut(a) {
+            let x = r.val(a);
+            isa.dispatch(UnaryVjp { f, x, y, g, grad });
         }
     }
 
@@ -1065,6 +1103,7 @@ impl<S: Scalar> Tape<S> {
     }
 
     fn backward_node(&mut self, node: &Node<S>) {
+        let isa = self.isa;
         let (glo, ghi) = self.grads.split_at_mut(node.off);
         let mut ctx = VjpCtx::new(
             node,
@@ -1078,8 +1117,8 @@ impl<S: Scalar> Tape<S> {
         match node.op {
             Op::Leaf => {}
             Op::MatMul { a, ta, b, tb } => Self::matmul_vjp(&mut ctx, a, ta, b, tb),
-            Op::Binary(f, a, b) => Self::binary_vjp(&mut ctx, f, a, b),
-            Op::Unary(f, a) => Self::unary_vjp(&mut ctx, f, a),
+            Op::Binary(f, a, b) => Self::binary_vjp(&mut ctx, f, a, b, isa),
+            Op::Unary(f, a) => Self::unary_vjp(&mut ctx, f, a, isa),
             Op::Sum(a) | Op::Mean(a) => Self::sum_vjp(&mut ctx, a),
             Op::SumRows(a) => Self::sum_rows_vjp(&mut ctx, a),
             Op::RowL2Normalize(a, eps) => Self::row_l2_normalize_vjp(&mut ctx, a, eps),
@@ -1210,4 +1249,121 @@ fn broadcast_dim(a: usize, b: usize) -> usize {
 #[inline]
 fn bidx<S>(n: &Node<S>, i: usize, j: usize) -> usize {
     (if n.rows == 1 { 0 } else { i }) * n.cols + if n.cols == 1 { 0 } else { j }
+}
+
+/// Which operand of a [`Binary`] function a VJP loop differentiates.
+#[derive(Clone, Copy)]
+enum Side {
+    Left,
+    Right,
+}
+
+/// Runs `$body` with `$f` bound to each variant of the [`Unary`] value `$v` as a
+/// constructor expression, so that after inlining every arm is a loop of one function (which
+/// vectorises) instead of one loop with a `match` per element.
+macro_rules! per_unary {
+    ($v:expr, |$f:ident| $body:expr) => {
+        match $v {
+            Unary::Relu => {
+                let $f = Unary::<S>::Relu;
+                $body
+            }
+            Unary::Sigmoid => {
+                let $f = Unary::<S>::Sigmoid;
+                $body
+            }
+            Unary::Tanh => {
+                let $f = Unary::<S>::Tanh;
+                $body
+            }
+            Unary::Exp => {
+                let $f = Unary::<S>::Exp;
+                $body
+            }
+            Unary::Square => {
+                let $f = Unary::<S>::Square;
+                $body
+            }
+            Unary::Sqrt => {
+                let $f = Unary::<S>::Sqrt;
+                $body
+            }
+            Unary::Neg => {
+                let $f = Unary::<S>::Neg;
+                $body
+            }
+            Unary::Scale(c) => {
+                let $f = Unary::Scale(c);
+                $body
+            }
+            Unary::AddScalar(c) => {
+                let $f = Unary::AddScalar(c);
+                $body
+            }
+            Unary::Clamp(lo, hi) => {
+                let $f = Unary::Clamp(lo, hi);
+                $body
+            }
+        }
+    };
+}
+
+simd_kernel! {
+    /// `out = f(x)` element-wise (the forward loop of [`Tape::unary`]).
+    UnaryForward<'a> { f: Unary<S>, x: &'a [S], out: &'a mut [S] }
+    {
+        per_unary!(f, |f| {
+            for (o, &x) in out.iter_mut().zip(x) {
+                *o = f.apply(x);
+            }
+        });
+    }
+}
+
+simd_kernel! {
+    /// `grad += g · f'(x)` given `y = f(x)` (the VJP loop of [`Tape::unary`]).
+    UnaryVjp<'a> { f: Unary<S>, x: &'a [S], y: &'a [S], g: &'a [S], grad: &'a mut [S] }
+    {
+        per_unary!(f, |f| {
+            for (((gi, &x), &y), &gg) in grad.iter_mut().zip(x).zip(y).zip(g) {
+                *gi += f.vjp(x, y, gg);
+            }
+        });
+    }
+}
+
+simd_kernel! {
+    /// `out = f(x, y)` element-wise for operands of the same shape ([`Tape::binary`]).
+    BinaryForward<'a> { f: Binary, x: &'a [S], y: &'a [S], out: &'a mut [S] }
+    {
+        let it = out.iter_mut().zip(x).zip(y);
+        match f {
+            Binary::Add => it.for_each(|((o, &x), &y)| *o = x + y),
+            Binary::Sub => it.for_each(|((o, &x), &y)| *o = x - y),
+            Binary::Mul => it.for_each(|((o, &x), &y)| *o = x * y),
+            Binary::Div => it.for_each(|((o, &x), &y)| *o = x / y),
+        }
+    }
+}
+
+simd_kernel! {
+    /// `grad += g ∂f/∂x` (`side` left) or `g ∂f/∂y` (right) for operands of the output's
+    /// shape: the VJP loops of [`Tape::binary`] without broadcasting, with the same
+    /// expressions (hence the same roundings) as its broadcasting loops.
+    BinaryVjp<'a> { f: Binary, side: Side, g: &'a [S], x: &'a [S], y: &'a [S], grad: &'a mut [S] }
+    {
+        let it = grad.iter_mut().zip(g).zip(x).zip(y);
+        match (side, f) {
+            (Side::Left, Binary::Add | Binary::Sub) | (Side::Right, Binary::Add) => {
+                it.for_each(|(((d, &g), _), _)| *d += g);
+            }
+            (Side::Left, Binary::Mul) => it.for_each(|(((d, &g), _), &y)| *d += g * y),
+            (Side::Left, Binary::Div) => it.for_each(|(((d, &g), _), &y)| *d += g / y),
+            (Side::Right, Binary::Sub) => it.for_each(|(((d, &g), _), _)| *d += -g),
+            (Side::Right, Binary::Mul) => it.for_each(|(((d, &g), &x), _)| *d += g * x),
+            (Side::Right, Binary::Div) => {
+                it.for_each(|(((d, &g), &x), &y)| *d += -g * x / (y * y));
+            }
+        }
+    }
 }

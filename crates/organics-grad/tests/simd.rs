@@ -1,4 +1,5 @@
-//! The fused cell gives bit-identical results with every vector instruction set.
+//! The fused cell, the tape's element-wise operations and Adam give bit-identical results
+//! with every vector instruction set.
 //!
 //! [`InstructionSet::Detect`] runs the element-wise loops compiled for the widest set this
 //! processor has (AVX2 on current x86-64), [`InstructionSet::Baseline`] the build's
@@ -16,7 +17,10 @@ use organics_grad::cell::{
     self, CellConfig, CellDims, CellWeights, InputDrive, NormWeights, RecurrentDrive,
     RecurrentMatrix, StepRecord, StepScratch, TimeConstants,
 };
+use organics_grad::optim::{AdamConfig, Optimizer, WeightDecay};
 use organics_grad::simd::InstructionSet;
+use organics_grad::tape::{Binary, Unary};
+use organics_grad::{ParamSet, Tape};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -212,4 +216,125 @@ proptest! {
 fn paper_size_chunk_is_bit_identical_across_instruction_sets() {
     // One 128-row chunk at n = 128, m = 1: the shape the sMNIST training step runs.
     check::<f32>(7, 128, 128, 1, &CellConfig::NEURIPS);
+}
+
+/// Values and gradients of one tape that applies every element-wise function (unary, and
+/// binary both without and with broadcasting) to random `rows x cols` inputs, with the loss
+/// `Σ wᵢ outᵢ` (random weights `w`, so every VJP loop sees a different cotangent per entry).
+fn tape_run<S: Scalar>(seed: u64, rows: usize, cols: usize, isa: InstructionSet) -> Vec<Vec<S>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tape = Tape::<S>::new();
+    tape.set_instruction_set(isa);
+    let a = tape.param(rows, cols, &values::<S>(&mut rng, rows * cols, 30.0));
+    // Divisors away from zero: `b ∈ ±[0.5, 3]`.
+    let bv: Vec<S> = positive::<S>(&mut rng, rows * cols, 0.5, 3.0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| if i % 3 == 0 { -x } else { x })
+        .collect();
+    let b = tape.param(rows, cols, &bv);
+    let row = tape.param(1, cols, &positive::<S>(&mut rng, cols, 0.5, 3.0));
+    let (c, lo, hi) = (S::from_f64(-1.7), S::from_f64(-2.5), S::from_f64(4.0));
+    let unary = [
+        Unary::Relu,
+        Unary::Sigmoid,
+        Unary::Tanh,
+        Unary::Exp,
+        Unary::Square,
+        Unary::Sqrt,
+        Unary::Neg,
+        Unary::Scale(c),
+        Unary::AddScalar(c),
+        Unary::Clamp(lo, hi),
+    ];
+    let mut outs = Vec::new();
+    for f in unary {
+        // exp of inputs up to 30 stays finite in f32 (e^30 ≈ 1e13).
+        outs.push(tape.unary(f, a));
+    }
+    for f in [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div] {
+        outs.push(tape.binary(f, a, b));
+        outs.push(tape.binary(f, a, row));
+    }
+    let mut loss = None;
+    for o in outs.iter().copied() {
+        let w = tape.constant(rows, cols, &values::<S>(&mut rng, rows * cols, 1.0));
+        let t = tape.mul(o, w);
+        let t = tape.sum(t);
+        loss = Some(loss.map_or(t, |l| tape.add(l, t)));
+    }
+    let loss = loss.expect("at least one output");
+    tape.backward(loss).expect("scalar loss");
+    let mut all: Vec<Vec<S>> = outs.iter().map(|&o| tape.value(o).to_vec()).collect();
+    all.extend([a, b, row].iter().map(|&v| tape.grad(v).to_vec()));
+    all
+}
+
+/// One Adam step per weight-decay kind on random parameters, gradients and moments.
+fn adam_run<S: Scalar>(seed: u64, len: usize, isa: InstructionSet) -> Vec<Vec<S>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for decay in [WeightDecay::L2, WeightDecay::Decoupled] {
+        let mut params = ParamSet::<S>::new();
+        params.push("w", 1, len, values::<S>(&mut rng, len, 2.0));
+        let mut grads = ParamSet::<S>::new();
+        grads.push("w", 1, len, values::<S>(&mut rng, len, 1.0));
+        let config = AdamConfig {
+            weight_decay: 1e-2,
+            decay,
+            ..AdamConfig::default()
+        };
+        let mut opt = Optimizer::adam(config, &params);
+        // Two steps: the second starts from non-zero moments.
+        for _ in 0..2 {
+            opt.step_with(isa, &mut params, &grads, 1e-3)
+                .expect("same layouts");
+        }
+        out.push(params.tensors()[0].data.clone());
+        if let Optimizer::Adam { m, v, .. } = &opt {
+            out.push(m.tensors()[0].data.clone());
+            out.push(v.tensors()[0].data.clone());
+        }
+    }
+    out
+}
+
+fn assert_all_identical<S: Scalar>(wide: &[Vec<S>], base: &[Vec<S>], what: &str) {
+    assert_eq!(wide.len(), base.len());
+    for (k, (x, y)) in wide.iter().zip(base).enumerate() {
+        assert!(
+            same_bits(x, y),
+            "{what} output {k} differs between the detected and the baseline instruction set"
+        );
+        assert!(
+            x.iter().all(|v| v.is_finite()),
+            "{what} output {k} is not finite"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn tape_elementwise_ops_are_bit_identical_across_instruction_sets(
+        seed in any::<u64>(), rows in 1usize..5, cols in 1usize..40,
+    ) {
+        let wide = tape_run::<f32>(seed, rows, cols, InstructionSet::Detect);
+        let base = tape_run::<f32>(seed, rows, cols, InstructionSet::Baseline);
+        assert_all_identical(&wide, &base, "f32 tape");
+        let wide = tape_run::<f64>(seed, rows, cols, InstructionSet::Detect);
+        let base = tape_run::<f64>(seed, rows, cols, InstructionSet::Baseline);
+        assert_all_identical(&wide, &base, "f64 tape");
+    }
+
+    #[test]
+    fn adam_is_bit_identical_across_instruction_sets(seed in any::<u64>(), len in 1usize..80) {
+        let wide = adam_run::<f32>(seed, len, InstructionSet::Detect);
+        let base = adam_run::<f32>(seed, len, InstructionSet::Baseline);
+        assert_all_identical(&wide, &base, "f32 Adam");
+        let wide = adam_run::<f64>(seed, len, InstructionSet::Detect);
+        let base = adam_run::<f64>(seed, len, InstructionSet::Baseline);
+        assert_all_identical(&wide, &base, "f64 Adam");
+    }
 }

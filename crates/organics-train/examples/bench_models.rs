@@ -23,7 +23,7 @@
 //! step `6 · B · (D + n) · Gn`, `G` = 4 gates for the LSTM, 1 for the tanh RNN).
 //!
 //! Usage: `cargo run --release -p organics-train --example bench_models [-- --quick]
-//! [--only NAME]`.
+//! [--only NAME] [--reps N]` (`--reps` overrides the repetition count, e.g. for profiling).
 
 use organics_data::{Batch, Batcher, Dataset, Order};
 use organics_ftz::Mode;
@@ -163,7 +163,11 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let wanted = |name: &str| only.as_deref().is_none_or(|o| name.starts_with(o));
-    let reps = if quick { 3 } else { 9 };
+    let reps = args
+        .iter()
+        .position(|a| a == "--reps")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if quick { 3 } else { 9 });
     let lr = 1e-3;
 
     if wanted("static_step") {
