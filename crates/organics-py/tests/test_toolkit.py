@@ -30,7 +30,8 @@ def scaled_residual(c, y, a):
 
 
 def test_fold_in_w_r_is_where_det_j_vanishes_and_the_count_changes():
-    c = one_neuron(0.5)
+    # The parameter "w_r" scales W_r: from W_r = I it is w_r itself.
+    c = one_neuron("identity")
     out = c.continuation("w_r", 0.5, 4.0)
     assert out["param"] == "w_r" and out["branches"]
     folds = [b for b in out["bifurcations"] if b["kind"] == "fold"]
