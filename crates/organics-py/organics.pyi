@@ -163,14 +163,40 @@ class Circuit:
         self,
         t_end: float,
         dt: Optional[float] = None,
-        integrator: str = "rk4",
+        integrator: Literal["euler", "rk4", "dopri5", "radau5"] = "rk4",
         every: int = 1,
         rtol: float = 1e-8,
         atol: float = 1e-10,
         y0: Optional[ArrayLike] = None,
         a0: Optional[ArrayLike] = None,
     ) -> Trajectory: ...
-    def fixed_points(self) -> list[FixedPoint]: ...
+    def fixed_points(
+        self, starts: int = 64, seed: int = 0
+    ) -> Union[list[FixedPoint], dict[str, Any]]:
+        """n = 1: every fixed point, exactly (list of FixedPoint). n > 1: a deflated-Newton
+        search from seeded starts, as `organics fixed-points`' JSON (an enumeration, not a
+        proof: "complete" is False)."""
+    def continuation(
+        self,
+        param: Literal["w_r", "w", "b", "b0", "sigma", "z", "tau_y", "tau_a"],
+        start: float,
+        stop: float,
+        max_step: Optional[float] = None,
+        out: Optional[Path] = None,
+    ) -> dict[str, Any]:
+        """Fixed-point branches and their folds / Hopf points, as `organics continuation`'s
+        JSON: {"param", "branches", "bifurcations"}."""
+    def limit_cycle(
+        self,
+        integrator: Literal["dopri5", "radau5"] = "dopri5",
+        transient: Optional[float] = None,
+        window: Optional[float] = None,
+        y0: Optional[ArrayLike] = None,
+        a0: Optional[ArrayLike] = None,
+    ) -> dict[str, Any]:
+        """A periodic orbit refined by shooting, as `organics limit-cycle`'s JSON: {"period",
+        "amplitude", "floquet_multipliers", "stable", "point", ...}. Raises ComputationError
+        (report {"settled": True, "y", "a", "residual", "t"}) when the circuit settles."""
     def phase_plane(
         self, window: Optional[Window] = None, ny: int = 30, na: int = 30, samples: int = 400
     ) -> PhasePlane: ...

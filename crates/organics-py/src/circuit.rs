@@ -4,13 +4,19 @@ use crate::convert::{
     array, bad, core_err, failed, json_to_py, lyapunov_err, mat, rows, vec1, vector,
 };
 use crate::reports::{FixedPoint, PhasePlane, Stability, SteadyState, Trajectory, curves};
+use crate::toolkit::{continuation_json, cycle_json, search_json};
 use numpy::{PyArray1, PyArray2};
 use organics_core::integrate::{Integrator, simulate};
 use organics_core::params::{PerNeuron, RecurrenceSpec, WeightSpec};
 use organics_core::steady_state::{Method, REST_START, StopReason};
 use organics_core::{CircuitSpec, Model};
+use organics_lyapunov::continuation::{
+    ContinuationOptions, Parameter, bifurcation_diagram, continuation,
+};
 use organics_lyapunov::planar::{Window, nullclines, vector_grid};
-use organics_lyapunov::{LyapunovError, PortraitOptions};
+use organics_lyapunov::{
+    CycleIntegrator, CycleOptions, CycleOutcome, LyapunovError, PortraitOptions, SearchOptions,
+};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -110,6 +116,23 @@ impl Circuit {
         let mut x = vector("y", y, n)?;
         x.extend(vector("a", a, n)?);
         Ok(x)
+    }
+
+    /// The initial state `[y0; a0]`, each defaulting to 0.01 in every variable (the command
+    /// line's start).
+    fn start(
+        &self,
+        y0: Option<&Bound<'_, PyAny>>,
+        a0: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<f64>> {
+        let n = self.inner.n();
+        let part = |field: &str, v: Option<&Bound<'_, PyAny>>| match v {
+            Some(v) => vector(field, v, n),
+            None => Ok(vec![REST_START; n]),
+        };
+        let mut x0 = part("y0", y0)?;
+        x0.extend(part("a0", a0)?);
+        Ok(x0)
     }
 
     /// `organics_lyapunov::steady_state`, raising `ComputationError` (with the report) when
@@ -397,8 +420,10 @@ impl Circuit {
     }
 
     /// Integrate from (y0, a0) (default 0.01 in every variable, the command line's start) to
-    /// t_end. integrator: "euler", "rk4" or "dopri5" (adaptive, with rtol and atol; dt is
-    /// its first trial step); dt defaults to 0.05 × the smallest time constant. Every
+    /// t_end. integrator: "euler", "rk4", "dopri5" (adaptive Dormand-Prince 5(4)) or "radau5"
+    /// (adaptive Radau IIA order 5: implicit, L-stable, with the analytic Jacobian, for stiff
+    /// circuits); the adaptive two use rtol and atol, and dt is their first trial step; dt
+    /// defaults to 0.05 × the smallest time constant. Every
     /// `every`-th step is recorded, and the first and last states always.
     /// Raises ComputationError (its `report` the Trajectory so far) when the state becomes
     /// non-finite.
@@ -416,12 +441,7 @@ impl Circuit {
         a0: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Trajectory> {
         let n = self.inner.n();
-        let start = |field: &str, v: Option<&Bound<'_, PyAny>>| match v {
-            Some(v) => vector(field, v, n),
-            None => Ok(vec![REST_START; n]),
-        };
-        let mut x0 = start("y0", y0)?;
-        x0.extend(start("a0", a0)?);
+        let x0 = self.start(y0, a0)?;
         let tau_min = self
             .inner
             .tau_y()
@@ -446,10 +466,166 @@ impl Circuit {
         Ok(out)
     }
 
-    /// Every fixed point of a one-neuron circuit (n = 1), from the quartic in sqrt(a)
-    /// (docs/model.md § Phase plane), each with its eigenvalues, verdict and kind.
-    fn fixed_points(&self, py: Python<'_>) -> PyResult<Vec<Py<FixedPoint>>> {
-        self.planar_fixed_points(py)
+    /// Fixed points with their stability.
+    ///
+    /// n = 1: every fixed point, exactly, from the quartic in sqrt(a) (docs/model.md § Phase
+    /// plane), as a list of FixedPoint (`starts` and `seed` unused).
+    /// n > 1: a search by deflated Newton from `starts` seeded starts (docs/model.md
+    /// § Fixed-point search), as the dict `organics fixed-points` prints: `fixed_points` (a
+    /// list of dicts with `y`, `a`, `eigenvalues` ([re, im] pairs), `max_real`, `stable`,
+    /// `verdict`, `residual`, `starts` (starts from which plain Newton reached it), `deflated`
+    /// (deflated runs that found it)), `method` ("deflated-newton"), `starts`,
+    /// `newton_failures`, `seed` and `complete` (False: an enumeration, not a proof that no
+    /// other fixed point exists).
+    /// Raises ValueError for starts = 0.
+    #[pyo3(signature = (starts = 64, seed = 0))]
+    fn fixed_points<'py>(
+        &self,
+        py: Python<'py>,
+        starts: usize,
+        seed: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let n = self.inner.n();
+        if n == 1 {
+            return Ok(self.planar_fixed_points(py)?.into_pyobject(py)?.into_any());
+        }
+        let opts = SearchOptions {
+            starts,
+            seed,
+            ..SearchOptions::for_circuit(&self.inner)
+        };
+        let report = py
+            .detach(|| organics_lyapunov::search_fixed_points(&self.inner, &opts))
+            .map_err(|e| lyapunov_err(py, e))?;
+        json_to_py(py, &search_json(&report, n))
+    }
+
+    /// Follow fixed-point branches as the parameter `param` moves from `start` to `stop`, by
+    /// pseudo-arclength continuation (docs/model.md § Continuation): for n = 1 every branch
+    /// through a fixed point at either end, for n > 1 the branch through the steady state at
+    /// `start`. param: "w_r" (a scale on W_r), "w" (a scale on W), "b", "b0", "sigma", "z" (a
+    /// scale on the input), "tau_y", "tau_a" (these set every neuron's value).
+    /// max_step: largest arclength step (default |stop - start| / 50). out: a .svg or .png
+    /// file to draw the bifurcation diagram to (stable solid, unstable dashed).
+    ///
+    /// Returns the dict `organics continuation` prints: `param`; `branches`, each with
+    /// `end` (why it ended) and `points` (dicts of `param`, `y`, `a`, `stable`, `verdict`,
+    /// `max_real`); `bifurcations`, each with `kind` ("fold", "hopf" or "branch-point"),
+    /// `param` (located to far below 1e-6), `y`, `a`, `branch` (its index), `eigenvalues`
+    /// ([re, im] pairs of the Jacobian there) and, for a Hopf point, `omega` (Im of the
+    /// crossing pair, rad per time unit) and `frequency` (omega / 2 pi).
+    /// Raises ValueError for an unknown parameter or a bad interval, ComputationError when
+    /// (n > 1) there is no steady state at `start`.
+    #[pyo3(signature = (param, start, stop, max_step = None, out = None))]
+    fn continuation<'py>(
+        &self,
+        py: Python<'py>,
+        param: &str,
+        start: f64,
+        stop: f64,
+        max_step: Option<f64>,
+        out: Option<PathBuf>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let parameter = Parameter::from_name(param).ok_or_else(|| {
+            let names: Vec<&str> = Parameter::ALL.iter().map(|p| p.name()).collect();
+            bad(
+                "param",
+                format!("unknown parameter {param:?}; one of {}", names.join(", ")),
+            )
+        })?;
+        if let Some(h) = max_step
+            && !(h.is_finite() && h > 0.0)
+        {
+            return Err(bad(
+                "max_step",
+                format!("must be a finite number > 0, found {h}"),
+            ));
+        }
+        let opts = ContinuationOptions {
+            max_step,
+            ..ContinuationOptions::default()
+        };
+        let n = self.inner.n();
+        let c = py
+            .detach(|| -> Result<_, LyapunovError> {
+                let c = continuation(&self.inner, parameter, start, stop, &opts)?;
+                if let Some(out) = &out {
+                    bifurcation_diagram(&c, n, out)?;
+                }
+                Ok(c)
+            })
+            .map_err(|e| lyapunov_err(py, e))?;
+        let mut v = continuation_json(&c);
+        if let Some(out) = &out {
+            v["out"] = serde_json::json!(out);
+        }
+        json_to_py(py, &v)
+    }
+
+    /// Detect a periodic orbit after a transient and refine it by shooting (Newton on the
+    /// return map with the variational equations; docs/model.md § Limit cycles).
+    ///
+    /// integrator: "dopri5" (explicit, any n) or "radau5" (implicit, L-stable, for stiff
+    /// circuits; dense in 2n + 4n^2 unknowns during shooting, so n up to about 5).
+    /// transient, window: simulated time discarded, then searched for returns to the
+    /// Poincare section (defaults 2000 and 500 times the largest time constant).
+    /// y0, a0: the start (default 0.01 in every variable, as `simulate`).
+    ///
+    /// Returns the dict `organics limit-cycle` prints: `period`, `amplitude` (max - min of
+    /// each y_i over a period), `range` ([min, max] per y_i), `floquet_multipliers` ([re, im]
+    /// pairs, largest modulus first), `trivial_multiplier` (the one closest to 1), `stable`
+    /// (every other multiplier inside the unit circle), `point` ({"y", "a"} on the orbit),
+    /// `newton_iterations`, `residual`, `detected_period`, `integrator`, `steps`.
+    /// Raises ComputationError when the circuit settles instead (its `report` the dict
+    /// {"settled": True, "y", "a", "residual", "t"}) or when no cycle is found (report None);
+    /// ValueError for a bad integrator, time or start.
+    #[pyo3(signature = (integrator = "dopri5", transient = None, window = None, y0 = None, a0 = None))]
+    fn limit_cycle<'py>(
+        &self,
+        py: Python<'py>,
+        integrator: &str,
+        transient: Option<f64>,
+        window: Option<f64>,
+        y0: Option<&Bound<'_, PyAny>>,
+        a0: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let integrator = match integrator {
+            "dopri5" => CycleIntegrator::DormandPrince,
+            "radau5" => CycleIntegrator::Radau5,
+            i => {
+                return Err(bad(
+                    "integrator",
+                    format!("expected \"dopri5\" or \"radau5\", found {i:?}"),
+                ));
+            }
+        };
+        let x0 = self.start(y0, a0)?;
+        let defaults = CycleOptions::for_circuit(&self.inner);
+        let opts = CycleOptions {
+            transient: transient.unwrap_or(defaults.transient),
+            window: window.unwrap_or(defaults.window),
+            integrator,
+            ..defaults
+        };
+        let n = self.inner.n();
+        let outcome = py
+            .detach(|| organics_lyapunov::limit_cycle(&self.inner, &x0, &opts))
+            .map_err(|e| lyapunov_err(py, e))?;
+        match outcome {
+            CycleOutcome::Cycle(c) => json_to_py(py, &cycle_json(&c, n, integrator.name())),
+            CycleOutcome::Settled { state, residual, t } => {
+                let report = serde_json::json!({
+                    "settled": true, "y": state[..n], "a": state[n..], "residual": residual, "t": t,
+                });
+                Err(failed(
+                    py,
+                    format!(
+                        "no limit cycle: the circuit settles (scaled residual {residual:.3e} by t = {t}); steady_state() reports where"
+                    ),
+                    Some(json_to_py(py, &report)?),
+                ))
+            }
+        }
     }
 
     /// The phase plane of a one-neuron circuit as arrays for matplotlib: the vector field on

@@ -11,8 +11,11 @@
 //! | `Circuit(...)`, `from_file`, `from_json`, `to_dict` | `CircuitSpec` → `Circuit` |
 //! | `rhs`, `jacobian` | `Circuit::rhs`, `Circuit::jacobian` |
 //! | `steady_state`, `stability` | `organics_lyapunov::steady_state`, `stability_at` |
-//! | `simulate` | `integrate::simulate` with `Integrator::from_name` |
-//! | `fixed_points`, `phase_plane`, `phase_portrait` | `organics_lyapunov::planar`, `portrait` |
+//! | `simulate` | `integrate::simulate` with `Integrator::from_name` (euler, rk4, dopri5, radau5) |
+//! | `fixed_points` | n = 1: `organics_lyapunov::planar`; n > 1: `search_fixed_points` |
+//! | `continuation` | `organics_lyapunov::continuation` (and `bifurcation_diagram`) |
+//! | `limit_cycle` | `organics_lyapunov::limit_cycle` |
+//! | `phase_plane`, `phase_portrait` | `organics_lyapunov::planar`, `portrait` |
 //! | `load_checkpoint`, `certify` | `checkpoint::read_tensors`, `observe::certify` |
 //!
 //! Invalid input raises `ValueError` naming the field (exit status 2 of the command line); a
@@ -23,6 +26,7 @@ mod checkpoint;
 mod circuit;
 mod convert;
 mod reports;
+mod toolkit;
 
 use pyo3::prelude::*;
 

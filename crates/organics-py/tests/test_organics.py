@@ -147,7 +147,7 @@ def test_stability_spectrum_against_numpy(n, model):
 
 
 @pytest.mark.parametrize("n,model", CASES)
-@pytest.mark.parametrize("integrator", ["dopri5", "rk4"])
+@pytest.mark.parametrize("integrator", ["dopri5", "rk4", "radau5"])
 def test_simulate_against_radau(n, model, integrator):
     rng = np.random.default_rng(600 + n)
     p = ref.random_circuit(rng, n, model)
@@ -161,7 +161,7 @@ def test_simulate_against_radau(n, model, integrator):
     assert tr.t[0] == 0.0 and abs(tr.t[-1] - t_end) < 1e-9 * t_end
     np.testing.assert_array_equal(tr.y[0], y0)
     y, a = radau(p, np.concatenate([y0, a0]), t_end)
-    # Radau at rtol 1e-10; dopri5 at its default rtol 1e-8; RK4 with dt = tau_min / 100 has a
+    # scipy's Radau at rtol 1e-10; dopri5 and radau5 at their default rtol 1e-8; RK4 with dt = tau_min / 100 has a
     # global error ~ (dt / tau)^4 ~ 1e-8 (plus the kinks of sqrt(relu(a)) and relu(y), which
     # the state may cross, where both methods drop order): 1e-5 bounds them all.
     np.testing.assert_allclose(tr.y[-1], y, atol=1e-5)
@@ -321,7 +321,13 @@ def test_bad_calls_name_the_argument(tmp_path):
         (lambda: c.simulate(1.0, dt=-0.1), "dt"),
         (lambda: c.simulate(1.0, y0=[0.0]), "y0"),
         (lambda: c.steady_state(method="guess"), "method"),
-        (lambda: c.fixed_points(), "one-neuron circuit"),
+        (lambda: c.fixed_points(starts=0), "starts"),
+        (lambda: c.continuation("gain", 0.5, 1.0), "param"),
+        (lambda: c.continuation("b", -1.0, 1.0), "b = -1"),
+        (lambda: c.continuation("w_r", 1.0, 2.0, max_step=0.0), "max_step"),
+        (lambda: c.limit_cycle(integrator="rk4"), "integrator"),
+        (lambda: c.limit_cycle(transient=-1.0), "transient"),
+        (lambda: c.limit_cycle(y0=[0.0]), "y0"),
         (lambda: c.phase_plane(), "one-neuron circuit"),
     ]:
         with pytest.raises(ValueError, match=field):
@@ -434,5 +440,15 @@ def test_docstrings_and_stubs():
     assert issubclass(organics.ComputationError, RuntimeError)
     stub = Path(organics.__file__).with_name("__init__.pyi")
     text = stub.read_text()
-    for name in ["class Circuit", "def steady_state", "def phase_plane", "def load_checkpoint"]:
+    for name in ["def continuation", "def limit_cycle", "def fixed_points"]:
+        assert "Raises" in getattr(organics.Circuit, name[4:]).__doc__
+    assert "radau5" in organics.Circuit.simulate.__doc__
+    for name in [
+        "class Circuit",
+        "def steady_state",
+        "def phase_plane",
+        "def load_checkpoint",
+        "def continuation",
+        "def limit_cycle",
+    ]:
         assert name in text
