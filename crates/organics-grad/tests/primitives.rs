@@ -15,6 +15,40 @@ fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
 
+/// How a test builds `y = (I − W + diag(d) W)⁻¹ c` on the tape.
+#[derive(Clone, Copy)]
+enum SolveRoute {
+    /// The fused node, `Tape::diag_gain_solve`.
+    Fused,
+    /// The per-sample systems, then `Tape::batched_solve`.
+    Composed,
+}
+
+/// `y` by `route`, then the gradients of `Σ y²` with respect to `d`, `W` and `c`, concatenated
+/// after `y`'s values.
+fn solution_and_gradients(d: &Input, w: &Input, rhs: &Input, route: SolveRoute) -> Vec<f64> {
+    let mut t = Tape::<f64>::new();
+    let v: Vec<Var> = [d, w, rhs]
+        .iter()
+        .map(|x| t.param(x.rows, x.cols, &x.data))
+        .collect();
+    let y = match route {
+        SolveRoute::Fused => t.diag_gain_solve(v[0], v[1], v[2]).unwrap(),
+        SolveRoute::Composed => {
+            let m = t.diag_gain_system(v[0], v[1]);
+            t.batched_solve(m, v[2]).unwrap()
+        }
+    };
+    let y2 = t.square(y);
+    let loss = t.sum(y2);
+    t.backward(loss).unwrap();
+    let mut out = t.value(y).to_vec();
+    for &x in &v {
+        out.extend_from_slice(t.grad(x));
+    }
+    out
+}
+
 fn check(
     inputs: &[Input],
     build: &dyn Fn(&mut Tape<f64>, &[Var]) -> Var,
@@ -121,25 +155,8 @@ proptest! {
         check(&[d.clone(), w.clone(), rhs.clone()], &|t, v| t.diag_gain_solve(v[0], v[1], v[2]).unwrap())?;
         // ... and against the composed route: same solution and same input gradients up to
         // the summation order of the two GEMMs of its VJP (a few ε of O(1) values; 1e-12).
-        let run = |fused: bool| {
-            let mut t = Tape::<f64>::new();
-            let v: Vec<Var> = [&d, &w, &rhs].iter().map(|x| t.param(x.rows, x.cols, &x.data)).collect();
-            let y = if fused {
-                t.diag_gain_solve(v[0], v[1], v[2]).unwrap()
-            } else {
-                let m = t.diag_gain_system(v[0], v[1]);
-                t.batched_solve(m, v[2]).unwrap()
-            };
-            let y2 = t.square(y);
-            let loss = t.sum(y2);
-            t.backward(loss).unwrap();
-            let mut out = t.value(y).to_vec();
-            for &x in &v {
-                out.extend_from_slice(t.grad(x));
-            }
-            out
-        };
-        for (a, b) in run(true).iter().zip(run(false)) {
+        let run = |route| solution_and_gradients(&d, &w, &rhs, route);
+        for (a, b) in run(SolveRoute::Fused).iter().zip(run(SolveRoute::Composed)) {
             prop_assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
         }
     }
@@ -176,28 +193,10 @@ fn fused_solve_pivots_like_the_composed_route_across_groups_and_panels() {
     let mut piv = vec![0; n];
     organics_grad::solve::lu_in_place(&mut m, n, &mut piv, 0).unwrap();
     assert!(piv.iter().enumerate().any(|(k, &p)| p != k));
-    let run = |fused: bool| {
-        let mut t = Tape::<f64>::new();
-        let v: Vec<Var> = [&d, &w, &rhs]
-            .iter()
-            .map(|x| t.param(x.rows, x.cols, &x.data))
-            .collect();
-        let y = if fused {
-            t.diag_gain_solve(v[0], v[1], v[2]).unwrap()
-        } else {
-            let m = t.diag_gain_system(v[0], v[1]);
-            t.batched_solve(m, v[2]).unwrap()
-        };
-        let y2 = t.square(y);
-        let loss = t.sum(y2);
-        t.backward(loss).unwrap();
-        let mut out = t.value(y).to_vec();
-        for &x in &v {
-            out.extend_from_slice(t.grad(x));
-        }
-        out
-    };
-    let (a, b) = (run(true), run(false));
+    let (a, b) = (
+        solution_and_gradients(&d, &w, &rhs, SolveRoute::Fused),
+        solution_and_gradients(&d, &w, &rhs, SolveRoute::Composed),
+    );
     let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     for (a, b) in a.iter().zip(&b) {
         // Same pivots, different summation orders: differences of rounding amplified by the
