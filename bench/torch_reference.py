@@ -215,7 +215,8 @@ def static_flops(layers, two_layer, iterations=10, code=40):
 
     h1, h2 = AE_HIDDEN
     px = SIDE * SIDE
-    f = affine(px, h1) + affine(h1, h2) + affine(h2, code) + affine(code, h2) + affine(h2, h1) + affine(h1, px)
+    # The first layer's input is the image: no input gradient (4, not 6, FLOPs per weight).
+    f = affine(px, h1) * 4 / 6 + affine(h1, h2) + affine(h2, code) + affine(code, h2) + affine(h2, h1) + affine(h1, px)
     widths = [code] + layers
     k = iterations if two_layer else 0
     for m, n in zip(widths[:-1], widths[1:]):

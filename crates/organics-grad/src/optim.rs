@@ -35,7 +35,12 @@ use crate::error::GradError;
 use crate::params::ParamSet;
 use crate::scalar::Scalar;
 use crate::simd::{InstructionSet, simd_kernel};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// Elements per parallel block of the element-wise updates: large enough that a block costs
+/// far more than handing it to a thread, small enough that a large weight matrix splits.
+const PARALLEL_BLOCK: usize = 1 << 15;
 
 /// How Adam applies weight decay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +173,11 @@ impl<S: Scalar> Optimizer<S> {
     /// results for every choice, see [`crate::simd`]; [`InstructionSet::Baseline`] is the
     /// reference for tests).
     ///
+    /// Called on a rayon worker (inside `ThreadPool::install`), Adam's update runs in blocks
+    /// across that pool, whose workers' float mode then applies (`organics train`'s pool
+    /// flushes subnormals); called elsewhere, it runs on the calling thread under its mode. The
+    /// results do not depend on the split.
+    ///
     /// # Errors
     /// As [`Optimizer::step`].
     pub fn step_with(
@@ -219,14 +229,27 @@ impl<S: Scalar> Optimizer<S> {
                         step_size,
                     };
                     let kind = c.decay;
-                    isa.dispatch(AdamUpdate {
-                        p,
-                        g,
-                        m,
-                        v,
-                        kind,
-                        coef,
-                    });
+                    let update = |p: &mut [S], g: &[S], m: &mut [S], v: &mut [S]| {
+                        isa.dispatch(AdamUpdate {
+                            p,
+                            g,
+                            m,
+                            v,
+                            kind,
+                            coef,
+                        });
+                    };
+                    // Element-wise, so the blocks give the same results to the bit on any
+                    // thread: across the pool when called on one of its workers, else here.
+                    if rayon::current_thread_index().is_some() {
+                        p.par_chunks_mut(PARALLEL_BLOCK)
+                            .zip(g.par_chunks(PARALLEL_BLOCK))
+                            .zip(m.par_chunks_mut(PARALLEL_BLOCK))
+                            .zip(v.par_chunks_mut(PARALLEL_BLOCK))
+                            .for_each(|(((p, g), m), v)| update(p, g, m, v));
+                    } else {
+                        update(p, g, m, v);
+                    }
                 }
             }
             Self::Sgd {

@@ -367,6 +367,21 @@ impl<S: Scalar> Tape<S> {
     ) -> Var {
         let off = self.values.len();
         self.values.resize(off + rows * cols, S::ZERO);
+        self.record(off, rows, cols, op, needs_grad, aux_len, int_len)
+    }
+
+    /// Appends the node whose value already lies at `off..` in the value arena (see
+    /// [`Self::push`]).
+    fn record(
+        &mut self,
+        off: usize,
+        rows: usize,
+        cols: usize,
+        op: Op<S>,
+        needs_grad: bool,
+        aux_len: usize,
+        int_len: usize,
+    ) -> Var {
         let aux = self.aux.len();
         self.aux.resize(aux + aux_len, S::ZERO);
         let ints = self.ints.len();
@@ -474,9 +489,11 @@ impl<S: Scalar> Tape<S> {
             "leaf: data length {} != {rows} x {cols}",
             data.len()
         );
-        let v = self.push(rows, cols, Op::Leaf, needs_grad, 0, 0);
-        self.out_split(v).1.copy_from_slice(data);
-        v
+        // Copied straight into the arena (not zero-filled first: leaves are the parameters,
+        // most of the arena).
+        let off = self.values.len();
+        self.values.extend_from_slice(data);
+        self.record(off, rows, cols, Op::Leaf, needs_grad, 0, 0)
     }
 
     /// `op(A) op(B)` (faer GEMM).
@@ -579,6 +596,17 @@ impl<S: Scalar> Tape<S> {
                 y: bv,
                 out: o,
             });
+        } else if rows_line_up(&na, &nb, cols) {
+            // One operand is a row repeated over the other's rows (a bias): one contiguous
+            // loop per row, the same expression as below.
+            for i in 0..rows {
+                isa.dispatch(BinaryForward {
+                    f,
+                    x: &av[row_range(&na, i)],
+                    y: &bv[row_range(&nb, i)],
+                    out: &mut o[i * cols..(i + 1) * cols],
+                });
+            }
         } else {
             for i in 0..rows {
                 for j in 0..cols {
@@ -616,6 +644,26 @@ impl<S: Scalar> Tape<S> {
                     y: bv,
                     grad: gb,
                 });
+            }
+            return;
+        }
+        if rows_line_up(&na, &nb, cols) {
+            // A repeated row (a bias): its gradient sums the rows' contributions in row order,
+            // as the element loops below do, so the results are the same to the bit.
+            let g_row = |i: usize| &g[i * cols..(i + 1) * cols];
+            for (side, v, nv) in [(Side::Left, a, &na), (Side::Right, b, &nb)] {
+                if let Some(grad) = ctx.grad_mut(v) {
+                    for i in 0..node.rows {
+                        isa.dispatch(BinaryVjp {
+                            f,
+                            side,
+                            g: g_row(i),
+                            x: &av[row_range(&na, i)],
+                            y: &bv[row_range(&nb, i)],
+                            grad: &mut grad[row_range(nv, i)],
+                        });
+                    }
+                }
             }
             return;
         }
@@ -1249,6 +1297,19 @@ fn broadcast_dim(a: usize, b: usize) -> usize {
 #[inline]
 fn bidx<S>(n: &Node<S>, i: usize, j: usize) -> usize {
     (if n.rows == 1 { 0 } else { i }) * n.cols + if n.cols == 1 { 0 } else { j }
+}
+
+/// Whether both operands of a broadcasting [`Tape::binary`] have the output's `cols` columns,
+/// so that each is either the full output shape or one row repeated over the rows.
+fn rows_line_up<S>(a: &Node<S>, b: &Node<S>, cols: usize) -> bool {
+    a.cols == cols && b.cols == cols
+}
+
+/// The elements of an operand that line up with row `i` of the output (its row `i`, or its
+/// only row when it is repeated).
+fn row_range<S>(n: &Node<S>, i: usize) -> std::ops::Range<usize> {
+    let start = if n.rows == 1 { 0 } else { i * n.cols };
+    start..start + n.cols
 }
 
 /// Which operand of a [`Binary`] function a VJP loop differentiates.

@@ -338,3 +338,81 @@ proptest! {
         assert_all_identical(&wide, &base, "f64 Adam");
     }
 }
+
+/// A row repeated over a matrix's rows (a bias, `a ∘ r` with `r` of shape `1 x cols`, on
+/// either side) runs one vector loop per row; its values and gradients equal element loops
+/// written here, the bias gradient summing the rows in row order, to the bit, with every
+/// instruction set. Each reference entry is one correctly rounded expression and the
+/// cotangent of `Σ w ⊙ out` is exactly `w`, so no tolerance is needed.
+#[test]
+fn row_broadcast_binary_matches_element_loops_bitwise() {
+    let (rows, cols) = (5, 37);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let av = values::<f32>(&mut rng, rows * cols, 3.0);
+    let rv: Vec<f32> = positive::<f32>(&mut rng, cols, 0.5, 3.0)
+        .into_iter()
+        .enumerate()
+        .map(|(j, x)| if j % 2 == 0 { -x } else { x })
+        .collect();
+    let wv = values::<f32>(&mut rng, rows * cols, 1.0);
+    for isa in [InstructionSet::Baseline, InstructionSet::Detect] {
+        for f in [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div] {
+            for row_on_left in [false, true] {
+                let mut tape = Tape::<f32>::new();
+                tape.set_instruction_set(isa);
+                let a = tape.param(rows, cols, &av);
+                let r = tape.param(1, cols, &rv);
+                let out = if row_on_left {
+                    tape.binary(f, r, a)
+                } else {
+                    tape.binary(f, a, r)
+                };
+                let w = tape.constant(rows, cols, &wv);
+                let t = tape.mul(out, w);
+                let loss = tape.sum(t);
+                tape.backward(loss).expect("scalar loss");
+                // Reference: x is the left operand, y the right one.
+                let (mut val, mut ga, mut gr) =
+                    (vec![], vec![0.0f32; rows * cols], vec![0.0f32; cols]);
+                for i in 0..rows {
+                    for j in 0..cols {
+                        let (k, g) = (i * cols + j, wv[i * cols + j]);
+                        let (x, y) = if row_on_left {
+                            (rv[j], av[k])
+                        } else {
+                            (av[k], rv[j])
+                        };
+                        val.push(match f {
+                            Binary::Add => x + y,
+                            Binary::Sub => x - y,
+                            Binary::Mul => x * y,
+                            Binary::Div => x / y,
+                        });
+                        let left = match f {
+                            Binary::Add | Binary::Sub => g,
+                            Binary::Mul => g * y,
+                            Binary::Div => g / y,
+                        };
+                        let right = match f {
+                            Binary::Add => g,
+                            Binary::Sub => -g,
+                            Binary::Mul => g * x,
+                            Binary::Div => -g * x / (y * y),
+                        };
+                        let (for_a, for_r) = if row_on_left {
+                            (right, left)
+                        } else {
+                            (left, right)
+                        };
+                        ga[k] += for_a;
+                        gr[j] += for_r;
+                    }
+                }
+                let what = format!("{f:?}, row on the left: {row_on_left}, {isa:?}");
+                assert!(same_bits(tape.value(out), &val), "values of {what}");
+                assert!(same_bits(tape.grad(a), &ga), "matrix gradient of {what}");
+                assert!(same_bits(tape.grad(r), &gr), "row gradient of {what}");
+            }
+        }
+    }
+}

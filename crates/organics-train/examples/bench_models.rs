@@ -9,6 +9,8 @@
 //!   after a few epochs — with the trainer's flush-to-zero mode (organics-ftz);
 //! - `static_step_late_gradual`: the same late step with the trainer's workers switched to
 //!   gradual underflow, i.e. what the flush mode saves on this CPU;
+//! - `static_gemm_roofline`: the GEMMs of that step alone (same shapes, same per-thread split
+//!   of the batch, same transposes), i.e. the ceiling the step's GFLOP/s is measured against;
 //! - `two_layer_step`: the two-layer static model (120 → 60 units, learned `W_r`, 10
 //!   iterations of the fixed-point algorithm);
 //! - `lstm_step_2t`: the LSTM baseline on sequential MNIST (n = 128, T = 784, batch 256,
@@ -17,7 +19,8 @@
 //!
 //! Images are synthetic (uniform pixels inside a 20 × 20 centre, black 4-pixel border, like
 //! MNIST's), so the bench needs no data files. GFLOP/s counts the dense products as
-//! executed: every affine layer `6 · B · in · out` (forward, and input and weight gradients),
+//! executed: every affine layer `6 · B · in · out` (forward, and input and weight gradients;
+//! `4 · B · in · out` for the first, whose input is the image),
 //! each per-sample LU `⅔ n³` with its solves `2 n²` forward and `2 n²` backward, and for the
 //! recurrent baselines the GEMMs of [`organics_grad::recurrent::train_step_flops`] (per time
 //! step `6 · B · (D + n) · Gn`, `G` = 4 gates for the LSTM, 1 for the tanh RNN).
@@ -122,13 +125,34 @@ fn make_late(trainer: &mut Trainer) {
     }
 }
 
+/// The affine layers of the one-layer static model, as `(inputs, outputs, count,
+/// input_gradient)`: the autoencoder's six layers (the first one's input is the image, which
+/// needs no gradient), the ORGaNICs layer's `W_zx`, `W_bx` and `W` (used once in the closed
+/// form) and the read-out.
+fn one_layer_affines(cfg: &TrainConfig) -> Vec<(usize, usize, usize, bool)> {
+    let [h1, h2] = HIDDEN;
+    let (pixels, code, n) = (SIDE * SIDE, cfg.code_dim, cfg.hidden);
+    vec![
+        (pixels, h1, 1, false),
+        (h1, h2, 1, true),
+        (h2, code, 1, true),
+        (code, h2, 1, true),
+        (h2, h1, 1, true),
+        (h1, pixels, 1, true),
+        (code, n, 2, true),
+        (n, n, 1, true),
+        (n, 10, 1, true),
+    ]
+}
+
 /// Dense FLOPs of one static step (see the module docs).
 fn static_flops(cfg: &TrainConfig) -> f64 {
     let b = cfg.batch_size as f64;
     let affine = |i: usize, o: usize| 6.0 * b * i as f64 * o as f64;
     let [h1, h2] = HIDDEN;
     let pixels = SIDE * SIDE;
-    let mut f = affine(pixels, h1) + affine(h1, h2) + affine(h2, cfg.code_dim);
+    // The first layer's input is the image: no input gradient (4, not 6, FLOPs per weight).
+    let mut f = affine(pixels, h1) * 4.0 / 6.0 + affine(h1, h2) + affine(h2, cfg.code_dim);
     f += affine(cfg.code_dim, h2) + affine(h2, h1) + affine(h1, pixels);
     let two = cfg.model == ModelKind::Organics2Layer;
     let mut layers = vec![(cfg.code_dim, cfg.hidden)];
@@ -146,6 +170,104 @@ fn static_flops(cfg: &TrainConfig) -> f64 {
         }
     }
     f + affine(layers.last().expect("a layer").1, 10)
+}
+
+/// The one-layer static step's GEMMs alone, as the tape runs them: the batch split into one
+/// chunk per thread ([`Trainer`]'s split), and per chunk of `r` rows and affine layer
+/// `in → out` with `W` stored `out x in`: the forward `X Wᵀ` (`r x in` by `in x out`), the
+/// weight gradient `Ȳᵀ X` and the input gradient `Ȳ W` (skipped for the image), accumulated
+/// as the tape's VJP does.
+struct StaticGemms {
+    affines: Vec<(usize, usize, usize, bool)>,
+    rows: Vec<usize>,
+    /// Per chunk: activation, output, weight and weight-gradient buffers large enough for
+    /// every layer.
+    buffers: Vec<[Vec<f32>; 4]>,
+    pool: rayon::ThreadPool,
+}
+
+impl StaticGemms {
+    fn new(cfg: &TrainConfig) -> Self {
+        let affines = one_layer_affines(cfg);
+        let (b, threads) = (cfg.batch_size, cfg.threads);
+        let size = b.div_ceil(threads);
+        let rows: Vec<usize> = (0..b).step_by(size).map(|s| size.min(b - s)).collect();
+        let widest = affines
+            .iter()
+            .map(|&(i, o, ..)| i.max(o))
+            .max()
+            .unwrap_or(1);
+        let fill = |len: usize| (0..len).map(|k| ((k % 7) as f32 - 3.0) * 0.01).collect();
+        let buffers = rows
+            .iter()
+            .map(|&r| {
+                [
+                    fill(r * widest),
+                    fill(r * widest),
+                    fill(widest * widest),
+                    fill(widest * widest),
+                ]
+            })
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .start_handler(|_| {
+                organics_ftz::enable(); // as the trainer's pool
+            })
+            .build()
+            .expect("pool");
+        StaticGemms {
+            affines,
+            rows,
+            buffers,
+            pool,
+        }
+    }
+
+    fn run(&mut self) {
+        use organics_grad::linalg::{Beta, Trans, View, ViewMut, gemm};
+        use rayon::prelude::*;
+        let (affines, rows, buffers) = (&self.affines, &self.rows, &mut self.buffers);
+        self.pool.install(|| {
+            buffers
+                .par_iter_mut()
+                .zip(rows.par_iter())
+                .for_each(|([x, y, w, gw], &r)| {
+                    for &(i, o, count, input_gradient) in affines {
+                        for _ in 0..count {
+                            let (x, y) = (&mut x[..r * i], &mut y[..r * o]);
+                            let (w, gw) = (&w[..o * i], &mut gw[..o * i]);
+                            gemm(
+                                ViewMut::new(y, r, o),
+                                Beta::Overwrite,
+                                View::new(x, r, i),
+                                Trans::No,
+                                View::new(w, o, i),
+                                Trans::Yes,
+                            );
+                            gemm(
+                                ViewMut::new(gw, o, i),
+                                Beta::Accumulate,
+                                View::new(y, r, o),
+                                Trans::Yes,
+                                View::new(x, r, i),
+                                Trans::No,
+                            );
+                            if input_gradient {
+                                gemm(
+                                    ViewMut::new(x, r, i),
+                                    Beta::Accumulate,
+                                    View::new(y, r, o),
+                                    Trans::No,
+                                    View::new(w, o, i),
+                                    Trans::No,
+                                );
+                            }
+                        }
+                    }
+                });
+        });
+    }
 }
 
 fn line(name: &str, seconds: f64, flops: f64) {
@@ -177,9 +299,19 @@ fn main() {
         let flops = static_flops(&one);
         // Interleaved repetitions, so that load from other work falls on all three alike; the
         // first round is a warm-up.
-        let mut times = [vec![], vec![], vec![]];
+        let mut gemms = StaticGemms::new(&one);
+        let mut times = [vec![], vec![], vec![], vec![]];
         for r in 0..=reps {
             for (k, t) in times.iter_mut().enumerate() {
+                if k == 3 {
+                    // The same step's GEMMs alone, on the trainer's threads: its ceiling.
+                    let start = Instant::now();
+                    gemms.run();
+                    if r > 0 {
+                        t.push(start.elapsed().as_secs_f64());
+                    }
+                    continue;
+                }
                 let trainer = if k == 0 { &mut early } else { &mut late };
                 let mode = if k == 2 {
                     Mode::Gradual
@@ -198,10 +330,11 @@ fn main() {
             }
         }
         late.set_float_mode(Mode::FlushToZero);
-        let [e, l, g] = times.map(median);
+        let [e, l, g, roof] = times.map(median);
         line("static_step_early", e, flops);
         line("static_step_late", l, flops);
         line("static_step_late_gradual", g, flops);
+        line("static_gemm_roofline", roof, flops);
     }
     if wanted("two_layer_step") {
         let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics2Layer);

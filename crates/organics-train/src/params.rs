@@ -13,10 +13,15 @@
 //!
 //! The seeded initialisers the models use are [`organics_grad::init`]'s (re-exported here).
 
+use organics_grad::linalg::Beta;
 use organics_grad::{Tape, Tensor, Var};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+
+/// Elements per parallel block when gathering gradients from tapes.
+const GATHER_BLOCK: usize = 1 << 15;
 
 /// What a tensor is to the optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,13 +224,45 @@ impl StateDict {
         vars: &[Var],
         grads: &mut organics_grad::ParamSet<f32>,
     ) -> Result<(), TrainError> {
+        self.gather_grads_with(tape, vars, grads, Beta::Overwrite)
+    }
+
+    /// As [`Self::gather_grads`], with [`Beta::Accumulate`] adding the tape's gradients to
+    /// `grads` instead (the trainer sums its per-thread tapes this way, in chunk order).
+    ///
+    /// # Errors
+    /// [`TrainError::Grad`] if `grads` does not have the trainable layout.
+    pub fn gather_grads_with(
+        &self,
+        tape: &Tape<f32>,
+        vars: &[Var],
+        grads: &mut organics_grad::ParamSet<f32>,
+        beta: Beta,
+    ) -> Result<(), TrainError> {
         self.trainable.check_same_layout(grads)?;
         for (id, dst) in self.trainable_ids().zip(grads.tensors_mut()) {
             let g = tape.grad(vars[id.0]);
-            if g.len() == dst.data.len() {
-                dst.data.copy_from_slice(g);
+            let reached = g.len() == dst.data.len();
+            if !reached {
+                // A leaf the loss does not reach: zero gradient.
+                if matches!(beta, Beta::Overwrite) {
+                    dst.data.fill(0.0);
+                }
+                continue;
+            }
+            let apply = |(d, g): (&mut [f32], &[f32])| match beta {
+                Beta::Overwrite => d.copy_from_slice(g),
+                Beta::Accumulate => organics_grad::linalg::add_assign(d, g),
+            };
+            // Element-wise, so the same results on any thread: in blocks across the pool when
+            // called on one of its workers (as the trainer does), else on this thread.
+            if rayon::current_thread_index().is_some() {
+                dst.data
+                    .par_chunks_mut(GATHER_BLOCK)
+                    .zip(g.par_chunks(GATHER_BLOCK))
+                    .for_each(apply);
             } else {
-                dst.data.iter_mut().for_each(|x| *x = 0.0);
+                apply((&mut dst.data, g));
             }
         }
         Ok(())

@@ -19,8 +19,9 @@
 //! place; optional clipping is organics-grad's [`GradClip`] (PyTorch's `clip_grad_norm_`).
 
 use organics_data::Batch;
+use organics_grad::linalg::Beta;
 use organics_grad::optim::{GradClip, Optimizer};
-use organics_grad::{GradError, Tape};
+use organics_grad::{GradError, Tape, Var};
 use rayon::prelude::*;
 
 use crate::checkpoint;
@@ -51,7 +52,8 @@ pub struct Trainer {
 
 /// Result of one chunk's forward (and backward) pass on a tape.
 struct ChunkResult {
-    grads: Option<organics_grad::ParamSet<f32>>,
+    /// The chunk tape's variables of the parameters (their gradients, after a backward pass).
+    vars: Vec<Var>,
     loss_sum: f64,
     correct: usize,
 }
@@ -186,16 +188,12 @@ impl Trainer {
                         let fwd = net.forward(tape, &vars, &chunk, lab)?;
                         let loss = f64::from(tape.scalar(fwd.loss));
                         let correct = argmax_correct(tape.value(fwd.logits), lab);
-                        let mut grads = None;
                         if backward {
                             let weighted = tape.scale(fwd.loss, rows as f32 / b as f32);
                             tape.backward(weighted)?;
-                            let mut g = net.params.trainable().zeros_like();
-                            net.params.gather_grads(tape, &vars, &mut g)?;
-                            grads = Some(g);
                         }
                         Ok(ChunkResult {
-                            grads,
+                            vars,
                             loss_sum: loss * rows as f64,
                             correct,
                         })
@@ -236,15 +234,20 @@ impl Trainer {
         self.pool.install(|| self.net.before_step());
         let results = self.run_chunks(batch, true)?;
         let (mut loss_sum, mut correct) = (0.0, 0);
-        for (k, r) in results.into_iter().enumerate() {
-            let g = r.grads.expect("backward pass requested");
-            for (dst, src) in self.grads.tensors_mut().iter_mut().zip(g.tensors()) {
-                if k == 0 {
-                    dst.data.copy_from_slice(&src.data);
+        // The chunks' gradients summed in chunk order, straight from their tapes, on the pool.
+        let (params, tapes, grads) = (&self.net.params, &self.tapes, &mut self.grads);
+        self.pool.install(|| -> Result<(), TrainError> {
+            for (k, (r, tape)) in results.iter().zip(tapes).enumerate() {
+                let beta = if k == 0 {
+                    Beta::Overwrite
                 } else {
-                    organics_grad::linalg::add_assign(&mut dst.data, &src.data);
-                }
+                    Beta::Accumulate
+                };
+                params.gather_grads_with(tape, &r.vars, grads, beta)?;
             }
+            Ok(())
+        })?;
+        for r in &results {
             loss_sum += r.loss_sum;
             correct += r.correct;
         }
