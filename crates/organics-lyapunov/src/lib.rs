@@ -16,9 +16,11 @@
 //! | `continuation` | fixed-point branches under one parameter: pseudo-arclength continuation, folds, Hopf points, bifurcation diagrams (feature `plot`) |
 //! | `conjecture` | the measured fraction of stable random circuits versus ‖W_r‖₂ (docs/model.md#general-recurrence; feature `plot`) |
 //! | `portrait` | phase-portrait figures (SVG, PNG) and the paper's Figs. 1–3 (feature `plot`) |
+//! | `json` | the reports as the JSON objects `organics` prints and the Python bindings return (feature `json`) |
 //!
 //! The default feature `plot` adds the phase plane, the figures (plotters, a bundled font,
-//! nalgebra) and the experiments; `default-features = false` leaves the analysis alone.
+//! nalgebra) and the experiments; `default-features = false` leaves the analysis alone. The
+//! feature `json` (serde_json, off by default) adds the reports' JSON builders.
 //! [`steady_state()`] is where steady states get their verdict: organics-core reports fixed
 //! points without judging them (core cannot depend on this crate), and every caller that
 //! needs stability — the command line's `steady-state`, `stability` and `certify`, the
@@ -41,6 +43,8 @@
 pub mod classify;
 mod error;
 pub mod fixed_point_search;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod limit_cycle;
 pub mod oscillator;
 pub mod spectrum;

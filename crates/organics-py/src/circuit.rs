@@ -4,7 +4,6 @@ use crate::convert::{
     array, bad, core_err, failed, json_to_py, lyapunov_err, mat, rows, vec1, vector,
 };
 use crate::reports::{FixedPoint, PhasePlane, Stability, SteadyState, Trajectory, curves};
-use crate::toolkit::{continuation_json, cycle_json, search_json};
 use numpy::{PyArray1, PyArray2};
 use organics_core::integrate::{Integrator, simulate};
 use organics_core::params::{PerNeuron, RecurrenceSpec, WeightSpec};
@@ -13,6 +12,7 @@ use organics_core::{CircuitSpec, Model};
 use organics_lyapunov::continuation::{
     ContinuationOptions, Parameter, bifurcation_diagram, continuation,
 };
+use organics_lyapunov::json::{continuation_json, cycle_json, search_json};
 use organics_lyapunov::planar::{Window, nullclines, vector_grid};
 use organics_lyapunov::{
     CycleIntegrator, CycleOptions, CycleOutcome, LyapunovError, PortraitOptions, SearchOptions,

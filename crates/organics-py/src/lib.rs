@@ -26,7 +26,6 @@ mod checkpoint;
 mod circuit;
 mod convert;
 mod reports;
-mod toolkit;
 
 use pyo3::prelude::*;
 

@@ -4,12 +4,12 @@
 use crate::circuit::{initial_state, load_circuit, load_spec, print_json};
 use crate::error::CliError;
 use clap::{Args, ValueEnum};
+use organics_lyapunov::json::{cycle_json, fixed_point_json, search_json, stability_json};
 use organics_lyapunov::planar::BranchEnd;
 use organics_lyapunov::{
-    CycleIntegrator, CycleOptions, CycleOutcome, FixedPoint2D, PortraitOptions, SearchOptions,
-    StabilityReport, Verdict,
+    CycleIntegrator, CycleOptions, CycleOutcome, PortraitOptions, SearchOptions,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
 
 /// Arguments of `organics stability`.
@@ -17,29 +17,6 @@ use std::path::PathBuf;
 pub struct StabilityArgs {
     /// The circuit file (JSON).
     circuit: PathBuf,
-}
-
-fn pairs(v: &[(f64, f64)]) -> Vec<[f64; 2]> {
-    v.iter().map(|&(re, im)| [re, im]).collect()
-}
-
-/// The contract's stability object, plus the verdict's tolerance and the residual.
-fn stability_json(r: &StabilityReport) -> Value {
-    let mut v = json!({
-        "y": r.y,
-        "a": r.a,
-        "eigenvalues": pairs(&r.eigenvalues),
-        "max_real": r.max_real,
-        "stable": r.stable,
-        "verdict": r.verdict.name(),
-        "tolerance": r.tolerance,
-        "residual": r.residual,
-        "method": r.method,
-    });
-    if let Some(kind) = r.kind {
-        v["kind"] = json!(kind.name());
-    }
-    v
 }
 
 pub fn stability(args: &StabilityArgs) -> Result<(), CliError> {
@@ -62,17 +39,6 @@ pub struct FixedPointsArgs {
     seed: u64,
 }
 
-fn fixed_point_json(f: &FixedPoint2D) -> Value {
-    json!({
-        "y": f.y,
-        "a": f.a,
-        "eigenvalues": pairs(&f.eigenvalues),
-        "stable": f.stable,
-        "kind": f.kind.name(),
-        "residual": f.residual,
-    })
-}
-
 pub fn fixed_points(args: &FixedPointsArgs) -> Result<(), CliError> {
     let circuit = load_circuit(&args.circuit)?;
     if circuit.n() == 1 {
@@ -87,32 +53,7 @@ pub fn fixed_points(args: &FixedPointsArgs) -> Result<(), CliError> {
         ..SearchOptions::for_circuit(&circuit)
     };
     let report = organics_lyapunov::search_fixed_points(&circuit, &opts)?;
-    let n = circuit.n();
-    let points: Vec<Value> = report
-        .points
-        .iter()
-        .map(|p| {
-            json!({
-                "y": p.x[..n],
-                "a": p.x[n..],
-                "eigenvalues": pairs(&p.stability.eigenvalues),
-                "max_real": p.stability.max_real,
-                "stable": p.stability.verdict == Verdict::Stable,
-                "verdict": p.stability.verdict.name(),
-                "residual": p.residual,
-                "starts": p.starts,
-                "deflated": p.deflated,
-            })
-        })
-        .collect();
-    print_json(&json!({
-        "fixed_points": points,
-        "method": "deflated-newton",
-        "starts": report.starts,
-        "newton_failures": report.newton_failures,
-        "seed": report.seed,
-        "complete": false,
-    }))
+    print_json(&search_json(&report, circuit.n()))
 }
 
 /// Arguments of `organics limit-cycle`.
@@ -157,20 +98,7 @@ pub fn limit_cycle(args: &LimitCycleArgs) -> Result<(), CliError> {
     };
     let n = circuit.n();
     match organics_lyapunov::limit_cycle(&circuit, &x0, &opts)? {
-        CycleOutcome::Cycle(c) => print_json(&json!({
-            "period": c.period,
-            "amplitude": c.y_range.iter().map(|r| r[1] - r[0]).collect::<Vec<_>>(),
-            "range": c.y_range,
-            "floquet_multipliers": pairs(&c.multipliers),
-            "trivial_multiplier": [c.multipliers[c.trivial].0, c.multipliers[c.trivial].1],
-            "stable": c.stable,
-            "point": { "y": c.point[..n], "a": c.point[n..] },
-            "newton_iterations": c.newton_iterations,
-            "residual": c.residual,
-            "detected_period": c.detected_period,
-            "integrator": opts.integrator.name(),
-            "steps": c.steps,
-        })),
+        CycleOutcome::Cycle(c) => print_json(&cycle_json(&c, n, opts.integrator.name())),
         CycleOutcome::Settled { state, residual, t } => {
             print_json(&json!({
                 "settled": true,

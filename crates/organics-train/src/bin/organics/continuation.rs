@@ -7,6 +7,7 @@ use clap::Args;
 use organics_lyapunov::continuation::{
     ContinuationOptions, Parameter, bifurcation_diagram, continuation,
 };
+use organics_lyapunov::json::continuation_json;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -63,39 +64,7 @@ pub fn run(args: &ContinuationArgs) -> Result<(), CliError> {
     if let Some(out) = &args.out {
         bifurcation_diagram(&c, circuit.n(), out)?;
     }
-    let branches: Vec<_> = c
-        .branches
-        .iter()
-        .map(|b| {
-            json!({
-                "end": b.end.name(),
-                "points": b.points.iter().map(|q| json!({
-                    "param": q.param, "y": q.y, "a": q.a, "stable": q.stable,
-                    "verdict": q.verdict.name(), "max_real": q.max_real,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let bifurcations: Vec<_> = c
-        .bifurcations
-        .iter()
-        .map(|b| {
-            let mut v = json!({
-                "kind": b.kind.name(), "param": b.param, "y": b.y, "a": b.a, "branch": b.branch,
-                "eigenvalues": b.eigenvalues.iter().map(|&(re, im)| [re, im]).collect::<Vec<_>>(),
-            });
-            if let Some(omega) = b.omega {
-                v["omega"] = json!(omega);
-                v["frequency"] = json!(omega / std::f64::consts::TAU);
-            }
-            v
-        })
-        .collect();
-    let mut v = json!({
-        "param": c.param.name(),
-        "branches": branches,
-        "bifurcations": bifurcations,
-    });
+    let mut v = continuation_json(&c);
     if let Some(out) = &args.out {
         v["out"] = json!(out);
     }
