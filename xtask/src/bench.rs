@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the training-step benchmarks of organics-grad, one line each,
 //! `NAME: median_s=<seconds> gflops=<GFLOP/s>`, then the ratios a reader wants: the training
-//! step against the GEMM roofline, and (with `--torch`) against PyTorch on the same machine.
+//! step against the GEMM roofline, and (with `--torch`, `--jax`) against PyTorch and JAX/XLA
+//! on the same machine.
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -54,6 +55,42 @@ fn run_capture(cmd: &mut Command, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Run a Python reference script with the interpreter named by `$var` (else python3) and print
+/// its lines (`--quick` passed on when `quick`); `None`, after a line saying so, when `module`
+/// is not importable there.
+fn reference(
+    root: &Path,
+    var: &str,
+    module: &str,
+    script: &str,
+    quick: bool,
+) -> Result<Option<BTreeMap<String, Line>>> {
+    let python = std::env::var(var).unwrap_or_else(|_| "python3".to_string());
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!(
+            "{module}: not available ({python} -c 'import {module}' failed; set {var} to a python with {module}); skipping {script}"
+        );
+        return Ok(None);
+    }
+    let mut py = Command::new(&python);
+    py.arg(script).current_dir(root);
+    if quick {
+        py.arg("--quick");
+    }
+    let text = run_capture(&mut py, script)?;
+    for note in text.lines().filter(|l| l.starts_with("# ")) {
+        println!("{note}");
+    }
+    let parsed = parse(&text);
+    for (name, l) in &parsed {
+        println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
+    }
+    Ok(Some(parsed))
+}
+
 /// Ratios of median times printed after the lines: numerator, denominator, what it shows.
 const RATIOS: &[(&str, &str, &str)] = &[
     (
@@ -83,8 +120,8 @@ const RATIOS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Run the benchmarks (and PyTorch's reference when asked) and print the lines and ratios.
-pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
+/// Run the benchmarks (and the PyTorch and JAX references when asked) and print the lines and ratios.
+pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
     let mut cmd = Command::new("cargo");
     cmd.args([
         "run",
@@ -154,35 +191,46 @@ pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
     }
     if torch {
         // The interpreter: `$ORGANICS_PYTHON` (e.g. a virtual environment's python), else python3.
-        let python = std::env::var("ORGANICS_PYTHON").unwrap_or_else(|_| "python3".to_string());
-        let probe = Command::new(&python).args(["-c", "import torch"]).output();
-        if !probe.is_ok_and(|o| o.status.success()) {
-            println!(
-                "torch: not available ({python} -c 'import torch' failed; set ORGANICS_PYTHON to a python with torch); skipping the PyTorch comparison"
-            );
-            return Ok(());
+        // torch_reference keeps its five repetitions under --quick, as it always has.
+        if let Some(tlines) = reference(
+            root,
+            "ORGANICS_PYTHON",
+            "torch",
+            "bench/torch_reference.py",
+            false,
+        )? {
+            for name in [
+                "train_step_1t",
+                "train_step_2t",
+                "static_step_early",
+                "two_layer_step",
+                "lstm_step_2t",
+            ] {
+                if let (Some(ours), Some(theirs)) =
+                    (lines.get(name), tlines.get(&format!("torch_{name}")))
+                {
+                    println!(
+                        "ratio torch/organics {name}: {:.2}x",
+                        theirs.median_s / ours.median_s
+                    );
+                }
+            }
         }
-        let mut py = Command::new(&python);
-        py.arg("bench/torch_reference.py").current_dir(root);
-        let ttext = run_capture(&mut py, "bench/torch_reference.py")?;
-        let tlines = parse(&ttext);
-        for (name, l) in &tlines {
-            println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
-        }
-        for name in [
-            "train_step_1t",
-            "train_step_2t",
-            "static_step_early",
-            "two_layer_step",
-            "lstm_step_2t",
-        ] {
-            if let (Some(ours), Some(theirs)) =
-                (lines.get(name), tlines.get(&format!("torch_{name}")))
-            {
-                println!(
-                    "ratio torch/organics {name}: {:.2}x",
-                    theirs.median_s / ours.median_s
-                );
+    }
+    if jax {
+        // `$ORGANICS_JAX_PYTHON`, else python3: a separate variable, since jax and torch often
+        // live in different virtual environments.
+        let script = "bench/jax_reference.py";
+        if let Some(jlines) = reference(root, "ORGANICS_JAX_PYTHON", "jax", script, quick)? {
+            for name in ["train_step_1t", "train_step_2t"] {
+                if let (Some(ours), Some(theirs)) =
+                    (lines.get(name), jlines.get(&format!("jax_{name}")))
+                {
+                    println!(
+                        "ratio jax/organics {name}: {:.2}x",
+                        theirs.median_s / ours.median_s
+                    );
+                }
             }
         }
     }
