@@ -55,17 +55,18 @@ fn run_capture(cmd: &mut Command, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Run a Python reference script with the interpreter named by `$var` (else python3) and print
+/// Run a Python reference script with `python` (the value of `$var`; python3 when unset) and print
 /// its lines (`--quick` passed on when `quick`); `None`, after a line saying so, when `module`
 /// is not importable there.
 fn reference(
     root: &Path,
+    python: Option<String>,
     var: &str,
     module: &str,
     script: &str,
     quick: bool,
 ) -> Result<Option<BTreeMap<String, Line>>> {
-    let python = std::env::var(var).unwrap_or_else(|_| "python3".to_string());
+    let python = python.unwrap_or_else(|| "python3".to_string());
     let probe = Command::new(&python)
         .args(["-c", &format!("import {module}")])
         .output();
@@ -194,6 +195,7 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
         // torch_reference keeps its five repetitions under --quick, as it always has.
         if let Some(tlines) = reference(
             root,
+            std::env::var("ORGANICS_PYTHON").ok(),
             "ORGANICS_PYTHON",
             "torch",
             "bench/torch_reference.py",
@@ -221,7 +223,14 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
         // `$ORGANICS_JAX_PYTHON`, else python3: a separate variable, since jax and torch often
         // live in different virtual environments.
         let script = "bench/jax_reference.py";
-        if let Some(jlines) = reference(root, "ORGANICS_JAX_PYTHON", "jax", script, quick)? {
+        if let Some(jlines) = reference(
+            root,
+            std::env::var("ORGANICS_JAX_PYTHON").ok(),
+            "ORGANICS_JAX_PYTHON",
+            "jax",
+            script,
+            quick,
+        )? {
             for name in ["train_step_1t", "train_step_2t"] {
                 if let (Some(ours), Some(theirs)) =
                     (lines.get(name), jlines.get(&format!("jax_{name}")))
@@ -248,5 +257,18 @@ mod tests {
         );
         assert_eq!(m.len(), 1);
         assert!((m["train_step_1t"].gflops - 120.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn reference_is_skipped_when_the_interpreter_cannot_import_the_module() {
+        let missing = reference(
+            Path::new("."),
+            Some("/nonexistent/python3".to_string()),
+            "ORGANICS_JAX_PYTHON",
+            "jax",
+            "bench/jax_reference.py",
+            true,
+        );
+        assert!(missing.is_ok_and(|r| r.is_none()));
     }
 }
