@@ -14,9 +14,9 @@ timed to `block_until_ready`, and the median of the repetitions is printed as
 with the same explicit GEMM FLOP count as torch_reference (so the GFLOP/s are comparable).
 
 Threads. Each thread count runs in its own child process whose CPU affinity is set (with
-`os.sched_setaffinity`, before jax is imported) to the first k CPUs this process may use; XLA's
-CPU runtime sizes its thread pools from that affinity mask, so every XLA thread of the 1-thread
-run shares one core. The 1-thread run also sets `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`
+`os.sched_setaffinity`, before jax is imported) to the first k CPUs this process may use; every
+thread XLA starts afterwards inherits that mask, so the k-thread run uses k cores whatever the
+sizes of XLA's thread pools (not checked here). The 1-thread run also sets `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`
 (single-threaded Eigen GEMMs and convolutions). Intra-op thread counts of TensorFlow
 (`intra_op_parallelism_threads`) are not XLA flags and have no effect here.
 
