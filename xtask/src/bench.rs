@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the training-step benchmarks of organics-grad, one line each,
 //! `NAME: median_s=<seconds> gflops=<GFLOP/s>`, then the ratios a reader wants: the training
-//! step against the GEMM roofline, and (with `--torch`) against PyTorch on the same machine.
+//! step against the GEMM roofline, and (with `--torch`, `--jax`) against PyTorch and JAX/XLA
+//! on the same machine.
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -54,6 +55,43 @@ fn run_capture(cmd: &mut Command, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Run a Python reference script with `python` (the value of `$var`; python3 when unset) and print
+/// its lines (`--quick` passed on when `quick`); `None`, after a line saying so, when `module`
+/// is not importable there.
+fn reference(
+    root: &Path,
+    python: Option<String>,
+    var: &str,
+    module: &str,
+    script: &str,
+    quick: bool,
+) -> Result<Option<BTreeMap<String, Line>>> {
+    let python = python.unwrap_or_else(|| "python3".to_string());
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!(
+            "{module}: not available ({python} -c 'import {module}' failed; set {var} to a python with {module}); skipping {script}"
+        );
+        return Ok(None);
+    }
+    let mut py = Command::new(&python);
+    py.arg(script).current_dir(root);
+    if quick {
+        py.arg("--quick");
+    }
+    let text = run_capture(&mut py, script)?;
+    for note in text.lines().filter(|l| l.starts_with("# ")) {
+        println!("{note}");
+    }
+    let parsed = parse(&text);
+    for (name, l) in &parsed {
+        println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
+    }
+    Ok(Some(parsed))
+}
+
 /// Ratios of median times printed after the lines: numerator, denominator, what it shows.
 const RATIOS: &[(&str, &str, &str)] = &[
     (
@@ -83,8 +121,8 @@ const RATIOS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Run the benchmarks (and PyTorch's reference when asked) and print the lines and ratios.
-pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
+/// Run the benchmarks (and the PyTorch and JAX references when asked) and print the lines and ratios.
+pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
     let mut cmd = Command::new("cargo");
     cmd.args([
         "run",
@@ -154,35 +192,54 @@ pub fn run(root: &Path, quick: bool, torch: bool) -> Result<()> {
     }
     if torch {
         // The interpreter: `$ORGANICS_PYTHON` (e.g. a virtual environment's python), else python3.
-        let python = std::env::var("ORGANICS_PYTHON").unwrap_or_else(|_| "python3".to_string());
-        let probe = Command::new(&python).args(["-c", "import torch"]).output();
-        if !probe.is_ok_and(|o| o.status.success()) {
-            println!(
-                "torch: not available ({python} -c 'import torch' failed; set ORGANICS_PYTHON to a python with torch); skipping the PyTorch comparison"
-            );
-            return Ok(());
+        // torch_reference keeps its five repetitions under --quick, as it always has.
+        if let Some(tlines) = reference(
+            root,
+            std::env::var("ORGANICS_PYTHON").ok(),
+            "ORGANICS_PYTHON",
+            "torch",
+            "bench/torch_reference.py",
+            false,
+        )? {
+            for name in [
+                "train_step_1t",
+                "train_step_2t",
+                "static_step_early",
+                "two_layer_step",
+                "lstm_step_2t",
+            ] {
+                if let (Some(ours), Some(theirs)) =
+                    (lines.get(name), tlines.get(&format!("torch_{name}")))
+                {
+                    println!(
+                        "ratio torch/organics {name}: {:.2}x",
+                        theirs.median_s / ours.median_s
+                    );
+                }
+            }
         }
-        let mut py = Command::new(&python);
-        py.arg("bench/torch_reference.py").current_dir(root);
-        let ttext = run_capture(&mut py, "bench/torch_reference.py")?;
-        let tlines = parse(&ttext);
-        for (name, l) in &tlines {
-            println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
-        }
-        for name in [
-            "train_step_1t",
-            "train_step_2t",
-            "static_step_early",
-            "two_layer_step",
-            "lstm_step_2t",
-        ] {
-            if let (Some(ours), Some(theirs)) =
-                (lines.get(name), tlines.get(&format!("torch_{name}")))
-            {
-                println!(
-                    "ratio torch/organics {name}: {:.2}x",
-                    theirs.median_s / ours.median_s
-                );
+    }
+    if jax {
+        // `$ORGANICS_JAX_PYTHON`, else python3: a separate variable, since jax and torch often
+        // live in different virtual environments.
+        let script = "bench/jax_reference.py";
+        if let Some(jlines) = reference(
+            root,
+            std::env::var("ORGANICS_JAX_PYTHON").ok(),
+            "ORGANICS_JAX_PYTHON",
+            "jax",
+            script,
+            quick,
+        )? {
+            for name in ["train_step_1t", "train_step_2t"] {
+                if let (Some(ours), Some(theirs)) =
+                    (lines.get(name), jlines.get(&format!("jax_{name}")))
+                {
+                    println!(
+                        "ratio jax/organics {name}: {:.2}x",
+                        theirs.median_s / ours.median_s
+                    );
+                }
             }
         }
     }
@@ -200,5 +257,18 @@ mod tests {
         );
         assert_eq!(m.len(), 1);
         assert!((m["train_step_1t"].gflops - 120.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn reference_is_skipped_when_the_interpreter_cannot_import_the_module() {
+        let missing = reference(
+            Path::new("."),
+            Some("/nonexistent/python3".to_string()),
+            "ORGANICS_JAX_PYTHON",
+            "jax",
+            "bench/jax_reference.py",
+            true,
+        );
+        assert!(missing.is_ok_and(|r| r.is_none()));
     }
 }

@@ -70,7 +70,7 @@ enum Cmd {
         #[arg(long, default_value = "sweep")]
         dir: PathBuf,
     },
-    /// Training-step benchmarks against the GEMM roofline (and PyTorch with --torch).
+    /// Training-step benchmarks against the GEMM roofline (and PyTorch, JAX with --torch, --jax).
     Bench {
         /// Fewer repetitions.
         #[arg(long)]
@@ -79,6 +79,10 @@ enum Cmd {
         /// (`$ORGANICS_PYTHON`, else python3).
         #[arg(long)]
         torch: bool,
+        /// Also run bench/jax_reference.py when a Python with jax is available
+        /// (`$ORGANICS_JAX_PYTHON`, else python3).
+        #[arg(long)]
+        jax: bool,
     },
 }
 
@@ -123,7 +127,7 @@ fn main() -> Result<()> {
             },
         ),
         Cmd::Collect { dir } => sweep::collect(&root(), &dir),
-        Cmd::Bench { quick, torch } => bench::run(&root(), quick, torch),
+        Cmd::Bench { quick, torch, jax } => bench::run(&root(), quick, torch, jax),
         Cmd::Reproduce {
             profile,
             only,
