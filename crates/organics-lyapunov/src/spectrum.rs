@@ -74,7 +74,7 @@
 use crate::error::LyapunovError;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self, ComputeEigenvectors, EvdParams};
-use faer::linalg::solvers::Solve;
+use faer::linalg::solvers::{PartialPivLu, Solve};
 use faer::{Mat, Par, Spec, c64};
 use std::cmp::Ordering;
 
@@ -332,8 +332,17 @@ fn refine(b: &Mat<f64>, values: &[c64], u: &mut Mat<c64>) -> Vec<f64> {
         let pair = values[k].im != 0.0 && k + 1 < m;
         if rho[k] > bound {
             let faer_vector: Vec<c64> = u.col(k).iter().copied().collect();
+            // One factorisation of `b − λ I` serves both starts; the nudged shift is factored
+            // only if a start cannot form finite iterates from the exact one.
+            let exact = shifted_lu(b, values[k]);
+            let mut nudged = None;
             for start in [faer_vector, generic_start(m)] {
-                for x in inverse_iteration(b, norm_b, values[k], &start) {
+                let iterates = inverse_iteration(&exact, &start).or_else(|| {
+                    let nudge = c64::new(m as f64 * f64::EPSILON * norm_b, 0.0);
+                    let lu = nudged.get_or_insert_with(|| shifted_lu(b, values[k] + nudge));
+                    inverse_iteration(lu, &start)
+                });
+                for x in iterates.unwrap_or_default() {
                     let x = Mat::from_fn(
                         m,
                         1,
@@ -378,38 +387,36 @@ fn generic_start(m: usize) -> Vec<c64> {
         .collect()
 }
 
-/// The iterates `x_1, …, x_T` (unit vectors) of inverse iteration on `b − λ I` from `start`,
-/// with the shift moved by `m ε ‖b‖_F` if the factorisation is exactly singular; empty if no
-/// finite iterate could be formed.
-fn inverse_iteration(b: &Mat<f64>, norm_b: f64, lambda: c64, start: &[c64]) -> Vec<Vec<c64>> {
+/// The complex LU (partial pivoting) of `b − σ I`.
+fn shifted_lu(b: &Mat<f64>, sigma: c64) -> PartialPivLu<c64> {
     let m = b.nrows();
-    let nudge = c64::new(m as f64 * f64::EPSILON * norm_b, 0.0);
-    for shift in [lambda, lambda + nudge] {
-        let shifted = Mat::from_fn(m, m, |i, j| {
-            let d = if i == j { shift } else { c64::new(0.0, 0.0) };
-            c64::new(b[(i, j)], 0.0) - d
-        });
-        let lu = shifted.partial_piv_lu();
-        let mut x = Mat::from_fn(m, 1, |i, _| start[i]);
+    Mat::from_fn(m, m, |i, j| {
+        let d = if i == j { sigma } else { c64::new(0.0, 0.0) };
+        c64::new(b[(i, j)], 0.0) - d
+    })
+    .partial_piv_lu()
+}
+
+/// The iterates `x_1, …, x_T` (unit vectors) of inverse iteration with the factorisation `lu`
+/// of `b − σ I` from `start`; `None` if a solve is not finite (an exactly singular
+/// factorisation: the caller moves the shift by `m ε ‖b‖_F`).
+fn inverse_iteration(lu: &PartialPivLu<c64>, start: &[c64]) -> Option<Vec<Vec<c64>>> {
+    let mut x = Mat::from_fn(start.len(), 1, |i, _| start[i]);
+    normalise(x.col_mut(0));
+    let mut iterates = Vec::with_capacity(INVERSE_ITERATIONS);
+    for _ in 0..INVERSE_ITERATIONS {
+        x = lu.solve(&x);
+        if !x
+            .col(0)
+            .iter()
+            .all(|z| z.re.is_finite() && z.im.is_finite())
+        {
+            return None;
+        }
         normalise(x.col_mut(0));
-        let mut iterates = Vec::with_capacity(INVERSE_ITERATIONS);
-        for _ in 0..INVERSE_ITERATIONS {
-            x = lu.solve(&x);
-            if !x
-                .col(0)
-                .iter()
-                .all(|z| z.re.is_finite() && z.im.is_finite())
-            {
-                break;
-            }
-            normalise(x.col_mut(0));
-            iterates.push(x.col(0).iter().copied().collect());
-        }
-        if iterates.len() == INVERSE_ITERATIONS {
-            return iterates;
-        }
+        iterates.push(x.col(0).iter().copied().collect());
     }
-    Vec::new()
+    Some(iterates)
 }
 
 /// `ρ_k = ‖b u_k − λ_k u_k‖ / (‖b‖_F ‖u_k‖)` for every column of `u` (0 for a zero residual,
