@@ -125,51 +125,55 @@ fn make_late(trainer: &mut Trainer) {
     }
 }
 
-/// The affine layers of the one-layer static model, as `(inputs, outputs, count,
-/// input_gradient)`: the autoencoder's six layers (the first one's input is the image, which
-/// needs no gradient), the ORGaNICs layer's `W_zx`, `W_bx` and `W` (used once in the closed
-/// form) and the read-out.
-fn one_layer_affines(cfg: &TrainConfig) -> Vec<(usize, usize, usize, bool)> {
+/// The affine layers of a static step, as `(inputs, outputs, count, input_gradient)`: the
+/// autoencoder's six layers (the first one's input is the image, which needs no gradient);
+/// per ORGaNICs layer `m → n`, `W_zx` and `W_bx` (`m → n`, twice) and `W` (`n → n`) once for
+/// the closed form of the one-layer model or `1 + K` times for the two-layer model's `K`
+/// iterations (`W c²`, then `W (y² a)` per iteration), plus `W_r c` there; and the read-out.
+fn affines(cfg: &TrainConfig) -> Vec<(usize, usize, usize, bool)> {
     let [h1, h2] = HIDDEN;
-    let (pixels, code, n) = (SIDE * SIDE, cfg.code_dim, cfg.hidden);
-    vec![
+    let (pixels, code) = (SIDE * SIDE, cfg.code_dim);
+    let mut list = vec![
         (pixels, h1, 1, false),
         (h1, h2, 1, true),
         (h2, code, 1, true),
         (code, h2, 1, true),
         (h2, h1, 1, true),
         (h1, pixels, 1, true),
-        (code, n, 2, true),
-        (n, n, 1, true),
-        (n, 10, 1, true),
-    ]
-}
-
-/// Dense FLOPs of one static step (see the module docs).
-fn static_flops(cfg: &TrainConfig) -> f64 {
-    let b = cfg.batch_size as f64;
-    let affine = |i: usize, o: usize| 6.0 * b * i as f64 * o as f64;
-    let [h1, h2] = HIDDEN;
-    let pixels = SIDE * SIDE;
-    // The first layer's input is the image: no input gradient (4, not 6, FLOPs per weight).
-    let mut f = affine(pixels, h1) * 4.0 / 6.0 + affine(h1, h2) + affine(h2, cfg.code_dim);
-    f += affine(cfg.code_dim, h2) + affine(h2, h1) + affine(h1, pixels);
+    ];
     let two = cfg.model == ModelKind::Organics2Layer;
-    let mut layers = vec![(cfg.code_dim, cfg.hidden)];
+    let mut layers = vec![(code, cfg.hidden)];
     if two {
         layers.push((cfg.hidden, cfg.hidden2));
     }
     let iterations = if two { cfg.fixed_point_iterations } else { 0 };
     for &(m, n) in &layers {
-        // W_zx, W_bx; W c² (or W (W_r c)²) and W (y² a) per iteration.
-        f += 2.0 * affine(m, n) + affine(n, n) * (1 + iterations) as f64;
-        if two {
-            let nf = n as f64;
-            f += affine(n, n); // W_r c
-            f += b * iterations as f64 * (2.0 / 3.0 * nf * nf * nf + 4.0 * nf * nf);
+        list.push((m, n, 2, true));
+        list.push((n, n, 1 + iterations + usize::from(two), true));
+    }
+    list.push((layers.last().expect("a layer").1, 10, 1, true));
+    list
+}
+
+/// Dense FLOPs of one static step (see the module docs): `6 · B · in · out` per affine layer
+/// (`4 ·` without the input gradient) and, for the two-layer model, each sample's LU and
+/// solves per iteration.
+fn static_flops(cfg: &TrainConfig) -> f64 {
+    let b = cfg.batch_size as f64;
+    let mut f: f64 = affines(cfg)
+        .iter()
+        .map(|&(i, o, count, input_gradient)| {
+            let per = if input_gradient { 6.0 } else { 4.0 };
+            per * b * i as f64 * o as f64 * count as f64
+        })
+        .sum();
+    if cfg.model == ModelKind::Organics2Layer {
+        let iterations = cfg.fixed_point_iterations as f64;
+        for n in [cfg.hidden as f64, cfg.hidden2 as f64] {
+            f += b * iterations * (2.0 / 3.0 * n * n * n + 4.0 * n * n);
         }
     }
-    f + affine(layers.last().expect("a layer").1, 10)
+    f
 }
 
 /// The one-layer static step's GEMMs alone, as the tape runs them: the batch split into one
@@ -188,7 +192,7 @@ struct StaticGemms {
 
 impl StaticGemms {
     fn new(cfg: &TrainConfig) -> Self {
-        let affines = one_layer_affines(cfg);
+        let affines = affines(cfg);
         let (b, threads) = (cfg.batch_size, cfg.threads);
         let size = b.div_ceil(threads);
         let rows: Vec<usize> = (0..b).step_by(size).map(|s| size.min(b - s)).collect();
