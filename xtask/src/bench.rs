@@ -92,6 +92,24 @@ fn reference(
     Ok(Some(parsed))
 }
 
+/// `ratio {prefix}/organics NAME: X.XXx` (their median time over ours) for each of `names`
+/// that both `ours` and `theirs` (as `{prefix}_NAME`) measured.
+fn print_ratios(
+    prefix: &str,
+    names: &[&str],
+    ours: &BTreeMap<String, Line>,
+    theirs: &BTreeMap<String, Line>,
+) {
+    for name in names {
+        if let (Some(o), Some(t)) = (ours.get(*name), theirs.get(&format!("{prefix}_{name}"))) {
+            println!(
+                "ratio {prefix}/organics {name}: {:.2}x",
+                t.median_s / o.median_s
+            );
+        }
+    }
+}
+
 /// Ratios of median times printed after the lines: numerator, denominator, what it shows.
 const RATIOS: &[(&str, &str, &str)] = &[
     (
@@ -201,22 +219,18 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
             "bench/torch_reference.py",
             false,
         )? {
-            for name in [
-                "train_step_1t",
-                "train_step_2t",
-                "static_step_early",
-                "two_layer_step",
-                "lstm_step_2t",
-            ] {
-                if let (Some(ours), Some(theirs)) =
-                    (lines.get(name), tlines.get(&format!("torch_{name}")))
-                {
-                    println!(
-                        "ratio torch/organics {name}: {:.2}x",
-                        theirs.median_s / ours.median_s
-                    );
-                }
-            }
+            print_ratios(
+                "torch",
+                &[
+                    "train_step_1t",
+                    "train_step_2t",
+                    "static_step_early",
+                    "two_layer_step",
+                    "lstm_step_2t",
+                ],
+                &lines,
+                &tlines,
+            );
         }
     }
     if jax {
@@ -231,16 +245,7 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
             script,
             quick,
         )? {
-            for name in ["train_step_1t", "train_step_2t"] {
-                if let (Some(ours), Some(theirs)) =
-                    (lines.get(name), jlines.get(&format!("jax_{name}")))
-                {
-                    println!(
-                        "ratio jax/organics {name}: {:.2}x",
-                        theirs.median_s / ours.median_s
-                    );
-                }
-            }
+            print_ratios("jax", &["train_step_1t", "train_step_2t"], &lines, &jlines);
         }
     }
     Ok(())
