@@ -38,7 +38,7 @@
 //! [`tape`] and [`cell`] (`relu'(0) = 0`; `d√⌊a⌋/da = 0` for `a ≤ 0`). Subnormal numbers are
 //! kept out of the kernels by construction (sigmoid floor, flushing, see [`cell`]), so no
 //! floating-point-environment changes (and no `unsafe`) are needed. The cell's element-wise
-//! loops run on AVX2 when the processor has it (chosen at run time in [`simd`]), with
+//! loops run on AVX-512 or AVX2 when the processor has it (chosen at run time in [`simd`]), with
 //! results bit-identical to the baseline build's.
 //!
 //! **Layouts.** Batches are row-major `batch x features`; weights `out x in`; sequences

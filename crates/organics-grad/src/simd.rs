@@ -3,16 +3,22 @@
 //! Builds target baseline x86-64, whose widest vectors are 4-lane SSE2. The element-wise loops
 //! of the fused cell ([`crate::cell`]), of the tape's unary and binary operations and their
 //! VJPs ([`crate::Tape::unary`], [`crate::Tape::binary`]; one loop per function) and of the
-//! Adam update ([`crate::optim::Optimizer::step`]) are therefore compiled once more for
-//! x86-64-v3 (AVX2 + FMA, 8 lanes) through [`pulp`]'s run-time dispatch, and that version runs
-//! when the processor supports it. On other architectures the baseline loop runs (pulp selects NEON
-//! where it applies).
+//! Adam update ([`crate::optim::Optimizer::step`]) are therefore compiled twice more, for
+//! x86-64-v3 (AVX2 + FMA, 8 `f32` lanes) and x86-64-v4 (AVX-512, 16 `f32` lanes), through
+//! [`pulp`]'s run-time dispatch, and the widest version the processor supports runs. On other
+//! architectures the baseline loop runs (pulp selects NEON where it applies).
 //!
-//! AVX-512 (x86-64-v4) is not enabled: pulp's `x86-v4` feature is shared with faer, which then
-//! switches its own kernels to AVX-512 paths, and with them faer 0.24's eigensolver returned
-//! eigenpairs with residual `‖Jv − λv‖ / ‖J‖ ≈ 1e-3` on our test Jacobians (the
-//! `organics-lyapunov` spectrum test caught it). AVX2 already takes the element-wise share of
-//! a training step from about 30 % to about 15 % (docs/performance.md).
+//! The interleaved LU of [`crate::lane_lu`] is the exception: its vectors are groups of
+//! [`crate::lane_lu::LANES`] = 8 systems, one AVX2 vector of `f32`, so [`crate::solve`] runs it
+//! through a dispatch that stops at AVX2 (on AVX-512 an 8-lane `f32` slice would fall entirely
+//! into pulp's scalar tail).
+//!
+//! pulp's `x86-v4` feature also switches faer's own kernels (its eigensolver among them) to
+//! their AVX-512 paths. faer 0.24's real eigenvectors are not backward stable on nearly
+//! defective clusters at either level (`bench/avx512-eigen`); `organics-lyapunov`'s
+//! `spectrum::eigenpairs` checks and refines every pair, so both levels pass its tests. The
+//! feature is enabled in `organics-core`, the lowest crate that uses faer, so that every build
+//! of every crate (`-p` builds included) sees the same faer.
 //!
 //! **Every choice gives bit-identical results.** Rust never contracts `a·b + c` into a fused
 //! multiply-add, and each operation in these loops is either correctly rounded IEEE arithmetic
@@ -42,10 +48,30 @@ impl InstructionSet {
         }
     }
 
+    /// Runs `kernel` compiled for this instruction set, but for at most AVX2 (x86-64-v3):
+    /// for kernels whose vectors are [`crate::lane_lu::LANES`] `f32` wide (see the module
+    /// doc). Results are bit-identical to [`InstructionSet::dispatch`]'s, as for every
+    /// choice here.
+    #[inline(always)]
+    pub(crate) fn dispatch_lanes<K: pulp::WithSimd>(self, kernel: K) -> K::Output {
+        match self {
+            Self::Detect => {
+                #[cfg(target_arch = "x86_64")]
+                if let Some(v3) = pulp::x86::V3::try_new() {
+                    return pulp::Simd::vectorize(v3, kernel);
+                }
+                pulp::Arch::new().dispatch(kernel)
+            }
+            Self::Baseline => kernel.with_simd(pulp::Scalar::new()),
+        }
+    }
+
     /// The set [`InstructionSet::Detect`] finds on this processor, in words (for reports).
     #[must_use]
     pub fn detected_name() -> &'static str {
         match pulp::Arch::new() {
+            #[cfg(target_arch = "x86_64")]
+            pulp::Arch::V4(_) => "x86-64-v4 (AVX-512)",
             #[cfg(target_arch = "x86_64")]
             pulp::Arch::V3(_) => "x86-64-v3 (AVX2)",
             _ => "baseline",

@@ -305,7 +305,7 @@ impl<S: Scalar> Tape<S> {
         let piv = self.ints[node.ints..node.ints + groups * LANES * n]
             .as_chunks_mut::<LANES>()
             .0;
-        InstructionSet::Detect.dispatch(FactorSolve {
+        InstructionSet::Detect.dispatch_lanes(FactorSolve {
             d: dv,
             w: wv,
             lu,
@@ -449,7 +449,7 @@ pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
     // Λ = rows λ_b = M_b⁻ᵀ ȳ_b.
     tmp.clear();
     tmp.extend_from_slice(g);
-    InstructionSet::Detect.dispatch(TransposedSolves {
+    InstructionSet::Detect.dispatch_lanes(TransposedSolves {
         lu,
         piv,
         lam: tmp,

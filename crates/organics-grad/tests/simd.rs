@@ -2,11 +2,12 @@
 //! with every vector instruction set.
 //!
 //! [`InstructionSet::Detect`] runs the element-wise loops compiled for the widest set this
-//! processor has (AVX2 on current x86-64), [`InstructionSet::Baseline`] the build's
+//! processor has (AVX-512 or AVX2 on current x86-64), [`InstructionSet::Baseline`] the build's
 //! baseline (SSE2). Rust never fuses `a·b + c` and every operation in the loops is correctly
 //! rounded or integer bit manipulation, so the outputs must agree bit for bit: no tolerance.
 //! On a processor without wider vectors both runs take the baseline path and the test is
-//! vacuous there; on the project's machines it compares AVX2 against SSE2.
+//! vacuous there; on the project's machines (AVX-512) it compares AVX-512 against SSE2, and on
+//! an AVX2-only machine AVX2 against SSE2.
 //!
 //! The inputs cover every branch of the loops: both signs of `y` and `a` (the rectification
 //! and square-root kinks), gate drives far beyond the sigmoid floor, values that would be
