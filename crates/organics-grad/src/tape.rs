@@ -257,7 +257,15 @@ impl<S> Node<S> {
 pub struct Tape<S: Scalar> {
     pub(crate) nodes: Vec<Node<S>>,
     pub(crate) values: Vec<S>,
+    /// The gradient arena, laid out as `values`; kept across [`Tape::reset`] and never
+    /// zero-filled as a whole: a node's gradient is valid only where `ready` says so.
     grads: Vec<S>,
+    /// Per node, during and after [`Tape::backward`]: whether its gradient has received its
+    /// first contribution (written over the stale arena, see [`VjpCtx::grad_write`]).
+    ready: Vec<bool>,
+    /// Zeros, as long as the longest node the last backward pass did not reach: what
+    /// [`Tape::grad`] returns for such a node.
+    zeros: Vec<S>,
     pub(crate) aux: Vec<S>,
     pub(crate) ints: Vec<usize>,
     /// The custom operations recorded on this tape, one table per operation type.
@@ -283,6 +291,8 @@ impl<S: Scalar> Tape<S> {
             nodes: Vec::new(),
             values: Vec::new(),
             grads: Vec::new(),
+            ready: Vec::new(),
+            zeros: Vec::new(),
             aux: Vec::new(),
             ints: Vec::new(),
             custom: Vec::new(),
@@ -301,7 +311,7 @@ impl<S: Scalar> Tape<S> {
     pub fn reset(&mut self) {
         self.nodes.clear();
         self.values.clear();
-        self.grads.clear();
+        self.ready.clear();
         self.aux.clear();
         self.ints.clear();
         for (_, table) in &mut self.custom {
@@ -350,10 +360,12 @@ impl<S: Scalar> Tape<S> {
     #[must_use]
     pub fn grad(&self, v: Var) -> &[S] {
         let n = &self.nodes[v.index()];
-        if self.grads.len() < n.off + n.len() {
-            return &[];
+        match self.ready.get(v.index()) {
+            // No backward pass since the node was recorded.
+            None => &[],
+            Some(true) => &self.grads[n.off..n.off + n.len()],
+            Some(false) => &self.zeros[..n.len()],
         }
-        &self.grads[n.off..n.off + n.len()]
     }
 
     pub(crate) fn push(
@@ -541,18 +553,18 @@ impl<S: Scalar> Tape<S> {
         let gv = View::new(g, node.rows, node.cols);
         let av = View::new(r.val(a), na.rows, na.cols);
         let bv = View::new(r.val(b), nb.rows, nb.cols);
-        if let Some(ga) = ctx.grad_mut(a) {
+        if let Some((ga, beta)) = ctx.grad_write(a) {
             let dst = ViewMut::new(ga, na.rows, na.cols);
             match ta {
-                Trans::No => gemm(dst, Beta::Accumulate, gv, Trans::No, bv, flip(tb)),
-                Trans::Yes => gemm(dst, Beta::Accumulate, bv, tb, gv, Trans::Yes),
+                Trans::No => gemm(dst, beta, gv, Trans::No, bv, flip(tb)),
+                Trans::Yes => gemm(dst, beta, bv, tb, gv, Trans::Yes),
             }
         }
-        if let Some(gb) = ctx.grad_mut(b) {
+        if let Some((gb, beta)) = ctx.grad_write(b) {
             let dst = ViewMut::new(gb, nb.rows, nb.cols);
             match tb {
-                Trans::No => gemm(dst, Beta::Accumulate, av, flip(ta), gv, Trans::No),
-                Trans::Yes => gemm(dst, Beta::Accumulate, gv, Trans::Yes, av, ta),
+                Trans::No => gemm(dst, beta, av, flip(ta), gv, Trans::No),
+                Trans::Yes => gemm(dst, beta, gv, Trans::Yes, av, ta),
             }
         }
     }
@@ -625,25 +637,18 @@ impl<S: Scalar> Tape<S> {
         let cols = node.cols;
         if na.len() == node.len() && nb.len() == node.len() {
             // No broadcasting: contiguous loops, one per function.
-            if let Some(ga) = ctx.grad_mut(a) {
-                isa.dispatch(BinaryVjp {
-                    f,
-                    side: Side::Left,
-                    g,
-                    x: av,
-                    y: bv,
-                    grad: ga,
-                });
-            }
-            if let Some(gb) = ctx.grad_mut(b) {
-                isa.dispatch(BinaryVjp {
-                    f,
-                    side: Side::Right,
-                    g,
-                    x: av,
-                    y: bv,
-                    grad: gb,
-                });
+            for (side, v) in [(Side::Left, a), (Side::Right, b)] {
+                if let Some((grad, beta)) = ctx.grad_write(v) {
+                    isa.dispatch(BinaryVjp {
+                        f,
+                        side,
+                        beta,
+                        g,
+                        x: av,
+                        y: bv,
+                        grad,
+                    });
+                }
             }
             return;
         }
@@ -652,11 +657,19 @@ impl<S: Scalar> Tape<S> {
             // as the element loops below do, so the results are the same to the bit.
             let g_row = |i: usize| &g[i * cols..(i + 1) * cols];
             for (side, v, nv) in [(Side::Left, a, &na), (Side::Right, b, &nb)] {
-                if let Some(grad) = ctx.grad_mut(v) {
+                if let Some((grad, first)) = ctx.grad_write(v) {
                     for i in 0..node.rows {
+                        // A repeated row is written by row 0 (if it is the first
+                        // contribution) and accumulated over the later rows.
+                        let beta = if nv.rows == 1 && i > 0 {
+                            Beta::Accumulate
+                        } else {
+                            first
+                        };
                         isa.dispatch(BinaryVjp {
                             f,
                             side,
+                            beta,
                             g: g_row(i),
                             x: &av[row_range(&na, i)],
                             y: &bv[row_range(&nb, i)],
@@ -735,9 +748,16 @@ impl<S: Scalar> Tape<S> {
     /// The VJP of [`Self::unary`].
     fn unary_vjp(ctx: &mut VjpCtx<'_, S>, f: Unary<S>, a: Var, isa: InstructionSet) {
         let (g, y, r) = (ctx.g, ctx.out(), ctx.reader());
-        if let Some(grad) = ctx.grad_mut(a) {
+        if let Some((grad, beta)) = ctx.grad_write(a) {
             let x = r.val(a);
-            isa.dispatch(UnaryVjp { f, x, y, g, grad });
+            isa.dispatch(UnaryVjp {
+                f,
+                beta,
+                x,
+                y,
+                g,
+                grad,
+            });
         }
     }
 
@@ -1137,20 +1157,37 @@ impl<S: Scalar> Tape<S> {
                 cols: nl.cols,
             });
         }
-        self.grads.clear();
-        self.grads.resize(self.values.len(), S::ZERO);
+        // The arena only grows; its stale contents are never read (see `ready`).
+        if self.grads.len() < self.values.len() {
+            self.grads.resize(self.values.len(), S::ZERO);
+        }
+        self.ready.clear();
+        self.ready.resize(self.nodes.len(), false);
         self.grads[nl.off] = S::ONE;
+        self.ready[loss.index()] = true;
         for idx in (0..=loss.index()).rev() {
             let node = self.nodes[idx];
-            if !node.needs_grad {
+            // A node no contribution reached has a zero cotangent: nothing to propagate.
+            if !node.needs_grad || !self.ready[idx] {
                 continue;
             }
-            self.backward_node(&node);
+            self.backward_node(idx, &node);
+        }
+        let unreached = self
+            .nodes
+            .iter()
+            .zip(&self.ready)
+            .filter(|(_, r)| !**r)
+            .map(|(n, _)| n.len())
+            .max()
+            .unwrap_or(0);
+        if self.zeros.len() < unreached {
+            self.zeros.resize(unreached, S::ZERO);
         }
         Ok(())
     }
 
-    fn backward_node(&mut self, node: &Node<S>) {
+    fn backward_node(&mut self, idx: usize, node: &Node<S>) {
         let isa = self.isa;
         let (glo, ghi) = self.grads.split_at_mut(node.off);
         let mut ctx = VjpCtx::new(
@@ -1158,6 +1195,7 @@ impl<S: Scalar> Tape<S> {
             &self.nodes,
             &self.values,
             glo,
+            &mut self.ready[..idx],
             &ghi[..node.len()],
             &self.aux,
             &self.ints,
@@ -1195,7 +1233,10 @@ pub(crate) struct VjpCtx<'a, S> {
     pub(crate) node: Node<S>,
     pub(crate) nodes: &'a [Node<S>],
     values: &'a [S],
-    pub(crate) grads: &'a mut [S],
+    /// The gradient arena below the node; an entry is valid only where `ready` says so.
+    grads: &'a mut [S],
+    /// Which nodes below this one have received a gradient contribution.
+    ready: &'a mut [bool],
     pub(crate) g: &'a [S],
     aux: &'a [S],
     ints: &'a [usize],
@@ -1222,6 +1263,7 @@ impl<'a, S: Scalar> VjpCtx<'a, S> {
         nodes: &'a [Node<S>],
         values: &'a [S],
         grads: &'a mut [S],
+        ready: &'a mut [bool],
         g: &'a [S],
         aux: &'a [S],
         ints: &'a [usize],
@@ -1231,6 +1273,7 @@ impl<'a, S: Scalar> VjpCtx<'a, S> {
             nodes,
             values,
             grads,
+            ready,
             g,
             aux,
             ints,
@@ -1265,14 +1308,34 @@ impl<'a, S: Scalar> VjpCtx<'a, S> {
         &self.ints[self.node.ints..self.node.ints + len]
     }
 
-    /// The gradient of input `v`, if it needs one.
+    /// The gradient of input `v`, to add a contribution to, if it needs one (zero-filled here
+    /// on its first contribution).
     pub(crate) fn grad_mut(&mut self, v: Var) -> Option<&mut [S]> {
-        let n = &self.nodes[v.index()];
-        if n.needs_grad {
-            Some(&mut self.grads[n.off..n.off + n.len()])
-        } else {
-            None
+        let (grad, beta) = self.grad_write(v)?;
+        if beta == Beta::Overwrite {
+            grad.fill(S::ZERO);
         }
+        Some(grad)
+    }
+
+    /// The gradient of input `v`, if it needs one, with how to write the contribution:
+    /// [`Beta::Overwrite`] on the first one (the slice holds stale values, and the caller must
+    /// write every entry), [`Beta::Accumulate`] after it. Overwriting gives the same value as
+    /// adding to zeros (`0 + x = x` in IEEE arithmetic, up to the sign of a zero), without
+    /// zero-filling the arena first.
+    pub(crate) fn grad_write(&mut self, v: Var) -> Option<(&mut [S], Beta)> {
+        let n = &self.nodes[v.index()];
+        if !n.needs_grad {
+            return None;
+        }
+        let ready = &mut self.ready[v.index()];
+        let beta = if *ready {
+            Beta::Accumulate
+        } else {
+            *ready = true;
+            Beta::Overwrite
+        };
+        Some((&mut self.grads[n.off..n.off + n.len()], beta))
     }
 }
 
@@ -1381,14 +1444,30 @@ simd_kernel! {
     }
 }
 
+/// `grad[i] = e(g[i], x[i], y[i])` ([`Beta::Overwrite`]) or `grad[i] += …`
+/// ([`Beta::Accumulate`]): one loop each, for the element-wise VJP kernels.
+#[inline(always)]
+fn write_vjp<S: Scalar>(
+    beta: Beta,
+    grad: &mut [S],
+    g: &[S],
+    x: &[S],
+    y: &[S],
+    e: impl Fn(S, S, S) -> S,
+) {
+    let it = grad.iter_mut().zip(g).zip(x).zip(y);
+    match beta {
+        Beta::Overwrite => it.for_each(|(((d, &g), &x), &y)| *d = e(g, x, y)),
+        Beta::Accumulate => it.for_each(|(((d, &g), &x), &y)| *d += e(g, x, y)),
+    }
+}
+
 simd_kernel! {
-    /// `grad += g · f'(x)` given `y = f(x)` (the VJP loop of [`Tape::unary`]).
-    UnaryVjp<'a> { f: Unary<S>, x: &'a [S], y: &'a [S], g: &'a [S], grad: &'a mut [S] }
+    /// `grad (=|+=) g · f'(x)` given `y = f(x)` (the VJP loop of [`Tape::unary`]).
+    UnaryVjp<'a> { f: Unary<S>, beta: Beta, x: &'a [S], y: &'a [S], g: &'a [S], grad: &'a mut [S] }
     {
         per_unary!(f, |f| {
-            for (((gi, &x), &y), &gg) in grad.iter_mut().zip(x).zip(y).zip(g) {
-                *gi += f.vjp(x, y, gg);
-            }
+            write_vjp(beta, grad, g, x, y, |gg, x, y| f.vjp(x, y, gg));
         });
     }
 }
@@ -1411,19 +1490,20 @@ simd_kernel! {
     /// `grad += g ∂f/∂x` (`side` left) or `g ∂f/∂y` (right) for operands of the output's
     /// shape: the VJP loops of [`Tape::binary`] without broadcasting, with the same
     /// expressions (hence the same roundings) as its broadcasting loops.
-    BinaryVjp<'a> { f: Binary, side: Side, g: &'a [S], x: &'a [S], y: &'a [S], grad: &'a mut [S] }
+    BinaryVjp<'a> {
+        f: Binary, side: Side, beta: Beta, g: &'a [S], x: &'a [S], y: &'a [S], grad: &'a mut [S]
+    }
     {
-        let it = grad.iter_mut().zip(g).zip(x).zip(y);
         match (side, f) {
             (Side::Left, Binary::Add | Binary::Sub) | (Side::Right, Binary::Add) => {
-                it.for_each(|(((d, &g), _), _)| *d += g);
+                write_vjp(beta, grad, g, x, y, |g, _, _| g);
             }
-            (Side::Left, Binary::Mul) => it.for_each(|(((d, &g), _), &y)| *d += g * y),
-            (Side::Left, Binary::Div) => it.for_each(|(((d, &g), _), &y)| *d += g / y),
-            (Side::Right, Binary::Sub) => it.for_each(|(((d, &g), _), _)| *d += -g),
-            (Side::Right, Binary::Mul) => it.for_each(|(((d, &g), &x), _)| *d += g * x),
+            (Side::Left, Binary::Mul) => write_vjp(beta, grad, g, x, y, |g, _, y| g * y),
+            (Side::Left, Binary::Div) => write_vjp(beta, grad, g, x, y, |g, _, y| g / y),
+            (Side::Right, Binary::Sub) => write_vjp(beta, grad, g, x, y, |g, _, _| -g),
+            (Side::Right, Binary::Mul) => write_vjp(beta, grad, g, x, y, |g, x, _| g * x),
             (Side::Right, Binary::Div) => {
-                it.for_each(|(((d, &g), &x), &y)| *d += -g * x / (y * y));
+                write_vjp(beta, grad, g, x, y, |g, x, y| -g * x / (y * y));
             }
         }
     }

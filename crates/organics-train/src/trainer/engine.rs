@@ -262,6 +262,27 @@ impl Trainer {
             Clipping::None => GradClip::Off,
             Clipping::GlobalNorm { max_norm } => GradClip::GlobalNorm(max_norm),
         };
+        if clip == GradClip::Off && loss.is_finite() {
+            // Without clipping Adam does not need the norm, whose `f64` sum is one serial
+            // chain of additions (kept in order: `metrics.jsonl` records it to the bit). It
+            // runs on one worker while Adam's blocks run on the others. The norm is finite
+            // exactly when every gradient is ([`ParamSet::all_finite`], a parallel check), so
+            // a step whose norm would not be finite is still refused before Adam touches the
+            // weights, as below.
+            let (optimizer, params, grads) =
+                (&mut self.optimizer, &mut self.net.params, &self.grads);
+            let finite = self.pool.install(|| grads.all_finite());
+            if finite {
+                let (norm, stepped) = self.pool.install(|| {
+                    rayon::join(
+                        || grads.global_norm(),
+                        || optimizer.step(params.trainable_mut(), grads, lr),
+                    )
+                });
+                stepped?;
+                return Ok((loss, correct, norm));
+            }
+        }
         let grads = &mut self.grads;
         let norm = self.pool.install(|| clip.apply(grads));
         if !loss.is_finite() || !norm.is_finite() {
