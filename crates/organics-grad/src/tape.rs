@@ -256,7 +256,11 @@ impl<S> Node<S> {
 #[derive(Debug, Default)]
 pub struct Tape<S: Scalar> {
     pub(crate) nodes: Vec<Node<S>>,
+    /// The value arena: nodes' values at their offsets below `used`; what lies above is stale
+    /// (the arena is kept across [`Tape::reset`] and only grows).
     pub(crate) values: Vec<S>,
+    /// Length of the value arena in use.
+    used: usize,
     /// The gradient arena, laid out as `values`; kept across [`Tape::reset`] and never
     /// zero-filled as a whole: a node's gradient is valid only where `ready` says so.
     grads: Vec<S>,
@@ -290,6 +294,7 @@ impl<S: Scalar> Tape<S> {
         Self {
             nodes: Vec::new(),
             values: Vec::new(),
+            used: 0,
             grads: Vec::new(),
             ready: Vec::new(),
             zeros: Vec::new(),
@@ -310,7 +315,7 @@ impl<S: Scalar> Tape<S> {
     /// Forgets every node, keeping the arenas' capacity.
     pub fn reset(&mut self) {
         self.nodes.clear();
-        self.values.clear();
+        self.used = 0;
         self.ready.clear();
         self.aux.clear();
         self.ints.clear();
@@ -377,9 +382,27 @@ impl<S: Scalar> Tape<S> {
         aux_len: usize,
         int_len: usize,
     ) -> Var {
-        let off = self.values.len();
-        self.values.resize(off + rows * cols, S::ZERO);
+        let off = self.claim(rows * cols);
+        self.values[off..off + rows * cols].fill(S::ZERO);
         self.record(off, rows, cols, op, needs_grad, aux_len, int_len)
+    }
+
+    /// As [`Self::push`], but the node's value keeps whatever the arena held there (stale
+    /// values of an earlier graph): for operations that write every entry of their output.
+    fn push_written(&mut self, rows: usize, cols: usize, op: Op<S>, needs_grad: bool) -> Var {
+        let off = self.claim(rows * cols);
+        self.record(off, rows, cols, op, needs_grad, 0, 0)
+    }
+
+    /// Reserves `len` values at the top of the value arena (growing it with zeros only when
+    /// a graph is longer than every earlier one); returns their offset.
+    fn claim(&mut self, len: usize) -> usize {
+        let off = self.used;
+        self.used += len;
+        if self.values.len() < self.used {
+            self.values.resize(self.used, S::ZERO);
+        }
+        off
     }
 
     /// Appends the node whose value already lies at `off..` in the value arena (see
@@ -503,8 +526,8 @@ impl<S: Scalar> Tape<S> {
         );
         // Copied straight into the arena (not zero-filled first: leaves are the parameters,
         // most of the arena).
-        let off = self.values.len();
-        self.values.extend_from_slice(data);
+        let off = self.claim(data.len());
+        self.values[off..off + data.len()].copy_from_slice(data);
         self.record(off, rows, cols, Op::Leaf, needs_grad, 0, 0)
     }
 
@@ -526,13 +549,12 @@ impl<S: Scalar> Tape<S> {
             (nb.cols, nb.rows)
         };
         assert_eq!(k, k2, "matmul: inner dimensions {k} and {k2} differ");
-        let out = self.push(
+        // The product overwrites every entry (see `gemm`).
+        let out = self.push_written(
             m,
             n,
             Op::MatMul { a, ta, b, tb },
             na.needs_grad || nb.needs_grad,
-            0,
-            0,
         );
         let (lo, o) = self.out_split(out);
         gemm(
@@ -584,13 +606,12 @@ impl<S: Scalar> Tape<S> {
         let (na, nb) = (self.node(a), self.node(b));
         let rows = broadcast_dim(na.rows, nb.rows);
         let cols = broadcast_dim(na.cols, nb.cols);
-        let out = self.push(
+        // Each of the loops below writes every entry.
+        let out = self.push_written(
             rows,
             cols,
             Op::Binary(f, a, b),
             na.needs_grad || nb.needs_grad,
-            0,
-            0,
         );
         let isa = self.isa;
         let (lo, o) = self.out_split(out);
@@ -737,7 +758,7 @@ impl<S: Scalar> Tape<S> {
     /// Element-wise unary function.
     pub fn unary(&mut self, f: Unary<S>, a: Var) -> Var {
         let na = self.node(a);
-        let out = self.push(na.rows, na.cols, Op::Unary(f, a), na.needs_grad, 0, 0);
+        let out = self.push_written(na.rows, na.cols, Op::Unary(f, a), na.needs_grad);
         let isa = self.isa;
         let (lo, o) = self.out_split(out);
         let x = Self::val(lo, &na);
@@ -1158,8 +1179,8 @@ impl<S: Scalar> Tape<S> {
             });
         }
         // The arena only grows; its stale contents are never read (see `ready`).
-        if self.grads.len() < self.values.len() {
-            self.grads.resize(self.values.len(), S::ZERO);
+        if self.grads.len() < self.used {
+            self.grads.resize(self.used, S::ZERO);
         }
         self.ready.clear();
         self.ready.resize(self.nodes.len(), false);
@@ -1320,9 +1341,10 @@ impl<'a, S: Scalar> VjpCtx<'a, S> {
 
     /// The gradient of input `v`, if it needs one, with how to write the contribution:
     /// [`Beta::Overwrite`] on the first one (the slice holds stale values, and the caller must
-    /// write every entry), [`Beta::Accumulate`] after it. Overwriting gives the same value as
-    /// adding to zeros (`0 + x = x` in IEEE arithmetic, up to the sign of a zero), without
-    /// zero-filling the arena first.
+    /// write every entry), [`Beta::Accumulate`] after it. Overwriting gives the value an
+    /// addition into zeros would (`0 + x = x` in IEEE arithmetic, except that `0 + (−0)` is
+    /// `+0`: the element-wise kernels write `0 + x`; a GEMM may leave a `−0` where the sum was
+    /// `+0`, which changes no nonzero value downstream), without zero-filling the arena.
     pub(crate) fn grad_write(&mut self, v: Var) -> Option<(&mut [S], Beta)> {
         let n = &self.nodes[v.index()];
         if !n.needs_grad {
@@ -1444,8 +1466,10 @@ simd_kernel! {
     }
 }
 
-/// `grad[i] = e(g[i], x[i], y[i])` ([`Beta::Overwrite`]) or `grad[i] += …`
-/// ([`Beta::Accumulate`]): one loop each, for the element-wise VJP kernels.
+/// `grad[i] = 0 + e(g[i], x[i], y[i])` ([`Beta::Overwrite`]) or `grad[i] += …`
+/// ([`Beta::Accumulate`]): one loop each, for the element-wise VJP kernels. The `0 +` (free:
+/// no memory is read) keeps the first contribution bit-identical to an addition into a
+/// zero-filled arena, signed zeros included (`0 + (−0) = +0`).
 #[inline(always)]
 fn write_vjp<S: Scalar>(
     beta: Beta,
@@ -1457,7 +1481,7 @@ fn write_vjp<S: Scalar>(
 ) {
     let it = grad.iter_mut().zip(g).zip(x).zip(y);
     match beta {
-        Beta::Overwrite => it.for_each(|(((d, &g), &x), &y)| *d = e(g, x, y)),
+        Beta::Overwrite => it.for_each(|(((d, &g), &x), &y)| *d = S::ZERO + e(g, x, y)),
         Beta::Accumulate => it.for_each(|(((d, &g), &x), &y)| *d += e(g, x, y)),
     }
 }

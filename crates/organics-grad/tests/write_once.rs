@@ -49,19 +49,28 @@ fn a_leaf_used_twice_gets_its_uses_summed_bit_for_bit() {
     // The reverse pass meets the later use first: `(0 + second) + first`; for `b`, the left
     // side of `b ⊙ b` (`1·b`), then the right one (`1·b`).
     for (k, (&g, (&s, &f))) in t.grad(wv).iter().zip(second.iter().zip(&first)).enumerate() {
-        assert_eq!(g.to_bits(), (s + f).to_bits(), "W entry {k}: {g} vs {}", s + f);
+        assert_eq!(
+            g.to_bits(),
+            (s + f).to_bits(),
+            "W entry {k}: {g} vs {}",
+            s + f
+        );
     }
     for k in 0..3 {
         let expected = b[k] + b[k];
         let g = t.grad(bv)[k];
-        assert_eq!(g.to_bits(), expected.to_bits(), "b entry {k}: {g} vs {expected}");
+        assert_eq!(
+            g.to_bits(),
+            expected.to_bits(),
+            "b entry {k}: {g} vs {expected}"
+        );
     }
 }
 
 /// A graph of several operations whose VJPs write first (GEMM, element-wise, repeated row)
 /// or add into a zero-filled gradient (sums, slices, concatenation, mean squared error),
 /// with a fourth parameter that the loss reaches only if `reach` says so. Returns every
-/// parameter's gradient.
+/// parameter's gradient, then the loss (values are also written over a stale arena).
 fn graph(t: &mut Tape<f32>, p: &[Vec<f32>], reach: bool) -> Vec<Vec<f32>> {
     let w = t.param(6, 4, &p[0]);
     let b = t.param(1, 6, &p[1]);
@@ -82,7 +91,12 @@ fn graph(t: &mut Tape<f32>, p: &[Vec<f32>], reach: bool) -> Vec<Vec<f32>> {
     let loss = t.add(s, mse);
     let loss = if reach { t.add(loss, extra) } else { loss };
     t.backward(loss).unwrap();
-    [w, b, x, unused].iter().map(|&v| t.grad(v).to_vec()).collect()
+    let mut out: Vec<Vec<f32>> = [w, b, x, unused]
+        .iter()
+        .map(|&v| t.grad(v).to_vec())
+        .collect();
+    out.push(t.value(loss).to_vec());
+    out
 }
 
 #[test]
@@ -105,16 +119,25 @@ fn a_reused_tape_reads_no_stale_gradient() {
     t.reset();
     let reused = graph(&mut t, &small, false);
     for (k, (a, b)) in fresh.iter().zip(&reused).enumerate() {
-        let (a, b): (Vec<u32>, Vec<u32>) =
-            (a.iter().map(|v| v.to_bits()).collect(), b.iter().map(|v| v.to_bits()).collect());
+        let (a, b): (Vec<u32>, Vec<u32>) = (
+            a.iter().map(|v| v.to_bits()).collect(),
+            b.iter().map(|v| v.to_bits()).collect(),
+        );
         assert_eq!(a, b, "parameter {k}");
     }
-    assert_eq!(reused[3], vec![0.0; 4], "a parameter the loss does not reach");
+    assert_eq!(
+        reused[3],
+        vec![0.0; 4],
+        "a parameter the loss does not reach"
+    );
 }
 
 #[test]
 fn all_finite_finds_one_bad_entry_anywhere_on_a_pool() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let len = 3 * (1 << 15) + 5; // several parallel blocks and a short last one
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         for at in [0, 1 << 15, len - 1] {
@@ -124,13 +147,21 @@ fn all_finite_finds_one_bad_entry_anywhere_on_a_pool() {
             data[at] = bad;
             set.push("b", len, 1, data);
             assert!(!set.all_finite(), "{bad} at {at}, on this thread");
-            assert!(!pool.install(|| set.all_finite()), "{bad} at {at}, on the pool");
+            assert!(
+                !pool.install(|| set.all_finite()),
+                "{bad} at {at}, on the pool"
+            );
             // The norm is non-finite exactly then.
             assert!(!set.global_norm().is_finite());
         }
     }
     let mut set = ParamSet::<f32>::new();
-    set.push("b", 1, 3, vec![f32::MAX, -f32::MAX, f32::MIN_POSITIVE / 8.0]);
+    set.push(
+        "b",
+        1,
+        3,
+        vec![f32::MAX, -f32::MAX, f32::MIN_POSITIVE / 8.0],
+    );
     assert!(set.all_finite() && pool.install(|| set.all_finite()));
     assert!(set.global_norm().is_finite());
 }
