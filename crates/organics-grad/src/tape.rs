@@ -8,9 +8,20 @@
 //! x̄_i += (∂f/∂x_i)ᵀ f̄ .
 //! ```
 //!
-//! **Memory.** Values, gradients and saved intermediates live in three arenas (`Vec`s) that
+//! **Memory.** Values, gradients and saved intermediates live in arenas (`Vec`s) that
 //! [`Tape::reset`] empties without freeing, so a training loop that builds the same graph each
-//! step allocates only while the arenas grow during the first step.
+//! step allocates only while the arenas grow during the first step. The value and gradient
+//! arenas keep their contents across resets and are never zero-filled as a whole:
+//!
+//! - a GEMM, unary or binary node writes every entry of its value over whatever the arena
+//!   held (the other operations start from zeros), and a leaf copies its data in;
+//! - a gradient is written by its first contribution and accumulated by the later ones
+//!   (`x̄ = c₁`, then `x̄ += c₂`, …, in reverse recording order as before). The tape records
+//!   which nodes have received one; an operation whose VJP does not overwrite gets its input's
+//!   gradient zero-filled just before its first contribution; a node no contribution reached
+//!   propagates nothing, and [`Tape::grad`] returns zeros for it. The element-wise VJPs write
+//!   `0 + c₁`, so the results equal those of accumulating into a zero-filled arena to the bit
+//!   (`tests/write_once.rs`).
 //!
 //! **Broadcasting.** Binary element-wise operations accept operands of shape `(r, c)`,
 //! `(1, c)` (a row vector repeated over rows), `(r, 1)` or `(1, 1)`; the VJP sums over the

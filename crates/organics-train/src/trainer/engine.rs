@@ -17,6 +17,10 @@
 //! **Optimiser.** organics-grad's [`Optimizer`] (Adam with PyTorch's L2 weight decay and order
 //! of operations) updates the trainable tensors ([`crate::params::StateDict::trainable_mut`]) in
 //! place; optional clipping is organics-grad's [`GradClip`] (PyTorch's `clip_grad_norm_`).
+//! Without clipping, the step's gradient norm (a serial `f64` sum, reported in
+//! `metrics.jsonl`) is computed on one worker while Adam runs on the others, once a parallel
+//! check has found every gradient finite; a step with a non-finite gradient is refused before
+//! Adam, as with clipping.
 
 use organics_data::Batch;
 use organics_grad::linalg::Beta;
