@@ -245,7 +245,7 @@ fn organics_cell_vjp<S: Scalar>(
     if let Some(gx) = ctx.grad_mut(x) {
         crate::linalg::add_assign(gx, dx);
     }
-    unpack_cell_grads(&mut *ctx.grads, ctx.nodes, &v, dims, grads);
+    unpack_cell_grads(ctx, &v, dims, grads);
 }
 
 /// Packs `[W_zx; W_bx0; W_bx1]` and `[[W_by0, W_ba0]; [W_by1, W_ba1]]` into `packed`.
@@ -277,17 +277,15 @@ fn pack_cell_weights<S: Scalar>(
 
 /// Adds packed-weight gradients to the gradients of the individual cell inputs.
 fn unpack_cell_grads<S: Scalar>(
-    grads: &mut [S],
-    nodes: &[Node<S>],
+    ctx: &mut VjpCtx<'_, S>,
     v: &CellVars,
     d: CellDims,
     g: &CellWeightGrads<S>,
 ) {
     let CellDims { n, m } = d;
     let mut add = |u: Var, src: &mut dyn FnMut(&mut [S])| {
-        let nd = &nodes[u.index()];
-        if nd.needs_grad {
-            src(&mut grads[nd.off..nd.off + nd.len()]);
+        if let Some(dst) = ctx.grad_mut(u) {
+            src(dst);
         }
     };
     add(v.w_zx, &mut |dst| {

@@ -192,7 +192,25 @@ impl<S: Scalar> ParamSet<S> {
         Ok(())
     }
 
-    /// Euclidean norm of all entries together.
+    /// Whether every entry is finite, i.e. whether [`Self::global_norm`] is (the squares
+    /// are summed in `f64`, where `N` squares of `f32` values cannot overflow for any `N`
+    /// below `10²³⁰`). Element-wise, so it runs in blocks across the rayon pool when called
+    /// on one of its workers; the answer does not depend on the split.
+    #[must_use]
+    pub fn all_finite(&self) -> bool {
+        use rayon::prelude::*;
+        const BLOCK: usize = 1 << 15;
+        let finite = |xs: &[S]| xs.iter().fold(true, |ok, &x| ok & x.is_finite());
+        self.tensors.iter().all(|t| {
+            if rayon::current_thread_index().is_some() {
+                t.data.par_chunks(BLOCK).all(finite)
+            } else {
+                finite(&t.data)
+            }
+        })
+    }
+
+    /// Euclidean norm of all entries together (summed in order, in `f64`).
     #[must_use]
     pub fn global_norm(&self) -> f64 {
         self.tensors

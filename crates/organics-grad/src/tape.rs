@@ -8,9 +8,20 @@
 //! x̄_i += (∂f/∂x_i)ᵀ f̄ .
 //! ```
 //!
-//! **Memory.** Values, gradients and saved intermediates live in three arenas (`Vec`s) that
+//! **Memory.** Values, gradients and saved intermediates live in arenas (`Vec`s) that
 //! [`Tape::reset`] empties without freeing, so a training loop that builds the same graph each
-//! step allocates only while the arenas grow during the first step.
+//! step allocates only while the arenas grow during the first step. The value and gradient
+//! arenas keep their contents across resets and are never zero-filled as a whole:
+//!
+//! - a GEMM, unary or binary node writes every entry of its value over whatever the arena
+//!   held (the other operations start from zeros), and a leaf copies its data in;
+//! - a gradient is written by its first contribution and accumulated by the later ones
+//!   (`x̄ = c₁`, then `x̄ += c₂`, …, in reverse recording order as before). The tape records
+//!   which nodes have received one; an operation whose VJP does not overwrite gets its input's
+//!   gradient zero-filled just before its first contribution; a node no contribution reached
+//!   propagates nothing, and [`Tape::grad`] returns zeros for it. The element-wise VJPs write
+//!   `0 + c₁`, so the results equal those of accumulating into a zero-filled arena to the bit
+//!   (`tests/write_once.rs`).
 //!
 //! **Broadcasting.** Binary element-wise operations accept operands of shape `(r, c)`,
 //! `(1, c)` (a row vector repeated over rows), `(r, 1)` or `(1, 1)`; the VJP sums over the
@@ -256,8 +267,20 @@ impl<S> Node<S> {
 #[derive(Debug, Default)]
 pub struct Tape<S: Scalar> {
     pub(crate) nodes: Vec<Node<S>>,
+    /// The value arena: nodes' values at their offsets below `used`; what lies above is stale
+    /// (the arena is kept across [`Tape::reset`] and only grows).
     pub(crate) values: Vec<S>,
+    /// Length of the value arena in use.
+    used: usize,
+    /// The gradient arena, laid out as `values`; kept across [`Tape::reset`] and never
+    /// zero-filled as a whole: a node's gradient is valid only where `ready` says so.
     grads: Vec<S>,
+    /// Per node, during and after [`Tape::backward`]: whether its gradient has received its
+    /// first contribution (written over the stale arena, see [`VjpCtx::grad_write`]).
+    ready: Vec<bool>,
+    /// Zeros, as long as the longest node the last backward pass did not reach: what
+    /// [`Tape::grad`] returns for such a node.
+    zeros: Vec<S>,
     pub(crate) aux: Vec<S>,
     pub(crate) ints: Vec<usize>,
     /// The custom operations recorded on this tape, one table per operation type.
@@ -282,7 +305,10 @@ impl<S: Scalar> Tape<S> {
         Self {
             nodes: Vec::new(),
             values: Vec::new(),
+            used: 0,
             grads: Vec::new(),
+            ready: Vec::new(),
+            zeros: Vec::new(),
             aux: Vec::new(),
             ints: Vec::new(),
             custom: Vec::new(),
@@ -300,8 +326,8 @@ impl<S: Scalar> Tape<S> {
     /// Forgets every node, keeping the arenas' capacity.
     pub fn reset(&mut self) {
         self.nodes.clear();
-        self.values.clear();
-        self.grads.clear();
+        self.used = 0;
+        self.ready.clear();
         self.aux.clear();
         self.ints.clear();
         for (_, table) in &mut self.custom {
@@ -350,10 +376,12 @@ impl<S: Scalar> Tape<S> {
     #[must_use]
     pub fn grad(&self, v: Var) -> &[S] {
         let n = &self.nodes[v.index()];
-        if self.grads.len() < n.off + n.len() {
-            return &[];
+        match self.ready.get(v.index()) {
+            // No backward pass since the node was recorded.
+            None => &[],
+            Some(true) => &self.grads[n.off..n.off + n.len()],
+            Some(false) => &self.zeros[..n.len()],
         }
-        &self.grads[n.off..n.off + n.len()]
     }
 
     pub(crate) fn push(
@@ -365,9 +393,27 @@ impl<S: Scalar> Tape<S> {
         aux_len: usize,
         int_len: usize,
     ) -> Var {
-        let off = self.values.len();
-        self.values.resize(off + rows * cols, S::ZERO);
+        let off = self.claim(rows * cols);
+        self.values[off..off + rows * cols].fill(S::ZERO);
         self.record(off, rows, cols, op, needs_grad, aux_len, int_len)
+    }
+
+    /// As [`Self::push`], but the node's value keeps whatever the arena held there (stale
+    /// values of an earlier graph): for operations that write every entry of their output.
+    fn push_written(&mut self, rows: usize, cols: usize, op: Op<S>, needs_grad: bool) -> Var {
+        let off = self.claim(rows * cols);
+        self.record(off, rows, cols, op, needs_grad, 0, 0)
+    }
+
+    /// Reserves `len` values at the top of the value arena (growing it with zeros only when
+    /// a graph is longer than every earlier one); returns their offset.
+    fn claim(&mut self, len: usize) -> usize {
+        let off = self.used;
+        self.used += len;
+        if self.values.len() < self.used {
+            self.values.resize(self.used, S::ZERO);
+        }
+        off
     }
 
     /// Appends the node whose value already lies at `off..` in the value arena (see
@@ -491,8 +537,8 @@ impl<S: Scalar> Tape<S> {
         );
         // Copied straight into the arena (not zero-filled first: leaves are the parameters,
         // most of the arena).
-        let off = self.values.len();
-        self.values.extend_from_slice(data);
+        let off = self.claim(data.len());
+        self.values[off..off + data.len()].copy_from_slice(data);
         self.record(off, rows, cols, Op::Leaf, needs_grad, 0, 0)
     }
 
@@ -514,13 +560,12 @@ impl<S: Scalar> Tape<S> {
             (nb.cols, nb.rows)
         };
         assert_eq!(k, k2, "matmul: inner dimensions {k} and {k2} differ");
-        let out = self.push(
+        // The product overwrites every entry (see `gemm`).
+        let out = self.push_written(
             m,
             n,
             Op::MatMul { a, ta, b, tb },
             na.needs_grad || nb.needs_grad,
-            0,
-            0,
         );
         let (lo, o) = self.out_split(out);
         gemm(
@@ -541,18 +586,18 @@ impl<S: Scalar> Tape<S> {
         let gv = View::new(g, node.rows, node.cols);
         let av = View::new(r.val(a), na.rows, na.cols);
         let bv = View::new(r.val(b), nb.rows, nb.cols);
-        if let Some(ga) = ctx.grad_mut(a) {
+        if let Some((ga, beta)) = ctx.grad_write(a) {
             let dst = ViewMut::new(ga, na.rows, na.cols);
             match ta {
-                Trans::No => gemm(dst, Beta::Accumulate, gv, Trans::No, bv, flip(tb)),
-                Trans::Yes => gemm(dst, Beta::Accumulate, bv, tb, gv, Trans::Yes),
+                Trans::No => gemm(dst, beta, gv, Trans::No, bv, flip(tb)),
+                Trans::Yes => gemm(dst, beta, bv, tb, gv, Trans::Yes),
             }
         }
-        if let Some(gb) = ctx.grad_mut(b) {
+        if let Some((gb, beta)) = ctx.grad_write(b) {
             let dst = ViewMut::new(gb, nb.rows, nb.cols);
             match tb {
-                Trans::No => gemm(dst, Beta::Accumulate, av, flip(ta), gv, Trans::No),
-                Trans::Yes => gemm(dst, Beta::Accumulate, gv, Trans::Yes, av, ta),
+                Trans::No => gemm(dst, beta, av, flip(ta), gv, Trans::No),
+                Trans::Yes => gemm(dst, beta, gv, Trans::Yes, av, ta),
             }
         }
     }
@@ -572,13 +617,12 @@ impl<S: Scalar> Tape<S> {
         let (na, nb) = (self.node(a), self.node(b));
         let rows = broadcast_dim(na.rows, nb.rows);
         let cols = broadcast_dim(na.cols, nb.cols);
-        let out = self.push(
+        // Each of the loops below writes every entry.
+        let out = self.push_written(
             rows,
             cols,
             Op::Binary(f, a, b),
             na.needs_grad || nb.needs_grad,
-            0,
-            0,
         );
         let isa = self.isa;
         let (lo, o) = self.out_split(out);
@@ -625,25 +669,18 @@ impl<S: Scalar> Tape<S> {
         let cols = node.cols;
         if na.len() == node.len() && nb.len() == node.len() {
             // No broadcasting: contiguous loops, one per function.
-            if let Some(ga) = ctx.grad_mut(a) {
-                isa.dispatch(BinaryVjp {
-                    f,
-                    side: Side::Left,
-                    g,
-                    x: av,
-                    y: bv,
-                    grad: ga,
-                });
-            }
-            if let Some(gb) = ctx.grad_mut(b) {
-                isa.dispatch(BinaryVjp {
-                    f,
-                    side: Side::Right,
-                    g,
-                    x: av,
-                    y: bv,
-                    grad: gb,
-                });
+            for (side, v) in [(Side::Left, a), (Side::Right, b)] {
+                if let Some((grad, beta)) = ctx.grad_write(v) {
+                    isa.dispatch(BinaryVjp {
+                        f,
+                        side,
+                        beta,
+                        g,
+                        x: av,
+                        y: bv,
+                        grad,
+                    });
+                }
             }
             return;
         }
@@ -652,11 +689,19 @@ impl<S: Scalar> Tape<S> {
             // as the element loops below do, so the results are the same to the bit.
             let g_row = |i: usize| &g[i * cols..(i + 1) * cols];
             for (side, v, nv) in [(Side::Left, a, &na), (Side::Right, b, &nb)] {
-                if let Some(grad) = ctx.grad_mut(v) {
+                if let Some((grad, first)) = ctx.grad_write(v) {
                     for i in 0..node.rows {
+                        // A repeated row is written by row 0 (if it is the first
+                        // contribution) and accumulated over the later rows.
+                        let beta = if nv.rows == 1 && i > 0 {
+                            Beta::Accumulate
+                        } else {
+                            first
+                        };
                         isa.dispatch(BinaryVjp {
                             f,
                             side,
+                            beta,
                             g: g_row(i),
                             x: &av[row_range(&na, i)],
                             y: &bv[row_range(&nb, i)],
@@ -724,7 +769,7 @@ impl<S: Scalar> Tape<S> {
     /// Element-wise unary function.
     pub fn unary(&mut self, f: Unary<S>, a: Var) -> Var {
         let na = self.node(a);
-        let out = self.push(na.rows, na.cols, Op::Unary(f, a), na.needs_grad, 0, 0);
+        let out = self.push_written(na.rows, na.cols, Op::Unary(f, a), na.needs_grad);
         let isa = self.isa;
         let (lo, o) = self.out_split(out);
         let x = Self::val(lo, &na);
@@ -735,9 +780,16 @@ impl<S: Scalar> Tape<S> {
     /// The VJP of [`Self::unary`].
     fn unary_vjp(ctx: &mut VjpCtx<'_, S>, f: Unary<S>, a: Var, isa: InstructionSet) {
         let (g, y, r) = (ctx.g, ctx.out(), ctx.reader());
-        if let Some(grad) = ctx.grad_mut(a) {
+        if let Some((grad, beta)) = ctx.grad_write(a) {
             let x = r.val(a);
-            isa.dispatch(UnaryVjp { f, x, y, g, grad });
+            isa.dispatch(UnaryVjp {
+                f,
+                beta,
+                x,
+                y,
+                g,
+                grad,
+            });
         }
     }
 
@@ -1137,20 +1189,37 @@ impl<S: Scalar> Tape<S> {
                 cols: nl.cols,
             });
         }
-        self.grads.clear();
-        self.grads.resize(self.values.len(), S::ZERO);
+        // The arena only grows; its stale contents are never read (see `ready`).
+        if self.grads.len() < self.used {
+            self.grads.resize(self.used, S::ZERO);
+        }
+        self.ready.clear();
+        self.ready.resize(self.nodes.len(), false);
         self.grads[nl.off] = S::ONE;
+        self.ready[loss.index()] = true;
         for idx in (0..=loss.index()).rev() {
             let node = self.nodes[idx];
-            if !node.needs_grad {
+            // A node no contribution reached has a zero cotangent: nothing to propagate.
+            if !node.needs_grad || !self.ready[idx] {
                 continue;
             }
-            self.backward_node(&node);
+            self.backward_node(idx, &node);
+        }
+        let unreached = self
+            .nodes
+            .iter()
+            .zip(&self.ready)
+            .filter(|(_, r)| !**r)
+            .map(|(n, _)| n.len())
+            .max()
+            .unwrap_or(0);
+        if self.zeros.len() < unreached {
+            self.zeros.resize(unreached, S::ZERO);
         }
         Ok(())
     }
 
-    fn backward_node(&mut self, node: &Node<S>) {
+    fn backward_node(&mut self, idx: usize, node: &Node<S>) {
         let isa = self.isa;
         let (glo, ghi) = self.grads.split_at_mut(node.off);
         let mut ctx = VjpCtx::new(
@@ -1158,6 +1227,7 @@ impl<S: Scalar> Tape<S> {
             &self.nodes,
             &self.values,
             glo,
+            &mut self.ready[..idx],
             &ghi[..node.len()],
             &self.aux,
             &self.ints,
@@ -1195,7 +1265,10 @@ pub(crate) struct VjpCtx<'a, S> {
     pub(crate) node: Node<S>,
     pub(crate) nodes: &'a [Node<S>],
     values: &'a [S],
-    pub(crate) grads: &'a mut [S],
+    /// The gradient arena below the node; an entry is valid only where `ready` says so.
+    grads: &'a mut [S],
+    /// Which nodes below this one have received a gradient contribution.
+    ready: &'a mut [bool],
     pub(crate) g: &'a [S],
     aux: &'a [S],
     ints: &'a [usize],
@@ -1222,6 +1295,7 @@ impl<'a, S: Scalar> VjpCtx<'a, S> {
         nodes: &'a [Node<S>],
         values: &'a [S],
         grads: &'a mut [S],
+        ready: &'a mut [bool],
         g: &'a [S],
         aux: &'a [S],
         ints: &'a [usize],
@@ -1231,6 +1305,7 @@ impl<'a, S: Scalar> VjpCtx<'a, S> {
             nodes,
             values,
             grads,
+            ready,
             g,
             aux,
             ints,
@@ -1265,14 +1340,35 @@ impl<'a, S: Scalar> VjpCtx<'a, S> {
         &self.ints[self.node.ints..self.node.ints + len]
     }
 
-    /// The gradient of input `v`, if it needs one.
+    /// The gradient of input `v`, to add a contribution to, if it needs one (zero-filled here
+    /// on its first contribution).
     pub(crate) fn grad_mut(&mut self, v: Var) -> Option<&mut [S]> {
-        let n = &self.nodes[v.index()];
-        if n.needs_grad {
-            Some(&mut self.grads[n.off..n.off + n.len()])
-        } else {
-            None
+        let (grad, beta) = self.grad_write(v)?;
+        if beta == Beta::Overwrite {
+            grad.fill(S::ZERO);
         }
+        Some(grad)
+    }
+
+    /// The gradient of input `v`, if it needs one, with how to write the contribution:
+    /// [`Beta::Overwrite`] on the first one (the slice holds stale values, and the caller must
+    /// write every entry), [`Beta::Accumulate`] after it. Overwriting gives the value an
+    /// addition into zeros would (`0 + x = x` in IEEE arithmetic, except that `0 + (−0)` is
+    /// `+0`: the element-wise kernels write `0 + x`; a GEMM may leave a `−0` where the sum was
+    /// `+0`, which changes no nonzero value downstream), without zero-filling the arena.
+    pub(crate) fn grad_write(&mut self, v: Var) -> Option<(&mut [S], Beta)> {
+        let n = &self.nodes[v.index()];
+        if !n.needs_grad {
+            return None;
+        }
+        let ready = &mut self.ready[v.index()];
+        let beta = if *ready {
+            Beta::Accumulate
+        } else {
+            *ready = true;
+            Beta::Overwrite
+        };
+        Some((&mut self.grads[n.off..n.off + n.len()], beta))
     }
 }
 
@@ -1381,14 +1477,32 @@ simd_kernel! {
     }
 }
 
+/// `grad[i] = 0 + e(g[i], x[i], y[i])` ([`Beta::Overwrite`]) or `grad[i] += …`
+/// ([`Beta::Accumulate`]): one loop each, for the element-wise VJP kernels. The `0 +` (free:
+/// no memory is read) keeps the first contribution bit-identical to an addition into a
+/// zero-filled arena, signed zeros included (`0 + (−0) = +0`).
+#[inline(always)]
+fn write_vjp<S: Scalar>(
+    beta: Beta,
+    grad: &mut [S],
+    g: &[S],
+    x: &[S],
+    y: &[S],
+    e: impl Fn(S, S, S) -> S,
+) {
+    let it = grad.iter_mut().zip(g).zip(x).zip(y);
+    match beta {
+        Beta::Overwrite => it.for_each(|(((d, &g), &x), &y)| *d = S::ZERO + e(g, x, y)),
+        Beta::Accumulate => it.for_each(|(((d, &g), &x), &y)| *d += e(g, x, y)),
+    }
+}
+
 simd_kernel! {
-    /// `grad += g · f'(x)` given `y = f(x)` (the VJP loop of [`Tape::unary`]).
-    UnaryVjp<'a> { f: Unary<S>, x: &'a [S], y: &'a [S], g: &'a [S], grad: &'a mut [S] }
+    /// `grad (=|+=) g · f'(x)` given `y = f(x)` (the VJP loop of [`Tape::unary`]).
+    UnaryVjp<'a> { f: Unary<S>, beta: Beta, x: &'a [S], y: &'a [S], g: &'a [S], grad: &'a mut [S] }
     {
         per_unary!(f, |f| {
-            for (((gi, &x), &y), &gg) in grad.iter_mut().zip(x).zip(y).zip(g) {
-                *gi += f.vjp(x, y, gg);
-            }
+            write_vjp(beta, grad, g, x, y, |gg, x, y| f.vjp(x, y, gg));
         });
     }
 }
@@ -1411,19 +1525,20 @@ simd_kernel! {
     /// `grad += g ∂f/∂x` (`side` left) or `g ∂f/∂y` (right) for operands of the output's
     /// shape: the VJP loops of [`Tape::binary`] without broadcasting, with the same
     /// expressions (hence the same roundings) as its broadcasting loops.
-    BinaryVjp<'a> { f: Binary, side: Side, g: &'a [S], x: &'a [S], y: &'a [S], grad: &'a mut [S] }
+    BinaryVjp<'a> {
+        f: Binary, side: Side, beta: Beta, g: &'a [S], x: &'a [S], y: &'a [S], grad: &'a mut [S]
+    }
     {
-        let it = grad.iter_mut().zip(g).zip(x).zip(y);
         match (side, f) {
             (Side::Left, Binary::Add | Binary::Sub) | (Side::Right, Binary::Add) => {
-                it.for_each(|(((d, &g), _), _)| *d += g);
+                write_vjp(beta, grad, g, x, y, |g, _, _| g);
             }
-            (Side::Left, Binary::Mul) => it.for_each(|(((d, &g), _), &y)| *d += g * y),
-            (Side::Left, Binary::Div) => it.for_each(|(((d, &g), _), &y)| *d += g / y),
-            (Side::Right, Binary::Sub) => it.for_each(|(((d, &g), _), _)| *d += -g),
-            (Side::Right, Binary::Mul) => it.for_each(|(((d, &g), &x), _)| *d += g * x),
+            (Side::Left, Binary::Mul) => write_vjp(beta, grad, g, x, y, |g, _, y| g * y),
+            (Side::Left, Binary::Div) => write_vjp(beta, grad, g, x, y, |g, _, y| g / y),
+            (Side::Right, Binary::Sub) => write_vjp(beta, grad, g, x, y, |g, _, _| -g),
+            (Side::Right, Binary::Mul) => write_vjp(beta, grad, g, x, y, |g, x, _| g * x),
             (Side::Right, Binary::Div) => {
-                it.for_each(|(((d, &g), &x), &y)| *d += -g * x / (y * y));
+                write_vjp(beta, grad, g, x, y, |g, x, y| -g * x / (y * y));
             }
         }
     }

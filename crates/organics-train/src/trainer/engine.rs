@@ -17,6 +17,10 @@
 //! **Optimiser.** organics-grad's [`Optimizer`] (Adam with PyTorch's L2 weight decay and order
 //! of operations) updates the trainable tensors ([`crate::params::StateDict::trainable_mut`]) in
 //! place; optional clipping is organics-grad's [`GradClip`] (PyTorch's `clip_grad_norm_`).
+//! Without clipping, the step's gradient norm (a serial `f64` sum, reported in
+//! `metrics.jsonl`) is computed on one worker while Adam runs on the others, once a parallel
+//! check has found every gradient finite; a step with a non-finite gradient is refused before
+//! Adam, as with clipping.
 
 use organics_data::Batch;
 use organics_grad::linalg::Beta;
@@ -262,6 +266,27 @@ impl Trainer {
             Clipping::None => GradClip::Off,
             Clipping::GlobalNorm { max_norm } => GradClip::GlobalNorm(max_norm),
         };
+        if clip == GradClip::Off && loss.is_finite() {
+            // Without clipping Adam does not need the norm, whose `f64` sum is one serial
+            // chain of additions (kept in order: `metrics.jsonl` records it to the bit). It
+            // runs on one worker while Adam's blocks run on the others. The norm is finite
+            // exactly when every gradient is ([`ParamSet::all_finite`], a parallel check), so
+            // a step whose norm would not be finite is still refused before Adam touches the
+            // weights, as below.
+            let (optimizer, params, grads) =
+                (&mut self.optimizer, &mut self.net.params, &self.grads);
+            let finite = self.pool.install(|| grads.all_finite());
+            if finite {
+                let (norm, stepped) = self.pool.install(|| {
+                    rayon::join(
+                        || grads.global_norm(),
+                        || optimizer.step(params.trainable_mut(), grads, lr),
+                    )
+                });
+                stepped?;
+                return Ok((loss, correct, norm));
+            }
+        }
         let grads = &mut self.grads;
         let norm = self.pool.install(|| clip.apply(grads));
         if !loss.is_finite() || !norm.is_finite() {
