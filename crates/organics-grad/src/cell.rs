@@ -34,10 +34,7 @@
 //! [`crate::rnn`] (spectral norm, `exp`, `max·sigmoid`). The kernel works on
 //! pre-packed weights:
 //!
-//! - `wx` (`3n x m`): rows `[W_zx; W_bx0; W_bx1]`, so `p = x wxᵀ = [z_pre | gx0 | gx1]`
-//!   (with a scalar input, `m = 1`, and at least two rows, the element-wise loops form each
-//!   entry `x·w` themselves instead of running a `k = 1` GEMM into a buffer: the same single
-//!   product, bit for bit, see `tests/k1_input.rs`);
+//! - `wx` (`3n x m`): rows `[W_zx; W_bx0; W_bx1]`, so `p = x wxᵀ = [z_pre | gx0 | gx1]`;
 //! - `wg` (`2n x 2n`): `[[W_by0, W_ba0]; [W_by1, W_ba1]]`, so the gate drive is `[y a] wgᵀ`;
 //! - `dt` (`4n`): `[δ_y | δ_a | δ_b0 | δ_b1]`; `sigma2` (`n`): `σ²`.
 //!
@@ -398,23 +395,6 @@ fn rect_floor<S: Scalar>(rectify: bool) -> S {
     }
 }
 
-/// One entry of the input drive `p = x wxᵀ`: with `K1` (a scalar input, `m = 1`) the
-/// product `xb · w` of the row's input and the weight, formed exactly as the `k = 1` GEMM of
-/// at least two rows forms it (faer's rank-1 update writes the one correctly rounded product,
-/// `−0` included; see `tests/k1_input.rs`), so bit-identical to the GEMM it replaces;
-/// otherwise `w` is already the GEMM's entry and `xb` is unused.
-#[inline(always)]
-fn input_product<S: Scalar, const K1: bool>(xb: S, w: S) -> S {
-    if K1 { xb * w } else { w }
-}
-
-/// Whether a step forms its input drive in the element-wise loops ([`input_product`]): a
-/// scalar input (`m = 1`) and at least two rows. A single row keeps the GEMM, which faer
-/// then runs as a dot product whose zero accumulator turns a `−0` product into `+0`.
-fn input_in_loop(m: usize, rows: usize) -> bool {
-    m == 1 && rows >= 2
-}
-
 /// One forward Euler step for `rows` batch rows: reads `x` (`rows x m`) and `state`
 /// (`rows x 4n`), writes `next` (`rows x 4n`) and `cache` (`rows x 4n`).
 ///
@@ -448,19 +428,15 @@ pub fn forward_step<S: Scalar>(
     let r = &mut r[..rows * n];
     let v = &mut v[..rows * n];
 
-    // p = x wxᵀ: [z_pre | gx0 | gx1]. With a scalar input (m = 1, sMNIST) each entry is one
-    // product, which `ForwardRows` forms in its loop instead (see `input_product`).
-    let k1 = input_in_loop(m, rows);
-    if !k1 {
-        gemm(
-            ViewMut::new(p, rows, 3 * n),
-            Beta::Overwrite,
-            View::new(x, rows, m),
-            Trans::No,
-            View::new(w.wx, 3 * n, m),
-            Trans::Yes,
-        );
-    }
+    // p = x wxᵀ: [z_pre | gx0 | gx1].
+    gemm(
+        ViewMut::new(p, rows, 3 * n),
+        Beta::Overwrite,
+        View::new(x, rows, m),
+        Trans::No,
+        View::new(w.wx, 3 * n, m),
+        Trans::Yes,
+    );
     // r = ⌊y⌋, v = ⌊y⌋² ⌊a⌋.
     isa.dispatch(RectifiedRows {
         rows,
@@ -515,8 +491,6 @@ pub fn forward_step<S: Scalar>(
         next,
         cache,
         p,
-        x_k1: if k1 { Some(&x[..rows]) } else { None },
-        wx: w.wx,
         dty,
         dta,
         dtb0,
@@ -545,7 +519,6 @@ simd_kernel! {
     ForwardRows<'a> {
         rows: usize, n: usize, sw: usize, cw: usize,
         state: &'a [S], next: &'a mut [S], cache: &'a mut [S], p: &'a [S],
-        x_k1: Option<&'a [S]>, wx: &'a [S],
         dty: &'a [S], dta: &'a [S], dtb0: &'a [S], dtb1: &'a [S], sig2: &'a [S],
         z_floor: S, yh_floor: S,
     }
@@ -554,19 +527,11 @@ simd_kernel! {
             let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
             let (ny, na, nb0, nb1) = split4_mut(&mut next[b * sw..(b + 1) * sw], n);
             let (yh, u, s0, s1) = split4_mut(&mut cache[b * cw..(b + 1) * cw], n);
-            if let Some(x) = x_k1 {
-                let (wz, wg0, wg1) = split3(wx, n);
-                forward_row::<S, true>(
-                    y, a, b0, b1, x[b], wz, wg0, wg1, dty, dta, dtb0, dtb1, sig2, yh, u, s0, s1,
-                    ny, na, nb0, nb1, z_floor, yh_floor,
-                );
-            } else {
-                let (zp, gx0, gx1) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
-                forward_row::<S, false>(
-                    y, a, b0, b1, S::ONE, zp, gx0, gx1, dty, dta, dtb0, dtb1, sig2, yh, u, s0,
-                    s1, ny, na, nb0, nb1, z_floor, yh_floor,
-                );
-            }
+            let (zp, gx0, gx1) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
+            forward_row(
+                y, a, b0, b1, zp, gx0, gx1, dty, dta, dtb0, dtb1, sig2, yh, u, s0, s1, ny, na,
+                nb0, nb1, z_floor, yh_floor,
+            );
         }
     }
 }
@@ -576,7 +541,7 @@ simd_kernel! {
     BackwardRows<'a> {
         rows: usize, n: usize, sw: usize, cw: usize,
         state: &'a [S], cache: &'a [S], g_next: &'a [S], g_state: &'a mut [S], p: &'a [S],
-        x_k1: Option<&'a [S]>, wz: &'a [S], dp: &'a mut [S], dyhat: &'a mut [S], du: &'a mut [S], rr: &'a mut [S], vv: &'a mut [S],
+        dp: &'a mut [S], dyhat: &'a mut [S], du: &'a mut [S], rr: &'a mut [S], vv: &'a mut [S],
         dty: &'a [S], dta: &'a [S], dtb0: &'a [S], dtb1: &'a [S], sig2: &'a [S],
         ddty: &'a mut [S], ddta: &'a mut [S], ddtb0: &'a mut [S], ddtb1: &'a mut [S],
         dsig2: &'a mut [S], z_floor: S, yh_floor: S,
@@ -587,94 +552,48 @@ simd_kernel! {
             let (yh, u, s0, s1) = split4(&cache[b * cw..(b + 1) * cw], n);
             let (gy, ga, gb0, gb1) = split4(&g_next[b * sw..(b + 1) * sw], n);
             let (oy, oa, ob0, ob1) = split4_mut(&mut g_state[b * sw..(b + 1) * sw], n);
+            let (zp, _, _) = split3(&p[b * 3 * n..(b + 1) * 3 * n], n);
             let (dz, rest) = dp[b * 3 * n..(b + 1) * 3 * n].split_at_mut(n);
             let (dg0, dg1) = rest.split_at_mut(n);
             let rows_n = b * n..(b + 1) * n;
-            let (xb, zp) = match x_k1 {
-                Some(x) => (x[b], &wz[..n]),
-                None => (S::ONE, &p[b * 3 * n..b * 3 * n + n]),
-            };
-            if x_k1.is_some() {
-                backward_row::<S, true>(
-                    y,
-                    a,
-                    b0,
-                    b1,
-                    xb,
-                    zp,
-                    yh,
-                    u,
-                    s0,
-                    s1,
-                    gy,
-                    ga,
-                    gb0,
-                    gb1,
-                    dty,
-                    dta,
-                    dtb0,
-                    dtb1,
-                    sig2,
-                    oy,
-                    oa,
-                    ob0,
-                    ob1,
-                    dz,
-                    dg0,
-                    dg1,
-                    &mut dyhat[rows_n.clone()],
-                    &mut du[rows_n.clone()],
-                    &mut rr[rows_n.clone()],
-                    &mut vv[rows_n],
-                    ddty,
-                    ddta,
-                    ddtb0,
-                    ddtb1,
-                    dsig2,
-                    z_floor,
-                    yh_floor,
-                );
-            } else {
-                backward_row::<S, false>(
-                    y,
-                    a,
-                    b0,
-                    b1,
-                    xb,
-                    zp,
-                    yh,
-                    u,
-                    s0,
-                    s1,
-                    gy,
-                    ga,
-                    gb0,
-                    gb1,
-                    dty,
-                    dta,
-                    dtb0,
-                    dtb1,
-                    sig2,
-                    oy,
-                    oa,
-                    ob0,
-                    ob1,
-                    dz,
-                    dg0,
-                    dg1,
-                    &mut dyhat[rows_n.clone()],
-                    &mut du[rows_n.clone()],
-                    &mut rr[rows_n.clone()],
-                    &mut vv[rows_n],
-                    ddty,
-                    ddta,
-                    ddtb0,
-                    ddtb1,
-                    dsig2,
-                    z_floor,
-                    yh_floor,
-                );
-            }
+            backward_row(
+                y,
+                a,
+                b0,
+                b1,
+                zp,
+                yh,
+                u,
+                s0,
+                s1,
+                gy,
+                ga,
+                gb0,
+                gb1,
+                dty,
+                dta,
+                dtb0,
+                dtb1,
+                sig2,
+                oy,
+                oa,
+                ob0,
+                ob1,
+                dz,
+                dg0,
+                dg1,
+                &mut dyhat[rows_n.clone()],
+                &mut du[rows_n.clone()],
+                &mut rr[rows_n.clone()],
+                &mut vv[rows_n],
+                ddty,
+                ddta,
+                ddtb0,
+                ddtb1,
+                dsig2,
+                z_floor,
+                yh_floor,
+            );
         }
     }
 }
@@ -718,12 +637,11 @@ fn rectified_row<S: Scalar>(y: &[S], a: &[S], r: &mut [S], v: &mut [S]) {
 /// vectorises without run-time overlap checks. Always inlined, so that it is compiled for
 /// each instruction set [`InstructionSet::dispatch`] enables.
 #[inline(always)]
-fn forward_row<S: Scalar, const K1: bool>(
+fn forward_row<S: Scalar>(
     y: &[S],
     a: &[S],
     b0: &[S],
     b1: &[S],
-    xb: S,
     zp: &[S],
     gx0: &[S],
     gx1: &[S],
@@ -749,18 +667,14 @@ fn forward_row<S: Scalar, const K1: bool>(
     let (yh, u, s0, s1) = (&mut yh[..n], &mut u[..n], &mut s0[..n], &mut s1[..n]);
     let (ny, na, nb0, nb1) = (&mut ny[..n], &mut na[..n], &mut nb0[..n], &mut nb1[..n]);
     for i in 0..n {
-        let zpi = input_product::<S, K1>(xb, zp[i]);
-        let z = zpi.max(z_floor);
+        let z = zp[i].max(z_floor);
         let h = yh[i].max(yh_floor).flush_subnormal();
         yh[i] = h;
         let uu = u[i].flush_subnormal();
         u[i] = uu;
         // σ saturates at 4.2e-18 (see `Scalar::sigmoid`), so gates are never subnormal, and
         // nor are b0, b1 (convex combinations of their previous values and the gates).
-        let (g0, g1) = S::sigmoid_pair(
-            s0[i] + input_product::<S, K1>(xb, gx0[i]),
-            s1[i] + input_product::<S, K1>(xb, gx1[i]),
-        );
+        let (g0, g1) = S::sigmoid_pair(s0[i] + gx0[i], s1[i] + gx1[i]);
         s0[i] = g0;
         s1[i] = g1;
         let rho = a[i].relu().sqrt();
@@ -817,19 +731,14 @@ pub fn backward_step<S: Scalar>(
     let p = &mut p[..rows * 3 * n];
     let t = &mut t[..rows * n];
     let t2 = &mut t2[..rows * n];
-    // p = x wxᵀ as in the forward step (only its `z_pre` columns are used); with a scalar
-    // input (m = 1) `BackwardRows` forms each single product in its loop instead.
-    let k1 = input_in_loop(m, rows);
-    if !k1 {
-        gemm(
-            ViewMut::new(p, rows, 3 * n),
-            Beta::Overwrite,
-            View::new(x, rows, m),
-            Trans::No,
-            View::new(w.wx, 3 * n, m),
-            Trans::Yes,
-        );
-    }
+    gemm(
+        ViewMut::new(p, rows, 3 * n),
+        Beta::Overwrite,
+        View::new(x, rows, m),
+        Trans::No,
+        View::new(w.wx, 3 * n, m),
+        Trans::Yes,
+    );
 
     let (dty, dta, dtb0, dtb1) = split4(w.dt, n);
     let sig2 = &w.sigma2[..n];
@@ -847,8 +756,6 @@ pub fn backward_step<S: Scalar>(
         g_next,
         g_state: &mut *g_state,
         p,
-        x_k1: if k1 { Some(&x[..rows]) } else { None },
-        wz: &w.wx[..n * m],
         dp: &mut *rec.dp,
         dyhat: &mut *rec.dyhat,
         du: &mut *rec.du,
@@ -931,12 +838,11 @@ pub fn backward_step<S: Scalar>(
 
 /// The element-wise part of [`backward_step`] for one batch row (see [`forward_row`]).
 #[inline(always)]
-fn backward_row<S: Scalar, const K1: bool>(
+fn backward_row<S: Scalar>(
     y: &[S],
     a: &[S],
     b0: &[S],
     b1: &[S],
-    xb: S,
     zp: &[S],
     yh: &[S],
     u: &[S],
@@ -1003,8 +909,7 @@ fn backward_row<S: Scalar, const K1: bool>(
     let half = S::from_f64(0.5);
     let two = S::from_f64(2.0);
     for i in 0..n {
-        let zpi = input_product::<S, K1>(xb, zp[i]);
-        let z = zpi.max(z_floor);
+        let z = zp[i].max(z_floor);
         let ra = a[i].relu();
         let rho = ra.sqrt();
         let ry = y[i].relu();
@@ -1014,7 +919,7 @@ fn backward_row<S: Scalar, const K1: bool>(
         // y' = y + δ_y (−y + b1 z + (1 − ρ) ŷ)
         let gyd = gy[i] * dty[i];
         ddty[i] += gy[i] * (-y[i] + b1[i] * z + (S::ONE - rho) * yh[i]);
-        let zmask = if zpi > z_floor { S::ONE } else { S::ZERO };
+        let zmask = if zp[i] > z_floor { S::ONE } else { S::ZERO };
         let hmask = if yh[i] > yh_floor { S::ONE } else { S::ZERO };
         let inv_rho = if rho > S::ZERO { half / rho } else { S::ZERO };
 
