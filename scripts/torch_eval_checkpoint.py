@@ -3,7 +3,9 @@
 
 The ORGaNICs RNN is written out here from the paper's equations (NeurIPS-era cell, docs/model.md
 and the paper's Appendix D), as a plain `torch.nn.Module` whose `state_dict` names are the ones
-the checkpoint uses. The checkpoint's `model.safetensors` is loaded with
+the checkpoint uses. The LSTM and tanh-RNN baselines are PyTorch's own `nn.LSTM` / `nn.RNN`
+(one layer, batch first) with a `nn.Linear` readout of the last hidden state, the layouts and
+names the checkpoints use. The checkpoint's `model.safetensors` is loaded with
 `load_state_dict(strict=True)`, so a missing, extra or misshapen tensor is an error, and the
 model is evaluated on the MNIST test set. The accuracy printed here is computed by PyTorch alone;
 compare it with `organics eval RUN_DIR` (the script does that itself when `--organics BIN` is
@@ -13,9 +15,9 @@ Usage:
     python3 scripts/torch_eval_checkpoint.py RUN_DIR [--checkpoint best|last]
         [--data DIR] [--limit N] [--organics target/release/organics]
 
-Needs torch, numpy and safetensors (pip install torch numpy safetensors). Supports the `paper`
-cell preset with learned or fixed time constants, and the sequential, downsampled14 and the
-paper's permuted views.
+Needs torch, numpy and safetensors (pip install torch numpy safetensors). Supports the ORGaNICs
+RNN with the `paper` cell preset (learned or fixed time constants), the LSTM and the tanh RNN, on
+the sequential, downsampled14 and the paper's permuted views.
 """
 
 import argparse
@@ -137,6 +139,39 @@ class Net(nn.Module):
         return self.fc(y)
 
 
+class Baseline(nn.Module):
+    """PyTorch's own recurrent layer (`nn.LSTM` or `nn.RNN` with tanh) and a linear readout of
+    its last hidden state, under the names the checkpoints use (`lstm.*` / `rnn.*`, `fc.*`)."""
+
+    def __init__(self, kind, n, m):
+        super().__init__()
+        self.kind = kind
+        layer = nn.LSTM(m, n, batch_first=True) if kind == "lstm" else nn.RNN(m, n, nonlinearity="tanh", batch_first=True)
+        setattr(self, kind, layer)
+        self.fc = nn.Linear(n, 10)
+
+    def forward(self, xs):
+        hs, _ = getattr(self, self.kind)(xs)
+        return self.fc(hs[:, -1])
+
+
+def build(cfg, tensors):
+    """The PyTorch model of a checkpoint's config, its weights loaded strictly."""
+    if cfg["model"] == "organics":
+        if cfg["cell"] != "paper":
+            sys.exit(f"error: cell {cfg.get('cell')}: only the organics RNN with the paper cell is written here")
+        n, m = tensors["org.Wzx.weight"].shape
+        net = Net(n, m)
+    elif cfg["model"] in ("lstm", "rnn"):
+        kind = cfg["model"]
+        rows, m = tensors[f"{kind}.weight_ih_l0"].shape
+        net = Baseline(kind, tensors[f"{kind}.weight_hh_l0"].shape[1], m)
+    else:
+        sys.exit(f"error: model {cfg['model']}: only the sequential models (organics, lstm, rnn) are written here")
+    net.load_state_dict(tensors, strict=True)
+    return net
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir")
@@ -149,12 +184,8 @@ def main():
 
     with open(os.path.join(args.run_dir, "config.json")) as f:
         cfg = json.load(f)
-    if cfg["model"] != "organics" or cfg["cell"] != "paper":
-        sys.exit(f"error: model {cfg['model']} / cell {cfg.get('cell')}: only the organics RNN with the paper cell is written here")
     tensors = load_file(os.path.join(args.run_dir, "checkpoints", args.checkpoint, "model.safetensors"))
-    n, m = tensors["org.Wzx.weight"].shape
-    net = Net(n, m)
-    net.load_state_dict(tensors, strict=True)
+    net = build(cfg, tensors)
     net.eval()  # spectral norm: use the stored u, v (no power iteration), as at evaluation
 
     images, labels = mnist_test(args.data)
@@ -181,7 +212,7 @@ def main():
         rust = json.loads(out)["test"]
         # Both evaluate the same images; a prediction may flip only where two logits tie to
         # within float32 rounding, so allow at most one image in a thousand to differ.
-        # The mean loss is an average of float32 forward passes of T Euler steps in two
+        # The mean loss is an average of float32 forward passes of T recurrent steps in two
         # summation orders; 1e-4 relative is far above that rounding and far below any change
         # of a weight or an equation.
         if rust["samples"] != len(xs) or abs(rust["accuracy"] - accuracy) > 1e-3:
