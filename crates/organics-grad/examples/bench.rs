@@ -14,7 +14,8 @@
 //! Every thread computes with flush-to-zero on, as `organics train`'s do (organics-ftz).
 //! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
 //! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]
-//! [--only NAME]`.
+//! [--only NAME] [--block K]` (`--block`: steps per weight-gradient GEMM, default 16, the
+//! engine's default; the roofline uses the same blocks).
 
 use organics_grad::bptt::train_step_flops;
 use organics_grad::cell::{CellDims, backward_step_flops, forward_step_flops};
@@ -34,6 +35,7 @@ const BATCH: usize = 256;
 const HIDDEN: usize = 128;
 const STEPS: usize = 784;
 const CLASSES: usize = 10;
+/// Default steps per weight-gradient GEMM (`BpttConfig::default().weight_grad_block`).
 const BLOCK: usize = 16;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -68,9 +70,9 @@ struct Gemms {
 }
 
 /// The GEMMs of one chunk's training step: per time step the forward products (twice when
-/// checkpointing recomputes), the state-gradient products, and per block of `BLOCK` steps the
-/// weight-gradient products with inner dimension `BLOCK · rows`.
-fn roofline_chunk(g: &mut Gemms, rows: usize, forward_passes: usize) {
+/// checkpointing recomputes), the state-gradient products, and per block of `block` steps the
+/// weight-gradient products with inner dimension `block · rows`.
+fn roofline_chunk(g: &mut Gemms, rows: usize, forward_passes: usize, block: usize) {
     let (n, m) = (HIDDEN, 1);
     let mm = |g: &mut Gemms, mr: usize, k: usize, nc: usize, tb: Trans| {
         let bshape = if tb == Trans::Yes { (nc, k) } else { (k, nc) };
@@ -94,8 +96,8 @@ fn roofline_chunk(g: &mut Gemms, rows: usize, forward_passes: usize) {
         mm(g, rows, 2 * n, 2 * n, Trans::No);
         mm(g, rows, n, n, Trans::No);
         mm(g, rows, n, n, Trans::No);
-        if t % BLOCK == 0 {
-            let k = BLOCK * rows;
+        if t % block == 0 {
+            let k = block * rows;
             let wg = |g: &mut Gemms, mr: usize, nc: usize| {
                 gemm(
                     ViewMut::new(&mut g.c[..mr * nc], mr, nc),
@@ -125,6 +127,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|k| k.parse().ok())
         .map_or(Checkpointing::None, Checkpointing::Every);
+    let block: usize = args
+        .iter()
+        .position(|a| a == "--block")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|k| k.parse().ok())
+        .filter(|&k| k > 0)
+        .unwrap_or(BLOCK);
     // `--only NAME` runs only the benchmarks whose name contains NAME.
     let only = args
         .iter()
@@ -163,6 +172,7 @@ fn main() {
         "# element-wise kernels: {}",
         InstructionSet::detected_name()
     );
+    println!("# weight-gradient block: {block} steps");
     for (name, threads, saturated, isa) in [
         ("train_step_1t", 1, false, InstructionSet::Detect),
         ("train_step_2t", 2, false, InstructionSet::Detect),
@@ -209,7 +219,7 @@ fn main() {
         let mut engine = Bptt::new(BpttConfig {
             checkpointing,
             chunks: Chunks::PerThread,
-            weight_grad_block: BLOCK,
+            weight_grad_block: block,
             instruction_set: isa,
         })
         .expect("engine");
@@ -243,7 +253,7 @@ fn main() {
             .build()
             .expect("thread pool");
         let rows = chunk_rows(threads);
-        let big = 4 * HIDDEN * BLOCK * BATCH;
+        let big = 4 * HIDDEN * block * BATCH;
         let mut bufs: Vec<Gemms> = rows
             .iter()
             .map(|_| Gemms {
@@ -256,7 +266,7 @@ fn main() {
             time(reps, || {
                 bufs.par_iter_mut()
                     .zip(&rows)
-                    .for_each(|(g, &r)| roofline_chunk(g, r, forward_passes))
+                    .for_each(|(g, &r)| roofline_chunk(g, r, forward_passes, block))
             })
         });
         let flops: f64 = rows
