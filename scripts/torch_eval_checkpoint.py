@@ -177,7 +177,7 @@ def build(cfg, tensors):
         net = Net(n, m)
     elif cfg["model"] in ("lstm", "rnn"):
         kind = cfg["model"]
-        rows, m = tensors[f"{kind}.weight_ih_l0"].shape
+        m = tensors[f"{kind}.weight_ih_l0"].shape[1]
         net = Baseline(kind, tensors[f"{kind}.weight_hh_l0"].shape[1], m)
     else:
         sys.exit(f"error: model {cfg['model']}: only the sequential models (organics, lstm, rnn) are written here")
@@ -245,6 +245,7 @@ def main():
             sys.exit(f"error: PyTorch loss {ref_loss} and organics {rust['loss']} disagree (allowed {loss_tol:.2e})")
         which = "PyTorch float64" if args.float64 else "PyTorch"
         print(f"agree: accuracy {ref_acc:.4f} / {rust['accuracy']:.4f}, loss {ref_loss:.6f} / {rust['loss']:.6f} ({which} / organics) on {len(xs)} test images")
+
 
 if __name__ == "__main__":
     main()
