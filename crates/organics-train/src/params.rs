@@ -13,7 +13,6 @@
 //!
 //! The seeded initialisers the models use are [`organics_grad::init`]'s (re-exported here).
 
-use organics_grad::linalg::Beta;
 use organics_grad::{Tape, Tensor, Var};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -224,45 +223,55 @@ impl StateDict {
         vars: &[Var],
         grads: &mut organics_grad::ParamSet<f32>,
     ) -> Result<(), TrainError> {
-        self.gather_grads_with(tape, vars, grads, Beta::Overwrite)
+        self.sum_grads(&[(tape, vars)], grads)
     }
 
-    /// As [`Self::gather_grads`], with [`Beta::Accumulate`] adding the tape's gradients to
-    /// `grads` instead (the trainer sums its per-thread tapes this way, in chunk order).
+    /// The sum of the trainable leaves' gradients over several tapes (each with its `vars`
+    /// from [`Self::to_tape`]), in the order given, into `grads`: entry by entry
+    /// `((g₀ + g₁) + g₂) + …`, a leaf a tape's loss does not reach counting as zeros (and a
+    /// leaf no tape reaches getting zeros). The trainer sums its per-thread tapes this way, in
+    /// chunk order, in one pass over `grads`.
+    ///
+    /// Element-wise, so the same results on any thread: in blocks across the pool when called
+    /// on one of its workers (as the trainer does), else on this thread.
     ///
     /// # Errors
     /// [`TrainError::Grad`] if `grads` does not have the trainable layout.
-    pub fn gather_grads_with(
+    pub fn sum_grads(
         &self,
-        tape: &Tape<f32>,
-        vars: &[Var],
+        tapes: &[(&Tape<f32>, &[Var])],
         grads: &mut organics_grad::ParamSet<f32>,
-        beta: Beta,
     ) -> Result<(), TrainError> {
         self.trainable.check_same_layout(grads)?;
         for (id, dst) in self.trainable_ids().zip(grads.tensors_mut()) {
-            let g = tape.grad(vars[id.0]);
-            let reached = g.len() == dst.data.len();
-            if !reached {
-                // A leaf the loss does not reach: zero gradient.
-                if matches!(beta, Beta::Overwrite) {
-                    dst.data.fill(0.0);
+            let len = dst.data.len();
+            // Each tape's gradient of this leaf, `None` where its loss does not reach it.
+            let parts: Vec<Option<&[f32]>> = tapes
+                .iter()
+                .map(|(tape, vars)| Some(tape.grad(vars[id.0])).filter(|g| g.len() == len))
+                .collect();
+            let sum = |(k, d): (usize, &mut [f32])| {
+                let range = k * GATHER_BLOCK..k * GATHER_BLOCK + d.len();
+                let mut first = true;
+                for g in parts.iter().flatten() {
+                    if first {
+                        d.copy_from_slice(&g[range.clone()]);
+                        first = false;
+                    } else {
+                        organics_grad::linalg::add_assign(d, &g[range.clone()]);
+                    }
                 }
-                continue;
-            }
-            let apply = |(d, g): (&mut [f32], &[f32])| match beta {
-                Beta::Overwrite => d.copy_from_slice(g),
-                Beta::Accumulate => organics_grad::linalg::add_assign(d, g),
+                if first {
+                    d.fill(0.0);
+                }
             };
-            // Element-wise, so the same results on any thread: in blocks across the pool when
-            // called on one of its workers (as the trainer does), else on this thread.
             if rayon::current_thread_index().is_some() {
                 dst.data
                     .par_chunks_mut(GATHER_BLOCK)
-                    .zip(g.par_chunks(GATHER_BLOCK))
-                    .for_each(apply);
+                    .enumerate()
+                    .for_each(sum);
             } else {
-                apply((&mut dst.data, g));
+                dst.data.chunks_mut(GATHER_BLOCK).enumerate().for_each(sum);
             }
         }
         Ok(())
@@ -272,3 +281,83 @@ impl StateDict {
 pub use organics_grad::init::{
     identity, kaiming_uniform, normal, orthogonal, uniform, unit_uniform,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use organics_grad::linalg::Trans;
+
+    /// Two trainable leaves `w` (`3 x 4`) and `b` (`1 x 3`): a tape's loss `sum(sigmoid(x wᵀ))`
+    /// reaches `w` only, or with `+ sum(b ⊙ b)` both.
+    fn dict() -> StateDict {
+        let mut d = StateDict::default();
+        let w = (0..12).map(|k| (k as f32 - 5.5) * 0.3).collect();
+        d.add("w", 3, 4, w, Role::Trainable);
+        d.add_vector("b", vec![0.5, -1.25, 2.0], Role::Trainable);
+        d
+    }
+
+    fn backward(d: &StateDict, tape: &mut Tape<f32>, x: &[f32], with_b: bool) -> Vec<Var> {
+        let vars = d.to_tape(tape);
+        let xv = tape.constant(5, 4, x);
+        let h = tape.matmul(xv, Trans::No, vars[0], Trans::Yes);
+        let s = tape.sigmoid(h);
+        let mut loss = tape.sum(s);
+        if with_b {
+            let bb = tape.mul(vars[1], vars[1]);
+            let sb = tape.sum(bb);
+            loss = tape.add(loss, sb);
+        }
+        tape.backward(loss).unwrap();
+        vars
+    }
+
+    #[test]
+    fn the_gradients_of_several_tapes_are_summed_in_order_bit_for_bit() {
+        let d = dict();
+        let xs: Vec<Vec<f32>> = (0..3)
+            .map(|s| {
+                (0..20)
+                    .map(|k| ((k * 7 + s * 3) % 11) as f32 * 0.37 - 1.9)
+                    .collect()
+            })
+            .collect();
+        let mut tapes: Vec<Tape<f32>> = (0..3).map(|_| Tape::new()).collect();
+        // The middle tape's loss does not reach `b`.
+        let vars: Vec<Vec<Var>> = tapes
+            .iter_mut()
+            .zip(&xs)
+            .enumerate()
+            .map(|(k, (t, x))| backward(&d, t, x, k != 1))
+            .collect();
+        let parts: Vec<(&Tape<f32>, &[Var])> = tapes
+            .iter()
+            .zip(&vars)
+            .map(|(t, v)| (t, v.as_slice()))
+            .collect();
+        let mut grads = d.trainable().zeros_like();
+        grads.tensors_mut()[0].data.fill(f32::NAN); // stale contents are overwritten
+        grads.tensors_mut()[1].data.fill(f32::NAN);
+        d.sum_grads(&parts, &mut grads).unwrap();
+        let g = |k: usize, leaf: usize| tapes[k].grad(vars[k][leaf]).to_vec();
+        let w: Vec<f32> = (0..12)
+            .map(|i| (g(0, 0)[i] + g(1, 0)[i]) + g(2, 0)[i])
+            .collect();
+        let b: Vec<f32> = (0..3).map(|i| g(0, 1)[i] + g(2, 1)[i]).collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&grads.tensors()[0].data), bits(&w));
+        assert_eq!(bits(&grads.tensors()[1].data), bits(&b));
+        // The same on a pool, and one tape alone is a copy.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut on_pool = d.trainable().zeros_like();
+        pool.install(|| d.sum_grads(&parts, &mut on_pool)).unwrap();
+        assert_eq!(on_pool, grads);
+        let mut one = d.trainable().zeros_like();
+        d.gather_grads(&tapes[1], &vars[1], &mut one).unwrap();
+        assert_eq!(one.tensors()[0].data, g(1, 0));
+        assert_eq!(one.tensors()[1].data, vec![0.0; 3], "unreached: zeros");
+    }
+}

@@ -17,13 +17,12 @@
 //! **Optimiser.** organics-grad's [`Optimizer`] (Adam with PyTorch's L2 weight decay and order
 //! of operations) updates the trainable tensors ([`crate::params::StateDict::trainable_mut`]) in
 //! place; optional clipping is organics-grad's [`GradClip`] (PyTorch's `clip_grad_norm_`).
-//! Without clipping, the step's gradient norm (a serial `f64` sum, reported in
-//! `metrics.jsonl`) is computed on one worker while Adam runs on the others, once a parallel
-//! check has found every gradient finite; a step with a non-finite gradient is refused before
-//! Adam, as with clipping.
+//! The step's gradient norm (reported in `metrics.jsonl`) is organics-grad's
+//! [`organics_grad::ParamSet::global_norm`], summed in blocks on the pool in an order that does
+//! not depend on the thread count; a step whose loss or norm is not finite (the norm is finite
+//! exactly when every gradient is) is refused before Adam touches the weights.
 
 use organics_data::Batch;
-use organics_grad::linalg::Beta;
 use organics_grad::optim::{GradClip, Optimizer};
 use organics_grad::{GradError, Tape, Var};
 use rayon::prelude::*;
@@ -238,19 +237,16 @@ impl Trainer {
         self.pool.install(|| self.net.before_step());
         let results = self.run_chunks(batch, true)?;
         let (mut loss_sum, mut correct) = (0.0, 0);
-        // The chunks' gradients summed in chunk order, straight from their tapes, on the pool.
-        let (params, tapes, grads) = (&self.net.params, &self.tapes, &mut self.grads);
-        self.pool.install(|| -> Result<(), TrainError> {
-            for (k, (r, tape)) in results.iter().zip(tapes).enumerate() {
-                let beta = if k == 0 {
-                    Beta::Overwrite
-                } else {
-                    Beta::Accumulate
-                };
-                params.gather_grads_with(tape, &r.vars, grads, beta)?;
-            }
-            Ok(())
-        })?;
+        // The chunks' gradients summed in chunk order, straight from their tapes, in one pass
+        // on the pool.
+        let (params, grads) = (&self.net.params, &mut self.grads);
+        let parts: Vec<(&Tape<f32>, &[Var])> = self
+            .tapes
+            .iter()
+            .zip(&results)
+            .map(|(tape, r)| (tape, r.vars.as_slice()))
+            .collect();
+        self.pool.install(|| params.sum_grads(&parts, grads))?;
         for r in &results {
             loss_sum += r.loss_sum;
             correct += r.correct;
@@ -266,27 +262,6 @@ impl Trainer {
             Clipping::None => GradClip::Off,
             Clipping::GlobalNorm { max_norm } => GradClip::GlobalNorm(max_norm),
         };
-        if clip == GradClip::Off && loss.is_finite() {
-            // Without clipping Adam does not need the norm, whose `f64` sum is one serial
-            // chain of additions (kept in order: `metrics.jsonl` records it to the bit). It
-            // runs on one worker while Adam's blocks run on the others. The norm is finite
-            // exactly when every gradient is ([`ParamSet::all_finite`], a parallel check), so
-            // a step whose norm would not be finite is still refused before Adam touches the
-            // weights, as below.
-            let (optimizer, params, grads) =
-                (&mut self.optimizer, &mut self.net.params, &self.grads);
-            let finite = self.pool.install(|| grads.all_finite());
-            if finite {
-                let (norm, stepped) = self.pool.install(|| {
-                    rayon::join(
-                        || grads.global_norm(),
-                        || optimizer.step(params.trainable_mut(), grads, lr),
-                    )
-                });
-                stepped?;
-                return Ok((loss, correct, norm));
-            }
-        }
         let grads = &mut self.grads;
         let norm = self.pool.install(|| clip.apply(grads));
         if !loss.is_finite() || !norm.is_finite() {
