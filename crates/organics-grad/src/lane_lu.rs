@@ -26,16 +26,23 @@
 //! the solutions are **bit-identical to unblocked Gaussian elimination with partial pivoting
 //! of each system alone**; the tests check this.
 //!
+//! **Vectors.** The row updates of [`factor`] read a row of lane vectors as one flat slice
+//! ([`Scalar::sub_mul_lanes_simd`], [`Scalar::sub_mul_panel_simd`]), so they run in the
+//! widest vectors the processor has: on AVX-512 one 16-`f32` vector covers two entries (the
+//! multipliers repeated). The solves keep one lane vector per entry ([`LANES`] `f32`, AVX2),
+//! as their recurrences run along a row.
+//!
 //! A pivot whose magnitude is not above `n · ε · max|A_l|` (or is not finite) is reported with
 //! its lane and column, as [`crate::solve::lu_in_place`] does.
 
 use crate::scalar::Scalar;
 
-/// Systems factorised together: one 256-bit vector of `f32` (two of `f64`).
+/// Systems factorised together: one 256-bit vector of `f32` (two of `f64`; half an AVX-512
+/// vector of `f32`).
 pub const LANES: usize = 8;
 
 /// Columns per panel of the blocked elimination (the trailing update keeps `PANEL`
-/// multipliers and one accumulator per lane in vector registers: 9 of AVX2's 16).
+/// multipliers and four accumulators in vector registers: 12 of AVX2's 16).
 pub const PANEL: usize = 8;
 
 /// One entry of the `LANES` interleaved systems.
@@ -84,12 +91,15 @@ pub fn factor<S: Scalar, A: pulp::Simd>(
     let mut scale = [S::ZERO; LANES];
     for v in a.iter() {
         for l in 0..LANES {
-            scale[l] = scale[l].max(v[l].abs());
+            // `max` that skips NaN, written as the compare one vector instruction does.
+            let x = v[l].abs();
+            if x > scale[l] {
+                scale[l] = x;
+            }
         }
     }
     let nf = S::from_f64(n as f64);
     let tol = scale.map(|s| nf * S::EPSILON * s);
-    let mut packed: Vec<[Lane<S>; PANEL]> = Vec::with_capacity(n);
     let mut k0 = 0;
     while k0 < n {
         let k1 = (k0 + PANEL).min(n);
@@ -97,16 +107,14 @@ pub fn factor<S: Scalar, A: pulp::Simd>(
             pivot_and_swap(a, n, k, &tol, active, &mut piv[k])?;
             let inv = a[k * n + k].map(|x| S::ONE / x);
             let (top, bottom) = a.split_at_mut((k + 1) * n);
-            let urow = &top[k * n + k + 1..k * n + k1];
+            let urow = top[k * n + k + 1..k * n + k1].as_flattened();
             for row in bottom.chunks_exact_mut(n) {
                 let mut m = row[k];
                 for l in 0..LANES {
                     m[l] *= inv[l];
                 }
                 row[k] = m;
-                for (x, u) in row[k + 1..k1].iter_mut().zip(urow) {
-                    sub_mul(simd, x, &m, u);
-                }
+                S::sub_mul_lanes_simd(simd, row[k + 1..k1].as_flattened_mut(), &m, urow);
             }
         }
         if k1 < n {
@@ -116,29 +124,18 @@ pub fn factor<S: Scalar, A: pulp::Simd>(
                 let row = &mut rest[..n];
                 for p in k0..i {
                     let m = row[p];
-                    for (x, u) in row[k1..].iter_mut().zip(&above[p * n + k1..(p + 1) * n]) {
-                        sub_mul(simd, x, &m, u);
-                    }
+                    let u = above[p * n + k1..(p + 1) * n].as_flattened();
+                    S::sub_mul_lanes_simd(simd, row[k1..].as_flattened_mut(), &m, u);
                 }
             }
-            // A₂₂ ← A₂₂ − L₂₁ U₁₂, entry by entry over the panel's PANEL columns in order
-            // (k1 < n, so the panel is full). U₁₂ is first packed column by column
-            // (`packed[j]` = its column `k1 + j`), so the inner loop reads it contiguously.
-            packed.clear();
-            packed
-                .extend((k1..n).map(|j| -> [Lane<S>; PANEL] {
-                    core::array::from_fn(|p| a[(k0 + p) * n + j])
-                }));
-            let bottom = &mut a[k1 * n..];
+            // A₂₂ ← A₂₂ − L₂₁ U₁₂, each entry receiving the panel's PANEL updates in order
+            // in one pass (accumulated in registers), by rows of A₂₂ read as flat vectors.
+            let (top, bottom) = a.split_at_mut(k1 * n);
+            let u: [&[S]; PANEL] =
+                core::array::from_fn(|p| top[(k0 + p) * n + k1..(k0 + p + 1) * n].as_flattened());
             for row in bottom.chunks_exact_mut(n) {
                 let m: [Lane<S>; PANEL] = core::array::from_fn(|p| row[k0 + p]);
-                for (x, u) in row[k1..].iter_mut().zip(packed.iter()) {
-                    let mut acc = *x;
-                    for p in 0..PANEL {
-                        sub_mul(simd, &mut acc, &m[p], &u[p]);
-                    }
-                    *x = acc;
-                }
+                S::sub_mul_panel_simd(simd, row[k1..].as_flattened_mut(), &m, &u);
             }
         }
         k0 = k1;
@@ -360,12 +357,30 @@ mod tests {
     #[test]
     fn interleaved_blocked_elimination_equals_unblocked_reference_bitwise() {
         check_bitwise(pulp::Scalar::new());
+        // Compiled for each instruction set (inlined into pulp's dispatched function), as
+        // `crate::solve` runs it: AVX2, and AVX-512 whose vectors cover two entries.
         #[cfg(target_arch = "x86_64")]
         if let Some(v3) = pulp::x86::V3::try_new() {
-            check_bitwise(v3);
+            pulp::Simd::vectorize(v3, CheckBitwise);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v4) = pulp::x86::V4::try_new() {
+            pulp::Simd::vectorize(v4, CheckBitwise);
         }
     }
 
+    struct CheckBitwise;
+
+    impl pulp::WithSimd for CheckBitwise {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<A: pulp::Simd>(self, simd: A) {
+            check_bitwise(simd);
+        }
+    }
+
+    #[inline(always)]
     fn check_bitwise<A: pulp::Simd>(simd: A) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         for n in [1, 2, 7, PANEL, PANEL + 1, 3 * PANEL + 3, 60, 120] {

@@ -16,6 +16,7 @@
 //! and [`Scalar::flush_subnormal`] maps values with `|x| <` [`Scalar::MIN_POSITIVE`] to zero
 //! (see the crate docs on subnormal numbers).
 
+use crate::lane_lu::{LANES, Lane, PANEL};
 use core::fmt::{Debug, Display};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -77,6 +78,24 @@ pub trait Scalar:
     /// index (gathering strided scalars).
     fn sub_mul_simd<A: pulp::Simd>(simd: A, x: &mut [Self], m: &[Self], u: &[Self]);
 
+    /// `x_e ← x_e − m_{e mod L} u_e` over equal-length slices whose length is a multiple of
+    /// `L` = [`LANES`]: a row of interleaved lane vectors times one multiplier per lane
+    /// (see [`crate::lane_lu`]), as flat vectors of `simd`'s full width (a vector wider than
+    /// `L` covers several entries, the multipliers repeated). Each element gets the one
+    /// multiplication and subtraction of [`Scalar::sub_mul_simd`].
+    fn sub_mul_lanes_simd<A: pulp::Simd>(simd: A, x: &mut [Self], m: &Lane<Self>, u: &[Self]);
+
+    /// `x_e ← (…((x_e − m⁰_{e mod L} u⁰_e) − m¹_{e mod L} u¹_e) − …) − m^{P−1}_{e mod L} u^{P−1}_e`
+    /// (`P` = [`PANEL`], `L` = [`LANES`]): the trailing update of [`crate::lane_lu`]'s
+    /// blocked elimination for one row, with the accumulators held in registers, in the order
+    /// and roundings of `P` calls of [`Scalar::sub_mul_lanes_simd`].
+    fn sub_mul_panel_simd<A: pulp::Simd>(
+        simd: A,
+        x: &mut [Self],
+        m: &[Lane<Self>; PANEL],
+        u: &[&[Self]; PANEL],
+    );
+
     /// Logistic function `1 / (1 + e^{-x})`, branch-free, saturating at
     /// `σ(−SIGMOID_FLOOR_ARG) ≈ 4.2e-18` for very negative `x` (so saturated gates never
     /// produce subnormals).
@@ -123,9 +142,103 @@ pub trait Scalar:
     }
 }
 
+/// Vector accumulators of [`Scalar::sub_mul_panel_simd`] updated side by side (independent
+/// dependency chains; with its `PANEL` multipliers, 12 vector registers).
+const PANEL_ACCUMULATORS: usize = 4;
+
 macro_rules! impl_scalar {
-    ($t:ty, $exp:path, $as_mut:ident, $as:ident, $mul:ident, $sub:ident) => {
+    ($t:ty, $exp:path, $vec:ident, $as_mut:ident, $as:ident, $mul:ident, $sub:ident) => {
+        /// A vector of `simd`'s `width` entries (a multiple of `LANES`) holding the lane
+        /// vector `m` repeated.
+        macro_rules! repeated {
+            ($m:expr, $width:expr) => {{
+                // pulp's widest vector (AVX-512's 16 `f32`) is far below 64 entries.
+                let mut buffer = [0.0 as $t; 64];
+                for (e, b) in buffer[..$width].iter_mut().enumerate() {
+                    *b = $m[e % LANES];
+                }
+                A::$as(&buffer[..$width]).0[0]
+            }};
+        }
+
         impl Scalar for $t {
+            #[inline(always)]
+            fn sub_mul_lanes_simd<A: pulp::Simd>(
+                simd: A,
+                x: &mut [Self],
+                m: &Lane<Self>,
+                u: &[Self],
+            ) {
+                debug_assert!(x.len() == u.len() && x.len() % LANES == 0);
+                let width = core::mem::size_of::<A::$vec>() / core::mem::size_of::<$t>();
+                if width % LANES != 0 {
+                    for (x, u) in x.chunks_exact_mut(LANES).zip(u.chunks_exact(LANES)) {
+                        Self::sub_mul_simd(simd, x, m, u);
+                    }
+                    return;
+                }
+                let mv = repeated!(m, width);
+                let (xv, xt) = A::$as_mut(x);
+                let (uv, ut) = A::$as(u);
+                for (x, &u) in xv.iter_mut().zip(uv) {
+                    *x = simd.$sub(*x, simd.$mul(mv, u));
+                }
+                // The tail starts at a multiple of `width`, itself a multiple of LANES.
+                for (e, (x, &u)) in xt.iter_mut().zip(ut).enumerate() {
+                    *x -= m[e % LANES] * u;
+                }
+            }
+
+            #[inline(always)]
+            fn sub_mul_panel_simd<A: pulp::Simd>(
+                simd: A,
+                x: &mut [Self],
+                m: &[Lane<Self>; PANEL],
+                u: &[&[Self]; PANEL],
+            ) {
+                debug_assert!(x.len() % LANES == 0 && u.iter().all(|u| u.len() == x.len()));
+                let width = core::mem::size_of::<A::$vec>() / core::mem::size_of::<$t>();
+                if width % LANES != 0 {
+                    for (c, x) in x.chunks_exact_mut(LANES).enumerate() {
+                        for p in 0..PANEL {
+                            let u = &u[p][c * LANES..(c + 1) * LANES];
+                            Self::sub_mul_simd(simd, x, &m[p], u);
+                        }
+                    }
+                    return;
+                }
+                let mv: [A::$vec; PANEL] = core::array::from_fn(|p| repeated!(&m[p], width));
+                let (xv, xt) = A::$as_mut(x);
+                let uv: [&[A::$vec]; PANEL] = core::array::from_fn(|p| A::$as(u[p]).0);
+                let mut chunks = xv.chunks_exact_mut(PANEL_ACCUMULATORS);
+                let mut i = 0;
+                for xc in &mut chunks {
+                    let mut acc: [A::$vec; PANEL_ACCUMULATORS] = core::array::from_fn(|k| xc[k]);
+                    for p in 0..PANEL {
+                        let up = &uv[p][i..i + PANEL_ACCUMULATORS];
+                        for k in 0..PANEL_ACCUMULATORS {
+                            acc[k] = simd.$sub(acc[k], simd.$mul(mv[p], up[k]));
+                        }
+                    }
+                    xc.copy_from_slice(&acc);
+                    i += PANEL_ACCUMULATORS;
+                }
+                for x in chunks.into_remainder() {
+                    let mut acc = *x;
+                    for p in 0..PANEL {
+                        acc = simd.$sub(acc, simd.$mul(mv[p], uv[p][i]));
+                    }
+                    *x = acc;
+                    i += 1;
+                }
+                let base = i * width;
+                for (e, x) in xt.iter_mut().enumerate() {
+                    for p in 0..PANEL {
+                        *x -= m[p][e % LANES] * u[p][base + e];
+                    }
+                }
+            }
+
             #[inline(always)]
             fn sub_mul_simd<A: pulp::Simd>(simd: A, x: &mut [Self], m: &[Self], u: &[Self]) {
                 let (xv, xt) = A::$as_mut(x);
@@ -189,6 +302,7 @@ macro_rules! impl_scalar {
 impl_scalar!(
     f32,
     exp_f32,
+    f32s,
     as_mut_simd_f32s,
     as_simd_f32s,
     mul_f32s,
@@ -197,6 +311,7 @@ impl_scalar!(
 impl_scalar!(
     f64,
     f64::exp,
+    f64s,
     as_mut_simd_f64s,
     as_simd_f64s,
     mul_f64s,

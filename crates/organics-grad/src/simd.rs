@@ -8,10 +8,11 @@
 //! [`pulp`]'s run-time dispatch, and the widest version the processor supports runs. On other
 //! architectures the baseline loop runs (pulp selects NEON where it applies).
 //!
-//! The interleaved LU of [`crate::lane_lu`] is the exception: its vectors are groups of
-//! [`crate::lane_lu::LANES`] = 8 systems, one AVX2 vector of `f32`, so [`crate::solve`] runs it
-//! through a dispatch that stops at AVX2 (on AVX-512 an 8-lane `f32` slice would fall entirely
-//! into pulp's scalar tail).
+//! The interleaved solves of [`crate::lane_lu`] are the exception: their vectors are groups of
+//! [`crate::lane_lu::LANES`] = 8 systems, one AVX2 vector of `f32`, so [`crate::solve`] runs
+//! them through a dispatch that stops at AVX2 (on AVX-512 an 8-lane `f32` slice would fall
+//! entirely into pulp's scalar tail). The factorisation itself runs at the widest level: its
+//! row updates read whole rows as flat vectors.
 //!
 //! pulp's `x86-v4` feature also switches faer's own kernels (its eigensolver among them) to
 //! their AVX-512 paths. faer 0.24's real eigenvectors are not backward stable on nearly

@@ -286,7 +286,9 @@ impl<S: Scalar> Tape<S> {
         );
         let batch = nd.rows;
         let groups = batch.div_ceil(LANES);
-        let out = self.push(
+        // Every entry of the output (`c`, then solved in place), of the factor buffer (the
+        // systems are formed in it) and of the pivots is written below: no zero-fill.
+        let out = self.push_overwritten(
             batch,
             n,
             Op::DiagGainSolve(d, w, c),
@@ -305,7 +307,7 @@ impl<S: Scalar> Tape<S> {
         let piv = self.ints[node.ints..node.ints + groups * LANES * n]
             .as_chunks_mut::<LANES>()
             .0;
-        InstructionSet::Detect.dispatch_lanes(FactorSolve {
+        InstructionSet::Detect.dispatch(FactorSolve {
             d: dv,
             w: wv,
             lu,
@@ -345,8 +347,10 @@ fn scatter<S: Scalar>(v: &[Lane<S>], n: usize, b0: usize, active: usize, x: &mut
 /// The forward pass of [`Tape::diag_gain_solve`], compiled for the widest instruction set
 /// (`simd`): for each group of [`LANES`] samples, form the `M_b` interleaved in the factor
 /// buffer (lanes beyond the batch: the identity), factorise them together
-/// ([`crate::lane_lu`]), solve in place in `y` (which holds `c` on entry). The loops are the
-/// same IEEE operations in every instruction set (no fused multiply-add), so the results are
+/// ([`crate::lane_lu::factor`], whose row updates run as flat vectors: 16 `f32` on AVX-512),
+/// then solve in place in `y` (which holds `c` on entry) while the group's factors are still
+/// in cache, through [`InstructionSet::dispatch_lanes`]. The loops are the same IEEE
+/// operations in every instruction set (no fused multiply-add), so the results are
 /// bit-identical across them.
 struct FactorSolve<'a, S> {
     d: &'a [S],
@@ -370,8 +374,7 @@ impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
             y,
             n,
         } = self;
-        let batch = y.len() / n.max(1);
-        let mut rhs = vec![[S::ZERO; LANES]; n];
+        let batch = d.len() / n.max(1);
         for (g, (m, p)) in lu
             .chunks_exact_mut(n * n)
             .zip(piv.chunks_exact_mut(n))
@@ -398,37 +401,65 @@ impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
                 column: e.column,
                 pivot: e.pivot,
             })?;
-            gather(y, n, b0, active, &mut rhs);
-            lane_lu::solve(simd, m, n, p, &mut rhs);
-            scatter(&rhs, n, b0, active, y);
+            // Solved while the group's factors are in cache (solving after every group is
+            // factorised reads them back from memory: 1.17x slower two-layer step).
+            let (lu, piv) = (&*m, &*p);
+            let y = &mut y[b0 * n..(b0 + active) * n];
+            InstructionSet::Detect.dispatch_lanes(Solves {
+                lu,
+                piv,
+                x: y,
+                n,
+                system: System::Plain,
+            });
         }
         Ok(())
     }
 }
 
-/// `λ_b = A_b⁻ᵀ λ_b` in place for every sample from the factors stored by [`FactorSolve`],
-/// compiled like it.
-struct TransposedSolves<'a, S> {
-    lu: &'a [Lane<S>],
-    piv: &'a [[usize; LANES]],
-    lam: &'a mut [S],
-    n: usize,
+/// Which system [`Solves`] solves with the stored factors of `A_b`.
+#[derive(Clone, Copy)]
+enum System {
+    /// `A_b x = b` (the forward pass).
+    Plain,
+    /// `A_bᵀ x = b` (the VJP).
+    Transposed,
 }
 
-impl<S: Scalar> pulp::WithSimd for TransposedSolves<'_, S> {
+/// `x_b = A_b⁻¹ x_b` or `A_b⁻ᵀ x_b` in place for every sample from the factors of
+/// [`FactorSolve`], compiled for at most AVX2 (one lane vector per entry: see
+/// [`InstructionSet::dispatch_lanes`]).
+struct Solves<'a, S> {
+    lu: &'a [Lane<S>],
+    piv: &'a [[usize; LANES]],
+    x: &'a mut [S],
+    n: usize,
+    system: System,
+}
+
+impl<S: Scalar> pulp::WithSimd for Solves<'_, S> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<A: pulp::Simd>(self, simd: A) {
-        let Self { lu, piv, lam, n } = self;
-        let batch = lam.len() / n.max(1);
+        let Self {
+            lu,
+            piv,
+            x,
+            n,
+            system,
+        } = self;
+        let batch = x.len() / n.max(1);
         let mut rhs = vec![[S::ZERO; LANES]; n];
         for (g, (f, p)) in lu.chunks_exact(n * n).zip(piv.chunks_exact(n)).enumerate() {
             let b0 = g * LANES;
             let active = (batch - b0).min(LANES);
-            gather(lam, n, b0, active, &mut rhs);
-            lane_lu::solve_transposed(simd, f, n, p, &mut rhs);
-            scatter(&rhs, n, b0, active, lam);
+            gather(x, n, b0, active, &mut rhs);
+            match system {
+                System::Plain => lane_lu::solve(simd, f, n, p, &mut rhs),
+                System::Transposed => lane_lu::solve_transposed(simd, f, n, p, &mut rhs),
+            }
+            scatter(&rhs, n, b0, active, x);
         }
     }
 }
@@ -449,11 +480,12 @@ pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
     // Λ = rows λ_b = M_b⁻ᵀ ȳ_b.
     tmp.clear();
     tmp.extend_from_slice(g);
-    InstructionSet::Detect.dispatch_lanes(TransposedSolves {
+    InstructionSet::Detect.dispatch_lanes(Solves {
         lu,
         piv,
-        lam: tmp,
+        x: tmp,
         n,
+        system: System::Transposed,
     });
     let lam: &[S] = tmp;
     let (dv, wv) = (ctx.val(d), ctx.val(w));

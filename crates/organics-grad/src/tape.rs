@@ -281,8 +281,13 @@ pub struct Tape<S: Scalar> {
     /// Zeros, as long as the longest node the last backward pass did not reach: what
     /// [`Tape::grad`] returns for such a node.
     zeros: Vec<S>,
+    /// Per-node auxiliary values (saved factors, norms), laid out like `values`: in use below
+    /// `aux_used`, stale above (kept across [`Tape::reset`], only grows).
     pub(crate) aux: Vec<S>,
+    aux_used: usize,
+    /// Per-node auxiliary integers (pivots, labels), as `aux`.
     pub(crate) ints: Vec<usize>,
+    ints_used: usize,
     /// The custom operations recorded on this tape, one table per operation type.
     custom: Vec<(TypeId, Box<dyn AnyCustomTable<S>>)>,
     tmp: Vec<S>,
@@ -310,7 +315,9 @@ impl<S: Scalar> Tape<S> {
             ready: Vec::new(),
             zeros: Vec::new(),
             aux: Vec::new(),
+            aux_used: 0,
             ints: Vec::new(),
+            ints_used: 0,
             custom: Vec::new(),
             tmp: Vec::new(),
             isa: InstructionSet::Detect,
@@ -328,8 +335,8 @@ impl<S: Scalar> Tape<S> {
         self.nodes.clear();
         self.used = 0;
         self.ready.clear();
-        self.aux.clear();
-        self.ints.clear();
+        self.aux_used = 0;
+        self.ints_used = 0;
         for (_, table) in &mut self.custom {
             table.clear();
         }
@@ -393,8 +400,27 @@ impl<S: Scalar> Tape<S> {
         aux_len: usize,
         int_len: usize,
     ) -> Var {
+        let var = self.push_overwritten(rows, cols, op, needs_grad, aux_len, int_len);
+        let node = self.nodes[var.index()];
+        self.values[node.off..node.off + rows * cols].fill(S::ZERO);
+        self.aux[node.aux..node.aux + aux_len].fill(S::ZERO);
+        self.ints[node.ints..node.ints + int_len].fill(0);
+        var
+    }
+
+    /// As [`Self::push`], but the node's value, auxiliary values and integers keep whatever
+    /// the arenas held there (stale values of an earlier graph): for operations that write
+    /// every entry of all three (the fused solves, whose factor buffers are large).
+    pub(crate) fn push_overwritten(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        op: Op<S>,
+        needs_grad: bool,
+        aux_len: usize,
+        int_len: usize,
+    ) -> Var {
         let off = self.claim(rows * cols);
-        self.values[off..off + rows * cols].fill(S::ZERO);
         self.record(off, rows, cols, op, needs_grad, aux_len, int_len)
     }
 
@@ -428,10 +454,17 @@ impl<S: Scalar> Tape<S> {
         aux_len: usize,
         int_len: usize,
     ) -> Var {
-        let aux = self.aux.len();
-        self.aux.resize(aux + aux_len, S::ZERO);
-        let ints = self.ints.len();
-        self.ints.resize(ints + int_len, 0);
+        // Claimed like values: grown (with zeros) only past every earlier graph's length.
+        let aux = self.aux_used;
+        self.aux_used += aux_len;
+        if self.aux.len() < self.aux_used {
+            self.aux.resize(self.aux_used, S::ZERO);
+        }
+        let ints = self.ints_used;
+        self.ints_used += int_len;
+        if self.ints.len() < self.ints_used {
+            self.ints.resize(self.ints_used, 0);
+        }
         let id = u32::try_from(self.nodes.len()).expect("tape longer than u32::MAX nodes");
         self.nodes.push(Node {
             rows,

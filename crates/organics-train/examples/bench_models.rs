@@ -289,11 +289,11 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let wanted = |name: &str| only.as_deref().is_none_or(|o| name.starts_with(o));
-    let reps = args
+    let reps_arg: Option<usize> = args
         .iter()
         .position(|a| a == "--reps")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(if quick { 3 } else { 9 });
+        .and_then(|i| args.get(i + 1)?.parse().ok());
+    let reps = reps_arg.unwrap_or(if quick { 3 } else { 9 });
     let lr = 1e-3;
 
     if wanted("static_step") {
@@ -343,7 +343,7 @@ fn main() {
     if wanted("two_layer_step") {
         let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics2Layer);
         let (mut t, batch) = trainer_and_batch(&cfg);
-        let s = time(reps.min(5), || {
+        let s = time(reps_arg.unwrap_or(reps.min(5)), || {
             t.step(&batch, lr).expect("step");
         });
         line("two_layer_step", s, static_flops(&cfg));
@@ -370,7 +370,7 @@ fn main() {
             .map(|k| (k + 1) * cfg.batch_size / cfg.threads - k * cfg.batch_size / cfg.threads)
             .collect();
         let flops = train_step_flops(&spec, batch.steps(), &rows, Checkpointing::None);
-        let s = time(if quick { 1 } else { 3 }, || {
+        let s = time(reps_arg.unwrap_or(if quick { 1 } else { 3 }), || {
             t.step(&batch, 1e-2).expect("step");
         });
         line(name, s, flops);
