@@ -199,11 +199,9 @@ macro_rules! impl_scalar {
                 debug_assert!(x.len() % LANES == 0 && u.iter().all(|u| u.len() == x.len()));
                 let width = core::mem::size_of::<A::$vec>() / core::mem::size_of::<$t>();
                 if width % LANES != 0 {
-                    for (c, x) in x.chunks_exact_mut(LANES).enumerate() {
-                        for p in 0..PANEL {
-                            let u = &u[p][c * LANES..(c + 1) * LANES];
-                            Self::sub_mul_simd(simd, x, &m[p], u);
-                        }
+                    // Update by update over the whole row: each entry still gets them in order.
+                    for (m, u) in m.iter().zip(u) {
+                        Self::sub_mul_lanes_simd(simd, x, m, u);
                     }
                     return;
                 }

@@ -263,6 +263,18 @@ impl<S> Node<S> {
     }
 }
 
+/// Reserves `len` entries at the top (`used`) of an arena kept across [`Tape::reset`],
+/// growing it with `zero` only when a graph is longer than every earlier one; returns their
+/// offset. What the entries held before (an earlier graph's values) is left in place.
+fn claim_in<T: Clone>(arena: &mut Vec<T>, used: &mut usize, len: usize, zero: T) -> usize {
+    let off = *used;
+    *used += len;
+    if arena.len() < *used {
+        arena.resize(*used, zero);
+    }
+    off
+}
+
 /// A reverse-mode tape over `S`-valued matrices.
 #[derive(Debug, Default)]
 pub struct Tape<S: Scalar> {
@@ -434,12 +446,7 @@ impl<S: Scalar> Tape<S> {
     /// Reserves `len` values at the top of the value arena (growing it with zeros only when
     /// a graph is longer than every earlier one); returns their offset.
     fn claim(&mut self, len: usize) -> usize {
-        let off = self.used;
-        self.used += len;
-        if self.values.len() < self.used {
-            self.values.resize(self.used, S::ZERO);
-        }
-        off
+        claim_in(&mut self.values, &mut self.used, len, S::ZERO)
     }
 
     /// Appends the node whose value already lies at `off..` in the value arena (see
@@ -455,16 +462,8 @@ impl<S: Scalar> Tape<S> {
         int_len: usize,
     ) -> Var {
         // Claimed like values: grown (with zeros) only past every earlier graph's length.
-        let aux = self.aux_used;
-        self.aux_used += aux_len;
-        if self.aux.len() < self.aux_used {
-            self.aux.resize(self.aux_used, S::ZERO);
-        }
-        let ints = self.ints_used;
-        self.ints_used += int_len;
-        if self.ints.len() < self.ints_used {
-            self.ints.resize(self.ints_used, 0);
-        }
+        let aux = claim_in(&mut self.aux, &mut self.aux_used, aux_len, S::ZERO);
+        let ints = claim_in(&mut self.ints, &mut self.ints_used, int_len, 0);
         let id = u32::try_from(self.nodes.len()).expect("tape longer than u32::MAX nodes");
         self.nodes.push(Node {
             rows,
