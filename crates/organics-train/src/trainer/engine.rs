@@ -50,7 +50,8 @@ pub struct Trainer {
     baseline: Option<BaselineEngine>,
     labels: Vec<usize>,
     tapes: Vec<Tape<f32>>,
-    pool: rayon::ThreadPool,
+    /// Shared with [`Self::step`]'s closure, which runs the whole step on one of its workers.
+    pool: std::sync::Arc<rayon::ThreadPool>,
 }
 
 /// Result of one chunk's forward (and backward) pass on a tape.
@@ -130,7 +131,7 @@ impl Trainer {
             baseline,
             labels: Vec::new(),
             tapes,
-            pool,
+            pool: std::sync::Arc::new(pool),
         })
     }
 
@@ -257,6 +258,15 @@ impl Trainer {
     /// One optimiser step on `batch` at learning rate `lr`; returns (mean loss, correct, grad
     /// norm before clipping).
     pub fn step(&mut self, batch: &Batch, lr: f64) -> Result<(f64, usize, f64), TrainError> {
+        // The whole step runs on one worker of the pool, so the phases' own `install`s run
+        // inline: the calling thread hands work over and waits once per step instead of once
+        // per phase (five for a tape model: a futex wake and wait each).
+        let pool = std::sync::Arc::clone(&self.pool);
+        pool.install(|| self.step_on_pool(batch, lr))
+    }
+
+    /// [`Self::step`]'s body, called on a worker of the pool.
+    fn step_on_pool(&mut self, batch: &Batch, lr: f64) -> Result<(f64, usize, f64), TrainError> {
         let (loss, correct) = self.loss_and_grad(batch)?;
         let clip = match self.config.clipping {
             Clipping::None => GradClip::Off,
