@@ -96,6 +96,17 @@ pub trait Scalar:
         u: &[&[Self]; PANEL],
     );
 
+    /// [`Scalar::sub_mul_panel_simd`] for two rows at once, each vector of `u` loaded once
+    /// for both (each entry gets the same operations in the same order, so the same bits).
+    /// Vectors of fewer than `2 L` entries (AVX2's 8 `f32`) update the rows one at a time:
+    /// the two rows' multipliers would not fit in their 16 registers.
+    fn sub_mul_panel2_simd<A: pulp::Simd>(
+        simd: A,
+        x: [&mut [Self]; 2],
+        m: [&[Lane<Self>; PANEL]; 2],
+        u: &[&[Self]; PANEL],
+    );
+
     /// Logistic function `1 / (1 + e^{-x})`, branch-free, saturating at
     /// `σ(−SIGMOID_FLOOR_ARG) ≈ 4.2e-18` for very negative `x` (so saturated gates never
     /// produce subnormals).
@@ -145,6 +156,11 @@ pub trait Scalar:
 /// Vector accumulators of [`Scalar::sub_mul_panel_simd`] updated side by side (independent
 /// dependency chains; with its `PANEL` multipliers, 12 vector registers).
 const PANEL_ACCUMULATORS: usize = 4;
+
+/// Vector accumulators per row of [`Scalar::sub_mul_panel2_simd`] (with the two rows'
+/// `2 · PANEL` multipliers, 20 of AVX-512's 32 vector registers). One and two measured the
+/// same on a Zen 5 at n = 120; three, and four rows at once, were slower (register spills).
+const PAIR_ACCUMULATORS: usize = 2;
 
 macro_rules! impl_scalar {
     ($t:ty, $exp:path, $vec:ident, $as_mut:ident, $as:ident, $mul:ident, $sub:ident) => {
@@ -233,6 +249,63 @@ macro_rules! impl_scalar {
                 for (e, x) in xt.iter_mut().enumerate() {
                     for p in 0..PANEL {
                         *x -= m[p][e % LANES] * u[p][base + e];
+                    }
+                }
+            }
+
+            #[inline(always)]
+            fn sub_mul_panel2_simd<A: pulp::Simd>(
+                simd: A,
+                x: [&mut [Self]; 2],
+                m: [&[Lane<Self>; PANEL]; 2],
+                u: &[&[Self]; PANEL],
+            ) {
+                let width = core::mem::size_of::<A::$vec>() / core::mem::size_of::<$t>();
+                let [x0, x1] = x;
+                // Below two entries per vector (AVX2's 8 `f32`), the two rows' 2·PANEL
+                // multipliers and accumulators would not fit in the registers.
+                if width % LANES != 0 || width < 2 * LANES {
+                    Self::sub_mul_panel_simd(simd, x0, m[0], u);
+                    Self::sub_mul_panel_simd(simd, x1, m[1], u);
+                    return;
+                }
+                let mv0: [A::$vec; PANEL] = core::array::from_fn(|p| repeated!(&m[0][p], width));
+                let mv1: [A::$vec; PANEL] = core::array::from_fn(|p| repeated!(&m[1][p], width));
+                let (xv0, xt0) = A::$as_mut(x0);
+                let (xv1, xt1) = A::$as_mut(x1);
+                let uv: [&[A::$vec]; PANEL] = core::array::from_fn(|p| A::$as(u[p]).0);
+                let mut c0 = xv0.chunks_exact_mut(PAIR_ACCUMULATORS);
+                let mut c1 = xv1.chunks_exact_mut(PAIR_ACCUMULATORS);
+                let mut i = 0;
+                for (y0, y1) in (&mut c0).zip(&mut c1) {
+                    let mut a0: [A::$vec; PAIR_ACCUMULATORS] = core::array::from_fn(|k| y0[k]);
+                    let mut a1: [A::$vec; PAIR_ACCUMULATORS] = core::array::from_fn(|k| y1[k]);
+                    for p in 0..PANEL {
+                        let up = &uv[p][i..i + PAIR_ACCUMULATORS];
+                        for k in 0..PAIR_ACCUMULATORS {
+                            a0[k] = simd.$sub(a0[k], simd.$mul(mv0[p], up[k]));
+                            a1[k] = simd.$sub(a1[k], simd.$mul(mv1[p], up[k]));
+                        }
+                    }
+                    y0.copy_from_slice(&a0);
+                    y1.copy_from_slice(&a1);
+                    i += PAIR_ACCUMULATORS;
+                }
+                for (y0, y1) in c0.into_remainder().iter_mut().zip(c1.into_remainder()) {
+                    let (mut a0, mut a1) = (*y0, *y1);
+                    for p in 0..PANEL {
+                        a0 = simd.$sub(a0, simd.$mul(mv0[p], uv[p][i]));
+                        a1 = simd.$sub(a1, simd.$mul(mv1[p], uv[p][i]));
+                    }
+                    (*y0, *y1) = (a0, a1);
+                    i += 1;
+                }
+                let base = i * width;
+                for (xt, m) in [(xt0, m[0]), (xt1, m[1])] {
+                    for (e, x) in xt.iter_mut().enumerate() {
+                        for p in 0..PANEL {
+                            *x -= m[p][e % LANES] * u[p][base + e];
+                        }
                     }
                 }
             }
