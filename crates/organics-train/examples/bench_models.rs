@@ -293,7 +293,6 @@ fn main() {
         .iter()
         .position(|a| a == "--reps")
         .and_then(|i| args.get(i + 1)?.parse().ok());
-    let reps = reps_arg.unwrap_or(if quick { 3 } else { 9 });
     // The static steps take milliseconds, so they get more repetitions: a median of 9 moved
     // by 10-20 % between runs with this machine's noise, enough to flip the ratio to PyTorch
     // across its 2x target.
