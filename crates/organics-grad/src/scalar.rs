@@ -159,7 +159,8 @@ const PANEL_ACCUMULATORS: usize = 4;
 
 /// Vector accumulators per row of [`Scalar::sub_mul_panel2_simd`] (with the two rows'
 /// `2 · PANEL` multipliers, 20 of AVX-512's 32 vector registers). One and two measured the
-/// same on a Zen 5 at n = 120; three, and four rows at once, were slower (register spills).
+/// same on a Zen 5 at n = 120; three, four or six, and four rows at once, were slower
+/// (docs/performance.md).
 const PAIR_ACCUMULATORS: usize = 2;
 
 macro_rules! impl_scalar {

@@ -12,7 +12,8 @@
 //! each chunk runs forward and backward on a worker of a private rayon pool of `threads`
 //! threads, and the chunk gradients are summed in chunk order. The cut and the summation order
 //! depend only on `B` and `threads`, so a run is bitwise reproducible for a fixed thread count
-//! (not across thread counts: float addition is not associative).
+//! (not across thread counts: float addition is not associative). The whole step (passes,
+//! gradient sum, norm, Adam) runs on the pool, entered once per step from the caller.
 //!
 //! **Optimiser.** organics-grad's [`Optimizer`] (Adam with PyTorch's L2 weight decay and order
 //! of operations) updates the trainable tensors ([`crate::params::StateDict::trainable_mut`]) in
