@@ -110,6 +110,63 @@ fn print_ratios(
     }
 }
 
+/// Steps measured against the GEMMs they execute (same shapes, count and per-thread split),
+/// printed as a percentage: step, roofline.
+const ROOFLINES: &[(&str, &str)] = &[
+    ("train_step_1t", "gemm_roofline_1t"),
+    ("train_step_2t", "gemm_roofline_2t"),
+    ("static_step_early", "static_gemm_roofline"),
+    ("static_step_late", "static_gemm_roofline"),
+];
+
+/// The processor in words, for the report's first line: `model name`, family and model of
+/// `/proc/cpuinfo`'s first processor (`cpuinfo`: its text, empty where there is none), the
+/// L2 and L3 sizes when known, and the logical CPUs this process may use.
+fn describe_cpu(cpuinfo: &str, caches: &[(&str, String)], threads: usize) -> String {
+    let field = |key: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    let mut out = match field("model name") {
+        Some(name) => format!(
+            "{name} (family {}, model {})",
+            field("cpu family").unwrap_or_else(|| "?".into()),
+            field("model").unwrap_or_else(|| "?".into())
+        ),
+        None => "unknown processor".to_string(),
+    };
+    for (level, size) in caches {
+        out.push_str(&format!(", {level} {size}"));
+    }
+    let avx512 = field("flags").map(|f| f.split_whitespace().any(|x| x == "avx512f"));
+    match avx512 {
+        Some(true) => out.push_str(", AVX-512"),
+        Some(false) => out.push_str(", no AVX-512"),
+        None => {}
+    }
+    out.push_str(&format!(", {threads} logical CPUs"));
+    out
+}
+
+/// [`describe_cpu`] of this machine (Linux's `/proc` and `/sys`; elsewhere the CPU count).
+fn this_cpu() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let caches: Vec<(&str, String)> = [("L2", "index2"), ("L3", "index3")]
+        .into_iter()
+        .filter_map(|(level, index)| {
+            let path = format!("/sys/devices/system/cpu/cpu0/cache/{index}/size");
+            Some((
+                level,
+                std::fs::read_to_string(path).ok()?.trim().to_string(),
+            ))
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    describe_cpu(&cpuinfo, &caches, threads)
+}
+
 /// Ratios of median times printed after the lines: numerator, denominator, what it shows.
 const RATIOS: &[(&str, &str, &str)] = &[
     (
@@ -182,21 +239,20 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
     if lines.is_empty() {
         bail!("the bench example printed no `NAME: median_s=.. gflops=..` lines:\n{text}");
     }
-    // Context lines (`# ...`, e.g. the instruction set of the element-wise kernels).
+    // Context lines: the processor, then the examples' (`# ...`, e.g. the instruction set of
+    // the element-wise kernels).
+    println!("# cpu: {}", this_cpu());
     for note in text.lines().filter(|l| l.starts_with("# ")) {
         println!("{note}");
     }
     for (name, l) in &lines {
         println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
     }
-    for t in ["1t", "2t"] {
-        if let (Some(step), Some(roof)) = (
-            lines.get(&format!("train_step_{t}")),
-            lines.get(&format!("gemm_roofline_{t}")),
-        ) {
+    for (step, roof) in ROOFLINES {
+        if let (Some(s), Some(r)) = (lines.get(*step), lines.get(*roof)) {
             println!(
-                "ratio train_step_{t}/gemm_roofline_{t}: {:.1} % of the roofline",
-                100.0 * step.gflops / roof.gflops
+                "ratio {step}/{roof}: {:.1} % of the roofline (target at least 85)",
+                100.0 * s.gflops / r.gflops
             );
         }
     }
@@ -262,6 +318,23 @@ mod tests {
         );
         assert_eq!(m.len(), 1);
         assert!((m["train_step_1t"].gflops - 120.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn describes_the_first_processor_of_cpuinfo() {
+        let info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n\
+                    model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 avx512f\n\n\
+                    processor\t: 1\nmodel name\t: Other\n";
+        let caches = [("L2", "1024K".to_string()), ("L3", "32768K".to_string())];
+        assert_eq!(
+            describe_cpu(info, &caches, 2),
+            "AMD EPYC (family 26, model 2), L2 1024K, L3 32768K, AVX-512, 2 logical CPUs"
+        );
+        assert_eq!(
+            describe_cpu("", &[], 4),
+            "unknown processor, 4 logical CPUs"
+        );
+        assert!(describe_cpu("model name: X\nflags: sse2 avx2\n", &[], 1).contains("no AVX-512"));
     }
 
     #[test]
