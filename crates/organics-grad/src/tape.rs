@@ -439,8 +439,7 @@ impl<S: Scalar> Tape<S> {
     /// As [`Self::push`], but the node's value keeps whatever the arena held there (stale
     /// values of an earlier graph): for operations that write every entry of their output.
     fn push_written(&mut self, rows: usize, cols: usize, op: Op<S>, needs_grad: bool) -> Var {
-        let off = self.claim(rows * cols);
-        self.record(off, rows, cols, op, needs_grad, 0, 0)
+        self.push_overwritten(rows, cols, op, needs_grad, 0, 0)
     }
 
     /// Reserves `len` values at the top of the value arena (growing it with zeros only when
