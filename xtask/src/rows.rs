@@ -7,7 +7,7 @@
 use crate::reproduce::Profile;
 use organics_data::View;
 use organics_train::TrainConfig;
-use organics_train::config::{ModelKind, StaticRecurrence, Task, TauMode};
+use organics_train::config::{FixedPointSolver, ModelKind, StaticRecurrence, Task, TauMode};
 
 /// One trained row of a table.
 #[derive(Debug, Clone)]
@@ -168,8 +168,13 @@ pub fn describe(c: &TrainConfig) -> String {
     let eval = c
         .eval_subset
         .map_or("full".to_string(), |n| format!("first {n}"));
+    let solves = match (c.static_recurrence, c.fixed_point_solver) {
+        (StaticRecurrence::Identity, _) => "",
+        (StaticRecurrence::SpectralNorm, FixedPointSolver::Sweeps) => ", systems solved by sweeps",
+        (StaticRecurrence::SpectralNorm, FixedPointSolver::Lu) => ", systems solved by LU",
+    };
     format!(
-        "{} epochs, {subset} train images, {eval} val/test images, view {}, batch {}, lr {}, seed {}",
+        "{} epochs, {subset} train images, {eval} val/test images, view {}, batch {}, lr {}, seed {}{solves}",
         c.epochs, c.view, c.batch_size, c.lr, c.seed
     )
 }

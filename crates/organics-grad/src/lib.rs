@@ -12,6 +12,7 @@
 //! | [`tape`] | the reverse-mode [`Tape`], its primitive operations and the extension point for fused ones |
 //! | [`loss`] | softmax cross-entropy, mean-squared error |
 //! | [`solve`] | batched per-sample LU solves |
+//! | [`sweeps`] | the same systems by stationary sweeps (one GEMM per sweep), LU as fallback |
 //! | [`spectral_norm`] | PyTorch-style spectral-norm parametrisation |
 //! | [`cell`] | the fused ORGaNICs Euler step and its hand-derived VJP |
 //! | [`cell_op`] | the fused step as a custom tape operation ([`cell_op::CellVars`]) |
@@ -84,6 +85,7 @@ pub mod scalar;
 pub mod simd;
 pub mod solve;
 pub mod spectral_norm;
+pub mod sweeps;
 pub mod tape;
 
 pub use bptt::{BatchStats, Bptt, BpttConfig, Checkpointing, Chunks};

@@ -418,8 +418,8 @@ impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
 }
 
 /// Which system [`Solves`] solves with the stored factors of `A_b`.
-#[derive(Clone, Copy)]
-enum System {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum System {
     /// `A_b x = b` (the forward pass).
     Plain,
     /// `A_bᵀ x = b` (the VJP).
@@ -464,6 +464,78 @@ impl<S: Scalar> pulp::WithSimd for Solves<'_, S> {
     }
 }
 
+/// Solves `M_b x_b = rhs_b` (`System::Plain`) or `M_bᵀ x_b = rhs_b` (`System::Transposed`),
+/// `M_b = I − W + diag(d_b) W`, for the samples `rows` only (their rows of the `batch x n`
+/// matrices `d`, `rhs` and `x`), by the interleaved LU of [`Tape::diag_gain_solve`]; the
+/// other rows of `x` are left alone. The fallback of [`crate::sweeps`].
+///
+/// # Errors
+/// [`GradError::SingularSystem`] (with the sample's batch row) if a system is singular.
+pub(crate) fn lu_solve_rows<S: Scalar>(
+    system: System,
+    d: &[S],
+    w: &[S],
+    rhs: &[S],
+    x: &mut [S],
+    n: usize,
+    rows: &[usize],
+) -> Result<(), GradError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let k = rows.len();
+    let groups = k.div_ceil(LANES);
+    let (mut dk, mut xk) = (Vec::with_capacity(k * n), Vec::with_capacity(k * n));
+    for &b in rows {
+        dk.extend_from_slice(&d[b * n..(b + 1) * n]);
+        xk.extend_from_slice(&rhs[b * n..(b + 1) * n]);
+    }
+    let mut lu = vec![[S::ZERO; LANES]; groups * n * n];
+    let mut piv = vec![[0usize; LANES]; groups * n];
+    let mut plain = match system {
+        System::Plain => Vec::new(),
+        System::Transposed => vec![S::ZERO; k * n],
+    };
+    let y = match system {
+        System::Plain => &mut xk,
+        System::Transposed => &mut plain,
+    };
+    InstructionSet::Detect
+        .dispatch(FactorSolve {
+            d: &dk,
+            w,
+            lu: &mut lu,
+            piv: &mut piv,
+            y,
+            n,
+        })
+        .map_err(|e| match e {
+            GradError::SingularSystem {
+                sample,
+                column,
+                pivot,
+            } => GradError::SingularSystem {
+                sample: rows[sample],
+                column,
+                pivot,
+            },
+            e => e,
+        })?;
+    if system == System::Transposed {
+        InstructionSet::Detect.dispatch_lanes(Solves {
+            lu: &lu,
+            piv: &piv,
+            x: &mut xk,
+            n,
+            system,
+        });
+    }
+    for (&b, row) in rows.iter().zip(xk.chunks_exact(n)) {
+        x[b * n..(b + 1) * n].copy_from_slice(row);
+    }
+    Ok(())
+}
+
 /// The VJP of [`Tape::diag_gain_solve`] for its node in `ctx` (`tmp`: the tape's buffer).
 pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
     ctx: &mut VjpCtx<'_, S>,
@@ -472,7 +544,7 @@ pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
     c: Var,
     tmp: &mut Vec<S>,
 ) {
-    let (g, node, y) = (ctx.g, ctx.node, ctx.out());
+    let (g, node) = (ctx.g, ctx.node);
     let (batch, n) = (node.rows, node.cols);
     let groups = batch.div_ceil(LANES);
     let lu = ctx.node_aux(groups * LANES * n * n).as_chunks::<LANES>().0;
@@ -487,7 +559,21 @@ pub(crate) fn diag_gain_solve_vjp<S: Scalar>(
         n,
         system: System::Transposed,
     });
-    let lam: &[S] = tmp;
+    add_diag_gain_grads(ctx, d, w, c, tmp);
+}
+
+/// Adds the input cotangents of `y_b = M_b⁻¹ c_b` (`M_b = I − W + diag(d_b) W`, the node in
+/// `ctx`, `Y` its value) given `Λ = lam` (rows `λ_b = M_b⁻ᵀ ȳ_b`):
+/// `c̄ += Λ`, `d̄ += −Λ ⊙ (Y Wᵀ)`, `W̄ += −((D − 1) ⊙ Λ)ᵀ Y`.
+pub(crate) fn add_diag_gain_grads<S: Scalar>(
+    ctx: &mut VjpCtx<'_, S>,
+    d: Var,
+    w: Var,
+    c: Var,
+    lam: &[S],
+) {
+    let (batch, n) = (ctx.node.rows, ctx.node.cols);
+    let y = ctx.out();
     let (dv, wv) = (ctx.val(d), ctx.val(w));
     if let Some(gc) = ctx.grad_mut(c) {
         crate::linalg::add_assign(gc, lam);

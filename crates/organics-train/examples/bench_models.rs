@@ -12,7 +12,9 @@
 //! - `static_gemm_roofline`: the GEMMs of that step alone (same shapes, same per-thread split
 //!   of the batch, same transposes), i.e. the ceiling the step's GFLOP/s is measured against;
 //! - `two_layer_step`: the two-layer static model (120 → 60 units, learned `W_r`, 10
-//!   iterations of the fixed-point algorithm);
+//!   iterations of the fixed-point algorithm, its systems solved by sweeps: the preset);
+//! - `two_layer_step_lu`: the same step with the systems factorised (the solver of the runs
+//!   before the sweeps);
 //! - `lstm_step_2t`: the LSTM baseline on sequential MNIST (n = 128, T = 784, batch 256,
 //!   2 threads), on organics-grad's recurrent BPTT engine (as `organics train` runs it);
 //! - `tanh_rnn_step_2t`: the tanh-RNN baseline, same settings.
@@ -26,7 +28,9 @@
 //! step `6 · B · (D + n) · Gn`, `G` = 4 gates for the LSTM, 1 for the tanh RNN).
 //!
 //! Usage: `cargo run --release -p organics-train --example bench_models [-- --quick]
-//! [--only NAME] [--reps N]` (`--reps` overrides the repetition count, e.g. for profiling).
+//! [--only NAME] [--reps N] [--two-layer-weights DIR]` (`--reps` overrides the repetition
+//! count, e.g. for profiling; `--two-layer-weights` starts both two-layer steps from a
+//! checkpoint's weights, e.g. `models/mnist-organics-2layer`, instead of the initialisation).
 
 use organics_data::{Batch, Batcher, Dataset, Order};
 use organics_ftz::Mode;
@@ -34,9 +38,10 @@ use organics_grad::bptt::Checkpointing;
 use organics_grad::optim::Optimizer;
 use organics_grad::recurrent::train_step_flops;
 use organics_grad::{RecurrentCell, RecurrentSpec};
+use organics_train::checkpoint;
 use organics_train::model::autoencoder::HIDDEN;
 use organics_train::trainer::Trainer;
-use organics_train::{ModelKind, Task, TrainConfig};
+use organics_train::{FixedPointSolver, ModelKind, Task, TrainConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
@@ -298,6 +303,11 @@ fn main() {
     // across its 2x target.
     let static_reps = reps_arg.unwrap_or(if quick { 3 } else { 50 });
     let lr = 1e-3;
+    let two_layer_weights = args
+        .iter()
+        .position(|a| a == "--two-layer-weights")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
 
     if wanted("static_step") {
         let one = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
@@ -344,12 +354,32 @@ fn main() {
         line("static_gemm_roofline", roof, flops);
     }
     if wanted("two_layer_step") {
+        // The preset (sweeps) and the same model with factorised solves, interleaved.
         let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics2Layer);
-        let (mut t, batch) = trainer_and_batch(&cfg);
-        let s = time(reps_arg.unwrap_or(if quick { 3 } else { 15 }), || {
-            t.step(&batch, lr).expect("step");
-        });
+        let mut lu = cfg.clone();
+        lu.fixed_point_solver = FixedPointSolver::Lu;
+        let (mut sweeps, batch) = trainer_and_batch(&cfg);
+        let (mut factorised, _) = trainer_and_batch(&lu);
+        if let Some(path) = &two_layer_weights {
+            let dir = checkpoint::resolve(path, "best").expect("a checkpoint");
+            let state = checkpoint::read_state(&dir).expect("its state");
+            for t in [&mut sweeps, &mut factorised] {
+                checkpoint::load_model(&dir, &state, &mut t.net.params).expect("its weights");
+            }
+        }
+        let mut times = [vec![], vec![]];
+        for r in 0..=reps_arg.unwrap_or(if quick { 3 } else { 15 }) {
+            for (t, trainer) in times.iter_mut().zip([&mut sweeps, &mut factorised]) {
+                let start = Instant::now();
+                trainer.step(&batch, lr).expect("step");
+                if r > 0 {
+                    t.push(start.elapsed().as_secs_f64());
+                }
+            }
+        }
+        let [s, l] = times.map(median);
         line("two_layer_step", s, static_flops(&cfg));
+        line("two_layer_step_lu", l, static_flops(&cfg));
     }
     for (name, model) in [
         ("lstm_step_2t", ModelKind::Lstm),

@@ -85,6 +85,21 @@ pub enum FixedPointSystem {
     LegacyDiagA,
 }
 
+/// How the fixed-point layers solve their per-sample linear systems
+/// `(I − W_r + diag(d) W_r) y = b ⊙ z` (docs/model.md#iterative-algorithm). Both solve them to
+/// the accuracy of `f32`; they differ in speed and in rounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FixedPointSolver {
+    /// Gaussian elimination with partial pivoting of every sample's system (interleaved LU;
+    /// the runs whose `config.json` predates this field).
+    Lu,
+    /// Sweeps `y ← b ⊙ z − (d − 1) ⊙ (W_r y)` from the previous iterate, one GEMM for the
+    /// batch per sweep, each sample stopped at `8 ε` (`f32`); LU for a sample whose sweeps do
+    /// not converge within `n / 3 + 8` (default).
+    Sweeps,
+}
+
 /// Variant of the ORGaNICs RNN cell (docs/model.md#rnn-cell-as-trained, #rnn-cell-as-trained).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -138,6 +153,10 @@ pub struct TrainConfig {
     pub fixed_point_system: FixedPointSystem,
     /// Iterations of the iterative steady state (10 in the reference code).
     pub fixed_point_iterations: usize,
+    /// How the iterative steady state solves its linear systems. Configs written before this
+    /// field existed used LU, and read back as such.
+    #[serde(default = "legacy_solver")]
+    pub fixed_point_solver: FixedPointSolver,
     /// ORGaNICs RNN cell variant.
     pub cell: CellPreset,
     /// Learned or fixed time constants of the RNN.
@@ -186,6 +205,11 @@ fn legacy_split() -> SplitDraw {
     }
 }
 
+/// The solver of runs whose `config.json` predates the `fixed_point_solver` field.
+fn legacy_solver() -> FixedPointSolver {
+    FixedPointSolver::Lu
+}
+
 impl TrainConfig {
     /// The paper's settings for `task` and `model` (docs/model.md#sequential-mnist-training, #static-mnist-training).
     pub fn preset(task: Task, model: ModelKind) -> TrainConfig {
@@ -208,6 +232,7 @@ impl TrainConfig {
             static_recurrence,
             fixed_point_system: FixedPointSystem::SqrtA,
             fixed_point_iterations: 10,
+            fixed_point_solver: FixedPointSolver::Sweeps,
             cell: CellPreset::Paper,
             tau: TauMode::Learned,
             view: task.default_view(),

@@ -13,7 +13,7 @@ use organics_train::model::fixed_point::FixedPointLayer;
 use organics_train::model::lstm::Lstm;
 use organics_train::model::tanh_rnn::TanhRnn;
 use organics_train::params::StateDict;
-use organics_train::{FixedPointSystem, StaticRecurrence};
+use organics_train::{FixedPointSolver, FixedPointSystem, StaticRecurrence};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -107,17 +107,37 @@ fn max_grad_error(
 fn fixed_point_layer_gradients_match_finite_differences() {
     let (m, n, b) = (5, 4, 3);
     let cases = [
-        (StaticRecurrence::Identity, FixedPointSystem::SqrtA),
-        (StaticRecurrence::SpectralNorm, FixedPointSystem::SqrtA),
+        (
+            StaticRecurrence::Identity,
+            FixedPointSystem::SqrtA,
+            FixedPointSolver::Lu,
+        ),
+        (
+            StaticRecurrence::SpectralNorm,
+            FixedPointSystem::SqrtA,
+            FixedPointSolver::Lu,
+        ),
+        (
+            StaticRecurrence::SpectralNorm,
+            FixedPointSystem::SqrtA,
+            FixedPointSolver::Sweeps,
+        ),
         (
             StaticRecurrence::SpectralNorm,
             FixedPointSystem::LegacyDiagA,
+            FixedPointSolver::Lu,
+        ),
+        (
+            StaticRecurrence::SpectralNorm,
+            FixedPointSystem::LegacyDiagA,
+            FixedPointSolver::Sweeps,
         ),
     ];
-    for (rec, system) in cases {
+    for (rec, system, solver) in cases {
         let mut params = StateDict::default();
         let mut rng = ChaCha8Rng::seed_from_u64(6);
-        let layer = FixedPointLayer::new(&mut params, &mut rng, "org", m, n, rec, system, 3);
+        let layer =
+            FixedPointLayer::new(&mut params, &mut rng, "org", m, n, rec, system, solver, 3);
         if let Some(sn) = layer.w_r {
             // Move W_r away from I (where the iteration is exact after one sweep), then let
             // the power iteration settle on the new weight.
@@ -138,10 +158,13 @@ fn fixed_point_layer_gradients_match_finite_differences() {
             layer.forward(t, v, p, xv).unwrap().rates
         };
         let (e, largest) = max_grad_error(&params, &x, &build);
-        assert!(e < TOL, "{rec:?} {system:?}: max scaled error {e:e}");
+        assert!(
+            e < TOL,
+            "{rec:?} {system:?} {solver:?}: max scaled error {e:e}"
+        );
         assert!(
             largest > 1e-2,
-            "{rec:?} {system:?}: gradient ~0 ({largest:e})"
+            "{rec:?} {system:?} {solver:?}: gradient ~0 ({largest:e})"
         );
     }
 }

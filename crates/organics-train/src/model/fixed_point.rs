@@ -16,11 +16,12 @@
 //! `b_0 = 0` (so `B_0 = ½`), `W_r = I`.
 
 use organics_grad::spectral_norm::SpectralNorm;
+use organics_grad::sweeps::SweepSettings;
 use organics_grad::{Tape, Var};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{FixedPointSystem, StaticRecurrence};
+use crate::config::{FixedPointSolver, FixedPointSystem, StaticRecurrence};
 use crate::error::TrainError;
 use crate::params::{ParamId, Role, StateDict, identity, kaiming_uniform};
 
@@ -129,6 +130,8 @@ pub struct FixedPointLayer {
     pub w_r: Option<SnHandles>,
     /// Linear system of the iteration.
     pub system: FixedPointSystem,
+    /// How the iteration solves it.
+    pub solver: FixedPointSolver,
     /// Iterations of the iteration.
     pub iterations: usize,
 }
@@ -165,6 +168,7 @@ impl FixedPointLayer {
         units: usize,
         recurrence: StaticRecurrence,
         system: FixedPointSystem,
+        solver: FixedPointSolver,
         iterations: usize,
     ) -> FixedPointLayer {
         let w_zx = params.add(
@@ -215,6 +219,7 @@ impl FixedPointLayer {
             b0,
             w_r,
             system,
+            solver,
             iterations,
         }
     }
@@ -259,7 +264,14 @@ impl FixedPointLayer {
                         FixedPointSystem::SqrtA => tape.sqrt(a),
                         FixedPointSystem::LegacyDiagA => a,
                     };
-                    y = tape.diag_gain_solve(d, wr, c)?;
+                    y = match self.solver {
+                        FixedPointSolver::Lu => tape.diag_gain_solve(d, wr, c)?,
+                        // Warm start from the previous iterate.
+                        FixedPointSolver::Sweeps => {
+                            let settings = SweepSettings::for_scalar::<f32>(self.units);
+                            tape.diag_gain_sweeps(d, wr, c, y, settings)?.0
+                        }
+                    };
                     let y2 = tape.square(y);
                     let ya = tape.mul(y2, a);
                     let wya = tape.linear(ya, w);

@@ -180,6 +180,7 @@ impl Network {
                         cfg.hidden,
                         cfg.static_recurrence,
                         cfg.fixed_point_system,
+                        cfg.fixed_point_solver,
                         cfg.fixed_point_iterations,
                     );
                     let l2 = FixedPointLayer::new(
@@ -190,6 +191,7 @@ impl Network {
                         cfg.hidden2,
                         cfg.static_recurrence,
                         cfg.fixed_point_system,
+                        cfg.fixed_point_solver,
                         cfg.fixed_point_iterations,
                     );
                     (StaticBody::Organics(vec![l1, l2]), cfg.hidden2)
@@ -203,6 +205,7 @@ impl Network {
                         cfg.hidden,
                         cfg.static_recurrence,
                         cfg.fixed_point_system,
+                        cfg.fixed_point_solver,
                         cfg.fixed_point_iterations,
                     );
                     (StaticBody::Organics(vec![l1]), cfg.hidden)

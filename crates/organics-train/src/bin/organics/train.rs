@@ -93,6 +93,9 @@ pub struct TrainArgs {
     /// Linear system of the iterative steady state: sqrt-a or legacy-diag-a.
     #[arg(long)]
     fixed_point_system: Option<String>,
+    /// How the iterative steady state solves its linear systems: sweeps or lu.
+    #[arg(long)]
+    fixed_point_solver: Option<String>,
     /// Clip the global gradient norm at this value (default: no clipping).
     #[arg(long)]
     clip_norm: Option<f64>,
@@ -238,6 +241,9 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig, TrainError> {
     }
     if let Some(v) = &a.fixed_point_system {
         cfg.fixed_point_system = parse_enum("fixed_point_system", v)?;
+    }
+    if let Some(v) = &a.fixed_point_solver {
+        cfg.fixed_point_solver = parse_enum("fixed_point_solver", v)?;
     }
     if let Some(v) = a.clip_norm {
         cfg.clipping = Clipping::GlobalNorm { max_norm: v };
