@@ -185,6 +185,11 @@ const RATIOS: &[(&str, &str, &str)] = &[
         "two-layer against one-layer static step; target at most 8",
     ),
     (
+        "two_layer_step_lu",
+        "two_layer_step",
+        "the two-layer step with factorised solves against sweeps (the preset)",
+    ),
+    (
         "lstm_step_2t",
         "train_step_2t",
         "LSTM against the ORGaNICs sMNIST step; target at most 1.2",

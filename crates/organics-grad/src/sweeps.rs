@@ -58,13 +58,16 @@ pub struct SweepSettings {
 
 impl SweepSettings {
     /// The settings for `n x n` systems in `S`: a tolerance of `8 ε` (about the accuracy of
-    /// the factorised solve in `S`), and at most `n / 3 + 8` sweeps: `n / 3` sweeps are the
-    /// `⅔ n³` flops of one factorisation.
+    /// the factorised solve in `S`), and at most `n + 8` sweeps. `n / 3` sweeps are the flops
+    /// of one factorisation (`⅔ n³`), but a sweep runs at GEMM speed and needs no system
+    /// formed, stored or solved: on the two-layer model (`n` = 120 and 60, `f32`, AVX-512) a
+    /// budget of `n + 8` made the training step 6-8 % faster than `n / 3 + 8`, and `2n / 3`
+    /// to `2n` were alike.
     #[must_use]
     pub fn for_scalar<S: Scalar>(n: usize) -> Self {
         SweepSettings {
             tolerance: 8.0 * S::EPSILON.to_f64(),
-            max_sweeps: n / 3 + 8,
+            max_sweeps: n + 8,
         }
     }
 }

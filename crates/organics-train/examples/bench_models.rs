@@ -23,7 +23,8 @@
 //! MNIST's), so the bench needs no data files. GFLOP/s counts the dense products as
 //! executed: every affine layer `6 · B · in · out` (forward, and input and weight gradients;
 //! `4 · B · in · out` for the first, whose input is the image),
-//! each per-sample LU `⅔ n³` with its solves `2 n²` forward and `2 n²` backward, and for the
+//! each per-sample LU `⅔ n³` with its solves `2 n²` forward and `2 n²` backward (for both
+//! two-layer lines: the nominal work of the solves, which the sweeps do with fewer flops), and for the
 //! recurrent baselines the GEMMs of [`organics_grad::recurrent::train_step_flops`] (per time
 //! step `6 · B · (D + n) · Gn`, `G` = 4 gates for the LSTM, 1 for the tanh RNN).
 //!

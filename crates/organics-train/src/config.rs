@@ -96,7 +96,7 @@ pub enum FixedPointSolver {
     Lu,
     /// Sweeps `y ← b ⊙ z − (d − 1) ⊙ (W_r y)` from the previous iterate, one GEMM for the
     /// batch per sweep, each sample stopped at `8 ε` (`f32`); LU for a sample whose sweeps do
-    /// not converge within `n / 3 + 8` (default).
+    /// not converge within `n + 8` (default).
     Sweeps,
 }
 
@@ -416,5 +416,25 @@ mod tests {
         let view: View =
             serde_json::from_str(r#"{"kind":"permuted-sequential","seed":73}"#).unwrap();
         assert_eq!(view, View::PermutedSequential { seed: 73 });
+    }
+
+    #[test]
+    fn presets_sweep_and_old_configs_factorise() {
+        let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics2Layer);
+        assert_eq!(cfg.fixed_point_solver, FixedPointSolver::Sweeps);
+        // A config.json written before the `fixed_point_solver` field existed (every committed
+        // two-layer run): the same text without it reads back with the LU its run used.
+        let mut value: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
+        value.as_object_mut().unwrap().remove("fixed_point_solver");
+        let old: TrainConfig = serde_json::from_value(value).unwrap();
+        assert_eq!(old.fixed_point_solver, FixedPointSolver::Lu);
+        // The committed two-layer run's own config.
+        let committed = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/mnist-organics-2layer/config.json"),
+        )
+        .unwrap();
+        let committed: TrainConfig = serde_json::from_str(&committed).unwrap();
+        assert_eq!(committed.fixed_point_solver, FixedPointSolver::Lu);
     }
 }
