@@ -4,11 +4,14 @@
 //! [`Tape::diag_gain_solve`] forward and backward for a 128-sample chunk (one thread's share
 //! of a 256 batch). Throughput counts the factorisations' `⅔ n³` and the solves' `2 n²`
 //! (forward) and `2 n²` (transposed) floating-point operations per system; criterion prints
-//! them as "elem/s", i.e. FLOP/s.
+//! them as "elem/s", i.e. FLOP/s. The same chunk solved by sweeps
+//! ([`Tape::diag_gain_sweeps`], from a zero start) is counted with the same nominal
+//! operations, so that the two groups' rates compare directly as speeds on one problem.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use organics_grad::Tape;
 use organics_grad::lane_lu::{self, LANES, Lane};
+use organics_grad::sweeps::SweepSettings;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
@@ -118,5 +121,42 @@ fn diag_gain_solve(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, factor, diag_gain_solve);
+fn diag_gain_sweeps(c: &mut Criterion) {
+    let mut g = c.benchmark_group("diag_gain_sweeps");
+    let batch = 128;
+    for n in [60, 120] {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        // Gains `d − 1` in [−0.5, 0.5] (as `√a − 1` of the trained first layer) and `W` scaled
+        // to Frobenius norm 1, so that `‖diag(d − 1) W‖₂ ≤ 0.5`.
+        let d: Vec<f32> = (0..batch * n).map(|_| 0.5 + rng.random::<f32>()).collect();
+        let mut w: Vec<f32> = (0..n * n).map(|_| rng.random::<f32>() - 0.5).collect();
+        let f = w.iter().map(|x| x * x).sum::<f32>().sqrt();
+        w.iter_mut().for_each(|x| *x /= f);
+        let cv: Vec<f32> = (0..batch * n).map(|_| rng.random::<f32>()).collect();
+        let zero = vec![0.0f32; batch * n];
+        let settings = SweepSettings::for_scalar::<f32>(n);
+        let mut tape = Tape::<f32>::new();
+        g.throughput(Throughput::Elements(
+            (batch * (2 * n * n * n / 3 + 4 * n * n)) as u64,
+        ));
+        g.bench_function(format!("n{n}_batch{batch}_forward_backward"), |b| {
+            b.iter(|| {
+                tape.reset();
+                let dv = tape.param(batch, n, &d);
+                let wv = tape.param(n, n, &w);
+                let cvar = tape.param(batch, n, &cv);
+                let start = tape.constant(batch, n, &zero);
+                let (y, _) = tape
+                    .diag_gain_sweeps(dv, wv, cvar, start, settings)
+                    .expect("regular systems");
+                let loss = tape.sum(y);
+                tape.backward(loss).expect("scalar loss");
+                black_box(tape.grad(wv));
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, factor, diag_gain_solve, diag_gain_sweeps);
 criterion_main!(benches);
