@@ -190,6 +190,16 @@ const RATIOS: &[(&str, &str, &str)] = &[
         "the two-layer step with factorised solves against sweeps (the preset)",
     ),
     (
+        "two_layer_step_trained",
+        "static_step_early",
+        "two-layer step from the committed run's weights against one-layer; target at most 8",
+    ),
+    (
+        "two_layer_step_trained_lu",
+        "two_layer_step_trained",
+        "the same from the committed weights: factorised solves against sweeps",
+    ),
+    (
         "lstm_step_2t",
         "train_step_2t",
         "LSTM against the ORGaNICs sMNIST step; target at most 1.2",
@@ -235,6 +245,12 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
         .current_dir(root);
     if quick {
         models.arg("--quick");
+    }
+    // The two-layer step from the committed run's weights too, where the second layer's
+    // sweeps converge slower than at the initialisation.
+    let trained = root.join("models/mnist-organics-2layer");
+    if trained.is_dir() {
+        models.arg("--two-layer-weights").arg(&trained);
     }
     text.push_str(&run_capture(
         &mut models,

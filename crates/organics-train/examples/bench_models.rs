@@ -15,6 +15,8 @@
 //!   iterations of the fixed-point algorithm, its systems solved by sweeps: the preset);
 //! - `two_layer_step_lu`: the same step with the systems factorised (the solver of the runs
 //!   before the sweeps);
+//! - `two_layer_step_trained`, `two_layer_step_trained_lu` (with `--two-layer-weights DIR`):
+//!   both from a trained model's weights, where the second layer's sweeps converge slower;
 //! - `lstm_step_2t`: the LSTM baseline on sequential MNIST (n = 128, T = 784, batch 256,
 //!   2 threads), on organics-grad's recurrent BPTT engine (as `organics train` runs it);
 //! - `tanh_rnn_step_2t`: the tanh-RNN baseline, same settings.
@@ -30,8 +32,8 @@
 //!
 //! Usage: `cargo run --release -p organics-train --example bench_models [-- --quick]
 //! [--only NAME] [--reps N] [--two-layer-weights DIR]` (`--reps` overrides the repetition
-//! count, e.g. for profiling; `--two-layer-weights` starts both two-layer steps from a
-//! checkpoint's weights, e.g. `models/mnist-organics-2layer`, instead of the initialisation).
+//! count, e.g. for profiling; `--two-layer-weights` adds the two-layer steps from a
+//! checkpoint's weights, e.g. `models/mnist-organics-2layer`).
 
 use organics_data::{Batch, Batcher, Dataset, Order};
 use organics_ftz::Mode;
@@ -287,6 +289,39 @@ fn line(name: &str, seconds: f64, flops: f64) {
     );
 }
 
+/// Median seconds of the two-layer step with sweeps and with LU (`[sweeps, lu]`), `reps`
+/// interleaved repetitions after one warm-up, from the initialisation or from the model
+/// weights of the checkpoint (or run directory) `weights`.
+fn two_layer_times(
+    cfg: &TrainConfig,
+    weights: Option<&std::path::Path>,
+    reps: usize,
+    lr: f64,
+) -> [f64; 2] {
+    let mut lu = cfg.clone();
+    lu.fixed_point_solver = FixedPointSolver::Lu;
+    let (mut sweeps, batch) = trainer_and_batch(cfg);
+    let (mut factorised, _) = trainer_and_batch(&lu);
+    if let Some(path) = weights {
+        let dir = checkpoint::resolve(path, "best").expect("a checkpoint");
+        let state = checkpoint::read_state(&dir).expect("its state");
+        for t in [&mut sweeps, &mut factorised] {
+            checkpoint::load_model(&dir, &state, &mut t.net.params).expect("its weights");
+        }
+    }
+    let mut times = [vec![], vec![]];
+    for r in 0..=reps {
+        for (t, trainer) in times.iter_mut().zip([&mut sweeps, &mut factorised]) {
+            let start = Instant::now();
+            trainer.step(&batch, lr).expect("step");
+            if r > 0 {
+                t.push(start.elapsed().as_secs_f64());
+            }
+        }
+    }
+    times.map(median)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -355,32 +390,19 @@ fn main() {
         line("static_gemm_roofline", roof, flops);
     }
     if wanted("two_layer_step") {
-        // The preset (sweeps) and the same model with factorised solves, interleaved.
+        // The preset (sweeps) and the same model with factorised solves, interleaved: from the
+        // initialisation, then (with `--two-layer-weights`) from a trained model's weights.
         let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics2Layer);
-        let mut lu = cfg.clone();
-        lu.fixed_point_solver = FixedPointSolver::Lu;
-        let (mut sweeps, batch) = trainer_and_batch(&cfg);
-        let (mut factorised, _) = trainer_and_batch(&lu);
-        if let Some(path) = &two_layer_weights {
-            let dir = checkpoint::resolve(path, "best").expect("a checkpoint");
-            let state = checkpoint::read_state(&dir).expect("its state");
-            for t in [&mut sweeps, &mut factorised] {
-                checkpoint::load_model(&dir, &state, &mut t.net.params).expect("its weights");
+        let reps = reps_arg.unwrap_or(if quick { 3 } else { 15 });
+        let starts = [("", None), ("_trained", two_layer_weights.as_deref())];
+        for (suffix, weights) in starts {
+            if suffix == "_trained" && weights.is_none() {
+                continue;
             }
+            let [s, l] = two_layer_times(&cfg, weights, reps, lr);
+            line(&format!("two_layer_step{suffix}"), s, static_flops(&cfg));
+            line(&format!("two_layer_step{suffix}_lu"), l, static_flops(&cfg));
         }
-        let mut times = [vec![], vec![]];
-        for r in 0..=reps_arg.unwrap_or(if quick { 3 } else { 15 }) {
-            for (t, trainer) in times.iter_mut().zip([&mut sweeps, &mut factorised]) {
-                let start = Instant::now();
-                trainer.step(&batch, lr).expect("step");
-                if r > 0 {
-                    t.push(start.elapsed().as_secs_f64());
-                }
-            }
-        }
-        let [s, l] = times.map(median);
-        line("two_layer_step", s, static_flops(&cfg));
-        line("two_layer_step_lu", l, static_flops(&cfg));
     }
     for (name, model) in [
         ("lstm_step_2t", ModelKind::Lstm),
