@@ -1,6 +1,6 @@
 //! The fixed-point layer's per-sample systems `M_b y_b = c_b`, `M_b = I − W + diag(d_b) W =
 //! I + diag(d_b − 1) W`, solved by stationary sweeps instead of factorisations
-//! ([`Tape::diag_gain_sweeps`]; docs/model.md#iterative-algorithm):
+//! ([`Tape::diag_gain_sweeps`]; docs/model.md#solving-the-layers-linear-systems):
 //!
 //! ```text
 //! y ← c − (d − 1) ⊙ (W y),        converging when ρ(diag(d − 1) W) < 1.

@@ -86,8 +86,8 @@ pub enum FixedPointSystem {
 }
 
 /// How the fixed-point layers solve their per-sample linear systems
-/// `(I − W_r + diag(d) W_r) y = b ⊙ z` (docs/model.md#iterative-algorithm). Both solve them to
-/// the accuracy of `f32`; they differ in speed and in rounding.
+/// `(I − W_r + diag(d) W_r) y = b ⊙ z` (docs/model.md#solving-the-layers-linear-systems).
+/// Both solve them to the accuracy of `f32`; they differ in speed and in rounding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FixedPointSolver {
