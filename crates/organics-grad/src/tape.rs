@@ -148,6 +148,16 @@ pub enum Binary {
     Div,
 }
 
+/// The activation of [`Tape::bias_act`]: functions whose derivative is a function of their
+/// value (`relu' = H(y)`, `σ' = y (1 − y)`), so that the fused node keeps only its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(x, 0)` ([`Unary::Relu`]).
+    Relu,
+    /// `1 / (1 + e^{-x})` ([`Unary::Sigmoid`]).
+    Sigmoid,
+}
+
 /// The operation that produced a node, with its inputs (the dispatch of [`Tape::backward`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Op<S> {
@@ -160,6 +170,7 @@ pub(crate) enum Op<S> {
     },
     Binary(Binary, Var, Var),
     Unary(Unary<S>, Var),
+    BiasAct(Activation, Var, Var),
     Sum(Var),
     Mean(Var),
     SumRows(Var),
@@ -824,6 +835,78 @@ impl<S: Scalar> Tape<S> {
         }
     }
 
+    /// `f(h + b)` for a `rows x cols` value `h` and a `1 x cols` bias `b` (a row repeated
+    /// over the rows): [`Tape::add`] then [`Tape::relu`] or [`Tape::sigmoid`] as one node,
+    /// one pass over the values forward and one backward instead of two. The same IEEE
+    /// operations in the same order, so values and gradients are bit-identical to the two
+    /// nodes' (the tests check it).
+    ///
+    /// # Panics
+    /// If `b` is not `1 x cols`.
+    #[track_caller]
+    pub fn bias_act(&mut self, h: Var, b: Var, f: Activation) -> Var {
+        let (nh, nb) = (self.node(h), self.node(b));
+        assert!(
+            nb.rows == 1 && nb.cols == nh.cols,
+            "bias_act: the bias must be 1 x {}, not {} x {}",
+            nh.cols,
+            nb.rows,
+            nb.cols
+        );
+        let out = self.push_written(
+            nh.rows,
+            nh.cols,
+            Op::BiasAct(f, h, b),
+            nh.needs_grad || nb.needs_grad,
+        );
+        let isa = self.isa;
+        let (lo, o) = self.out_split(out);
+        let (hv, bv) = (Self::val(lo, &nh), Self::val(lo, &nb));
+        isa.dispatch(BiasActForward {
+            f,
+            h: hv,
+            b: bv,
+            out: o,
+        });
+        out
+    }
+
+    /// The VJP of [`Self::bias_act`]: `x̄ = 0 + f'(y) ḡ` (as the activation node writes it),
+    /// then `h̄ (=|+=) x̄` and `b̄ (=|+=) Σ_rows x̄` in row order (as the bias add does).
+    fn bias_act_vjp(
+        ctx: &mut VjpCtx<'_, S>,
+        f: Activation,
+        h: Var,
+        b: Var,
+        isa: InstructionSet,
+        tmp: &mut Vec<S>,
+    ) {
+        let (g, y, node) = (ctx.g, ctx.out(), ctx.node);
+        let cols = node.cols;
+        tmp.clear();
+        tmp.resize(node.len(), S::ZERO);
+        isa.dispatch(BiasActVjp { f, g, y, gx: tmp });
+        if let Some((grad, beta)) = ctx.grad_write(h) {
+            isa.dispatch(BiasActAdd {
+                beta,
+                gx: tmp,
+                grad,
+            });
+        }
+        if cols > 0
+            && let Some((grad, first)) = ctx.grad_write(b)
+        {
+            for (i, row) in tmp.chunks_exact(cols).enumerate() {
+                let beta = if i > 0 { Beta::Accumulate } else { first };
+                isa.dispatch(BiasActAdd {
+                    beta,
+                    gx: row,
+                    grad: &mut *grad,
+                });
+            }
+        }
+    }
+
     /// `max(x, 0)`.
     pub fn relu(&mut self, a: Var) -> Var {
         self.unary(Unary::Relu, a)
@@ -1268,6 +1351,7 @@ impl<S: Scalar> Tape<S> {
             Op::MatMul { a, ta, b, tb } => Self::matmul_vjp(&mut ctx, a, ta, b, tb),
             Op::Binary(f, a, b) => Self::binary_vjp(&mut ctx, f, a, b, isa),
             Op::Unary(f, a) => Self::unary_vjp(&mut ctx, f, a, isa),
+            Op::BiasAct(f, h, b) => Self::bias_act_vjp(&mut ctx, f, h, b, isa, &mut self.tmp),
             Op::Sum(a) | Op::Mean(a) => Self::sum_vjp(&mut ctx, a),
             Op::SumRows(a) => Self::sum_rows_vjp(&mut ctx, a),
             Op::RowL2Normalize(a, eps) => Self::row_l2_normalize_vjp(&mut ctx, a, eps),
@@ -1548,6 +1632,52 @@ simd_kernel! {
             Binary::Sub => it.for_each(|((o, &x), &y)| *o = x - y),
             Binary::Mul => it.for_each(|((o, &x), &y)| *o = x * y),
             Binary::Div => it.for_each(|((o, &x), &y)| *o = x / y),
+        }
+    }
+}
+
+simd_kernel! {
+    /// `out = f(h + b)` row by row, `b` one row repeated ([`Tape::bias_act`]): the expressions
+    /// of the bias add and of [`Unary::apply`].
+    BiasActForward<'a> { f: Activation, h: &'a [S], b: &'a [S], out: &'a mut [S] }
+    {
+        let cols = b.len();
+        if cols > 0 {
+            for (o, h) in out.chunks_exact_mut(cols).zip(h.chunks_exact(cols)) {
+                let it = o.iter_mut().zip(h).zip(b);
+                match f {
+                    Activation::Relu => it.for_each(|((o, &h), &b)| *o = (h + b).relu()),
+                    Activation::Sigmoid => it.for_each(|((o, &h), &b)| *o = (h + b).sigmoid()),
+                }
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// `gx = 0 + f'·g` from the output `y` ([`Tape::bias_act`]'s VJP): the expressions of
+    /// [`Unary::vjp`] (`H(y) = H(x)` for `y = relu(x)`), written as the activation node's
+    /// first contribution is.
+    BiasActVjp<'a> { f: Activation, g: &'a [S], y: &'a [S], gx: &'a mut [S] }
+    {
+        let it = gx.iter_mut().zip(g).zip(y);
+        match f {
+            Activation::Relu => it.for_each(|((d, &g), &y)| *d = S::ZERO + g * y.step()),
+            Activation::Sigmoid => {
+                it.for_each(|((d, &g), &y)| *d = S::ZERO + g * y * (S::ONE - y));
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// `grad = 0 + gx` ([`Beta::Overwrite`]) or `grad += gx`: the bias add's VJP loop.
+    BiasActAdd<'a> { beta: Beta, gx: &'a [S], grad: &'a mut [S] }
+    {
+        let it = grad.iter_mut().zip(gx);
+        match beta {
+            Beta::Overwrite => it.for_each(|(d, &x)| *d = S::ZERO + x),
+            Beta::Accumulate => it.for_each(|(d, &x)| *d += x),
         }
     }
 }

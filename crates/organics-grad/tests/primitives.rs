@@ -230,3 +230,79 @@ fn reset_reuses_capacity_without_changing_results() {
         last = Some(g);
     }
 }
+
+/// `Tape::bias_act` against the two nodes it fuses (`add` of a repeated bias row, then the
+/// activation): the same values and the same gradients to the bit, in `f32`, including the
+/// accumulation paths (`h` and `b` also used elsewhere in the graph) and relu's kink at 0.
+#[test]
+fn bias_act_is_bitwise_the_bias_add_then_the_activation() {
+    use organics_grad::tape::Activation;
+    let (rows, cols) = (7, 19);
+    let mut r = rng(21);
+    let mut h: Vec<f32> = uniform(&mut r, rows * cols, -2.0, 2.0)
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    let b: Vec<f32> = uniform(&mut r, cols, -1.0, 1.0)
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    // Entries whose pre-activation is exactly 0 (relu's kink, H(0) = 0) and −0.
+    h[3] = -b[3];
+    h[cols + 5] = -b[5];
+    let weights: Vec<f32> = uniform(&mut r, rows * cols, -1.0, 1.0)
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    for act in [Activation::Relu, Activation::Sigmoid] {
+        for shared in [false, true] {
+            let run = |fused: bool| {
+                let mut t = Tape::<f32>::new();
+                let hv = t.param(rows, cols, &h);
+                let bv = t.param(1, cols, &b);
+                let y = if fused {
+                    t.bias_act(hv, bv, act)
+                } else {
+                    let x = t.add(hv, bv);
+                    match act {
+                        Activation::Relu => t.relu(x),
+                        Activation::Sigmoid => t.sigmoid(x),
+                    }
+                };
+                let wv = t.constant(rows, cols, &weights);
+                let yw = t.mul(y, wv);
+                let mut loss = t.sum(yw);
+                if shared {
+                    // `h` and `b` also feed other nodes, so their gradients accumulate.
+                    let h2 = t.square(hv);
+                    let b2 = t.square(bv);
+                    let s1 = t.sum(h2);
+                    let s2 = t.sum(b2);
+                    let s = t.add(s1, s2);
+                    loss = t.add(loss, s);
+                }
+                t.backward(loss).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                (bits(t.value(y)), bits(t.grad(hv)), bits(t.grad(bv)))
+            };
+            assert_eq!(run(true), run(false), "{act:?}, shared {shared}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// The VJP of `Tape::bias_act` against central differences (pre-activations kept away
+    /// from relu's kink).
+    #[test]
+    fn bias_act_matches_finite_differences(seed in any::<u64>(), rows in 1usize..5, cols in 1usize..6) {
+        use organics_grad::tape::Activation;
+        let mut r = rng(seed);
+        let h = input(rows, cols, away_from_zero(&mut r, rows * cols, 0.1, 1.0));
+        let b = input(1, cols, vec![0.0; cols]);
+        check(&[h.clone(), b.clone()], &|t, v| t.bias_act(v[0], v[1], Activation::Relu))?;
+        let b = input(1, cols, uniform(&mut r, cols, -1.0, 1.0));
+        check(&[h, b], &|t, v| t.bias_act(v[0], v[1], Activation::Sigmoid))?;
+    }
+}

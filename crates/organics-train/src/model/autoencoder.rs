@@ -8,6 +8,7 @@
 //! `mean((x − x̂)²)`. Tensor names match the reference `autoencoder.encoder.{0,2,4}` and
 //! `autoencoder.decoder.{0,2,4}`.
 
+use organics_grad::tape::Activation;
 use organics_grad::{Tape, Var};
 use rand_chacha::ChaCha8Rng;
 
@@ -71,11 +72,8 @@ impl Autoencoder {
     }
 
     fn stack(layers: &[Linear; 3], tape: &mut Tape<f32>, vars: &[Var], x: Var) -> Var {
-        let h = layers[0].forward(tape, vars, x);
-        let h = tape.relu(h);
-        let h = layers[1].forward(tape, vars, h);
-        let h = tape.relu(h);
-        let h = layers[2].forward(tape, vars, h);
-        tape.sigmoid(h)
+        let h = layers[0].forward_act(tape, vars, x, Activation::Relu);
+        let h = layers[1].forward_act(tape, vars, h, Activation::Relu);
+        layers[2].forward_act(tape, vars, h, Activation::Sigmoid)
     }
 }

@@ -1,5 +1,6 @@
 //! The affine layer `y = x Wᵀ + b` (PyTorch `nn.Linear`), with `W` stored `out x in`.
 
+use organics_grad::tape::Activation;
 use organics_grad::{Tape, Var};
 use rand_chacha::ChaCha8Rng;
 
@@ -42,5 +43,12 @@ impl Linear {
     pub fn forward(&self, tape: &mut Tape<f32>, vars: &[Var], x: Var) -> Var {
         let h = tape.linear(x, vars[self.weight.0]);
         tape.add(h, vars[self.bias.0])
+    }
+
+    /// `f(x Wᵀ + b)`: the bias and the activation as one tape node ([`Tape::bias_act`]; the
+    /// same values and gradients as [`Self::forward`] followed by the activation).
+    pub fn forward_act(&self, tape: &mut Tape<f32>, vars: &[Var], x: Var, f: Activation) -> Var {
+        let h = tape.linear(x, vars[self.weight.0]);
+        tape.bias_act(h, vars[self.bias.0], f)
     }
 }

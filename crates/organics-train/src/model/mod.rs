@@ -20,6 +20,7 @@ pub mod organics_rnn;
 pub mod recurrent;
 pub mod tanh_rnn;
 
+use organics_grad::tape::Activation;
 use organics_grad::{RecurrentCell, RecurrentSpec, Tape, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -328,8 +329,7 @@ impl Network {
                 }
             }
             StaticBody::Mlp(lin) => {
-                let a = lin.forward(tape, vars, h);
-                h = tape.relu(a);
+                h = lin.forward_act(tape, vars, h, Activation::Relu);
             }
         }
         let logits = net.fc.forward(tape, vars, h);
