@@ -224,13 +224,14 @@ fn sweep<S: Scalar>(
         let (src, dst) = (b * n..(b + 1) * n, k * n..(k + 1) * n);
         s.x[dst.clone()].copy_from_slice(&x[src.clone()]);
         s.rhs[dst.clone()].copy_from_slice(&rhs[src.clone()]);
-        for ((g, t), (&di, &xi)) in s.gain[dst.clone()]
-            .iter_mut()
-            .zip(&mut s.t[dst])
-            .zip(d[src.clone()].iter().zip(&x[src]))
-        {
+        for (g, &di) in s.gain[dst.clone()].iter_mut().zip(&d[src.clone()]) {
             *g = di - S::ONE;
-            *t = *g * xi;
+        }
+        if system == System::Transposed {
+            // The first GEMM's operand; [`SweepRows`] writes the later ones.
+            for ((t, &g), &xi) in s.t[dst.clone()].iter_mut().zip(&s.gain[dst]).zip(&x[src]) {
+                *t = g * xi;
+            }
         }
     }
     let tol = S::from_f64(settings.tolerance);
@@ -273,12 +274,7 @@ fn sweep<S: Scalar>(
         });
         for k in 0..m {
             let [change, size] = s.stats[k];
-            let mut v = verdict(change, s.prev[k], size, tol, sweep, max);
-            // The lanes' maxima skip NaN: a converged row is checked once.
-            if v == Verdict::Converged && !s.x[k * n..(k + 1) * n].iter().all(|x| x.is_finite()) {
-                v = Verdict::Factorise;
-            }
-            s.verdict[k] = v;
+            s.verdict[k] = verdict(change, s.prev[k], size, tol, sweep, max);
             s.prev[k] = change;
         }
         // Rows that finished leave the work buffers: the last row still sweeping takes the
