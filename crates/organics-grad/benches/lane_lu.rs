@@ -6,7 +6,8 @@
 //! (forward) and `2 n²` (transposed) floating-point operations per system; criterion prints
 //! them as "elem/s", i.e. FLOP/s. The same chunk solved by sweeps
 //! ([`Tape::diag_gain_sweeps`], from a zero start) is counted with the same nominal
-//! operations, so that the two groups' rates compare directly as speeds on one problem.
+//! operations, so that the two groups' rates compare directly as speeds on one problem
+//! (both groups solve the systems of [`chunk`]).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use organics_grad::Tape;
@@ -91,72 +92,68 @@ fn factor(c: &mut Criterion) {
     g.finish();
 }
 
-fn diag_gain_solve(c: &mut Criterion) {
-    let mut g = c.benchmark_group("diag_gain_solve");
-    let batch = 128;
-    for n in [60, 120] {
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let d: Vec<f32> = (0..batch * n).map(|_| 1.0 + rng.random::<f32>()).collect();
-        let w: Vec<f32> = (0..n * n)
-            .map(|_| (rng.random::<f32>() - 0.5) * 2.0 / n as f32)
-            .collect();
-        let cv: Vec<f32> = (0..batch * n).map(|_| rng.random::<f32>()).collect();
-        let mut tape = Tape::<f32>::new();
-        g.throughput(Throughput::Elements(
-            (batch * (2 * n * n * n / 3 + 4 * n * n)) as u64,
-        ));
-        g.bench_function(format!("n{n}_batch{batch}_forward_backward"), |b| {
-            b.iter(|| {
-                tape.reset();
-                let dv = tape.param(batch, n, &d);
-                let wv = tape.param(n, n, &w);
-                let cvar = tape.param(batch, n, &cv);
-                let y = tape.diag_gain_solve(dv, wv, cvar).expect("regular systems");
-                let loss = tape.sum(y);
-                tape.backward(loss).expect("scalar loss");
-                black_box(tape.grad(wv));
-            });
-        });
-    }
-    g.finish();
+/// One thread's chunk of the two-layer model's systems (`batch` samples of size `n`): gains
+/// `d − 1` in [−0.5, 0.5] (as `√a − 1` of the trained first layer), `W` scaled to Frobenius
+/// norm 1 (so that `‖diag(d − 1) W‖₂ ≤ 0.5`), right-hand sides in [0, 1).
+fn chunk(n: usize, batch: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let d: Vec<f32> = (0..batch * n).map(|_| 0.5 + rng.random::<f32>()).collect();
+    let mut w: Vec<f32> = (0..n * n).map(|_| rng.random::<f32>() - 0.5).collect();
+    let f = w.iter().map(|x| x * x).sum::<f32>().sqrt();
+    w.iter_mut().for_each(|x| *x /= f);
+    let c: Vec<f32> = (0..batch * n).map(|_| rng.random::<f32>()).collect();
+    (d, w, c)
 }
 
-fn diag_gain_sweeps(c: &mut Criterion) {
-    let mut g = c.benchmark_group("diag_gain_sweeps");
+/// How [`diag_gain`] solves the chunk.
+#[derive(Clone, Copy)]
+enum Route {
+    /// [`Tape::diag_gain_solve`] (interleaved LU).
+    Lu,
+    /// [`Tape::diag_gain_sweeps`] from a zero start.
+    Sweeps,
+}
+
+/// The same chunk solved, forward and backward, by each route: one group per route.
+fn diag_gain(c: &mut Criterion) {
     let batch = 128;
-    for n in [60, 120] {
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        // Gains `d − 1` in [−0.5, 0.5] (as `√a − 1` of the trained first layer) and `W` scaled
-        // to Frobenius norm 1, so that `‖diag(d − 1) W‖₂ ≤ 0.5`.
-        let d: Vec<f32> = (0..batch * n).map(|_| 0.5 + rng.random::<f32>()).collect();
-        let mut w: Vec<f32> = (0..n * n).map(|_| rng.random::<f32>() - 0.5).collect();
-        let f = w.iter().map(|x| x * x).sum::<f32>().sqrt();
-        w.iter_mut().for_each(|x| *x /= f);
-        let cv: Vec<f32> = (0..batch * n).map(|_| rng.random::<f32>()).collect();
-        let zero = vec![0.0f32; batch * n];
-        let settings = SweepSettings::for_scalar::<f32>(n);
-        let mut tape = Tape::<f32>::new();
-        g.throughput(Throughput::Elements(
-            (batch * (2 * n * n * n / 3 + 4 * n * n)) as u64,
-        ));
-        g.bench_function(format!("n{n}_batch{batch}_forward_backward"), |b| {
-            b.iter(|| {
-                tape.reset();
-                let dv = tape.param(batch, n, &d);
-                let wv = tape.param(n, n, &w);
-                let cvar = tape.param(batch, n, &cv);
-                let start = tape.constant(batch, n, &zero);
-                let (y, _) = tape
-                    .diag_gain_sweeps(dv, wv, cvar, start, settings)
+    for (group, route) in [
+        ("diag_gain_solve", Route::Lu),
+        ("diag_gain_sweeps", Route::Sweeps),
+    ] {
+        let mut g = c.benchmark_group(group);
+        for n in [60, 120] {
+            let (d, w, cv) = chunk(n, batch);
+            let zero = vec![0.0f32; batch * n];
+            let settings = SweepSettings::for_scalar::<f32>(n);
+            let mut tape = Tape::<f32>::new();
+            g.throughput(Throughput::Elements(
+                (batch * (2 * n * n * n / 3 + 4 * n * n)) as u64,
+            ));
+            g.bench_function(format!("n{n}_batch{batch}_forward_backward"), |b| {
+                b.iter(|| {
+                    tape.reset();
+                    let dv = tape.param(batch, n, &d);
+                    let wv = tape.param(n, n, &w);
+                    let cvar = tape.param(batch, n, &cv);
+                    let y = match route {
+                        Route::Lu => tape.diag_gain_solve(dv, wv, cvar),
+                        Route::Sweeps => {
+                            let start = tape.constant(batch, n, &zero);
+                            tape.diag_gain_sweeps(dv, wv, cvar, start, settings)
+                                .map(|(y, _)| y)
+                        }
+                    }
                     .expect("regular systems");
-                let loss = tape.sum(y);
-                tape.backward(loss).expect("scalar loss");
-                black_box(tape.grad(wv));
+                    let loss = tape.sum(y);
+                    tape.backward(loss).expect("scalar loss");
+                    black_box(tape.grad(wv));
+                });
             });
-        });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
-criterion_group!(benches, factor, diag_gain_solve, diag_gain_sweeps);
+criterion_group!(benches, factor, diag_gain);
 criterion_main!(benches);

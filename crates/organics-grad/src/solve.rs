@@ -314,6 +314,7 @@ impl<S: Scalar> Tape<S> {
             piv,
             y: o,
             n,
+            system: System::Plain,
         })?;
         Ok(out)
     }
@@ -348,8 +349,9 @@ fn scatter<S: Scalar>(v: &[Lane<S>], n: usize, b0: usize, active: usize, x: &mut
 /// (`simd`): for each group of [`LANES`] samples, form the `M_b` interleaved in the factor
 /// buffer (lanes beyond the batch: the identity), factorise them together
 /// ([`crate::lane_lu::factor`], whose row updates run as flat vectors: 16 `f32` on AVX-512),
-/// then solve in place in `y` (which holds `c` on entry) while the group's factors are still
-/// in cache, through [`InstructionSet::dispatch_lanes`]. The loops are the same IEEE
+/// then solve `system` (the forward pass: [`System::Plain`]) in place in `y` (which holds the
+/// right-hand sides on entry) while the group's factors are still in cache, through
+/// [`InstructionSet::dispatch_lanes`]. The loops are the same IEEE
 /// operations in every instruction set (no fused multiply-add), so the results are
 /// bit-identical across them.
 struct FactorSolve<'a, S> {
@@ -359,6 +361,7 @@ struct FactorSolve<'a, S> {
     piv: &'a mut [[usize; LANES]],
     y: &'a mut [S],
     n: usize,
+    system: System,
 }
 
 impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
@@ -373,6 +376,7 @@ impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
             piv,
             y,
             n,
+            system,
         } = self;
         let batch = d.len() / n.max(1);
         for (g, (m, p)) in lu
@@ -410,14 +414,14 @@ impl<S: Scalar> pulp::WithSimd for FactorSolve<'_, S> {
                 piv,
                 x: y,
                 n,
-                system: System::Plain,
+                system,
             });
         }
         Ok(())
     }
 }
 
-/// Which system [`Solves`] solves with the stored factors of `A_b`.
+/// Which system [`FactorSolve`] and [`Solves`] solve with the factors of `A_b`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum System {
     /// `A_b x = b` (the forward pass).
@@ -492,22 +496,15 @@ pub(crate) fn lu_solve_rows<S: Scalar>(
     }
     let mut lu = vec![[S::ZERO; LANES]; groups * n * n];
     let mut piv = vec![[0usize; LANES]; groups * n];
-    let mut plain = match system {
-        System::Plain => Vec::new(),
-        System::Transposed => vec![S::ZERO; k * n],
-    };
-    let y = match system {
-        System::Plain => &mut xk,
-        System::Transposed => &mut plain,
-    };
     InstructionSet::Detect
         .dispatch(FactorSolve {
             d: &dk,
             w,
             lu: &mut lu,
             piv: &mut piv,
-            y,
+            y: &mut xk,
             n,
+            system,
         })
         .map_err(|e| match e {
             GradError::SingularSystem {
@@ -521,15 +518,6 @@ pub(crate) fn lu_solve_rows<S: Scalar>(
             },
             e => e,
         })?;
-    if system == System::Transposed {
-        InstructionSet::Detect.dispatch_lanes(Solves {
-            lu: &lu,
-            piv: &piv,
-            x: &mut xk,
-            n,
-            system,
-        });
-    }
     for (&b, row) in rows.iter().zip(xk.chunks_exact(n)) {
         x[b * n..(b + 1) * n].copy_from_slice(row);
     }

@@ -210,15 +210,15 @@ fn sweep<S: Scalar>(
     s.idx.clear();
     s.idx.extend_from_slice(rows);
     let mut m = rows.len();
+    // Sized, not cleared: every entry is written before it is read (the copies below, the
+    // GEMM's product, the update's outputs, and each row's verdict and change by sweep 2,
+    // before the rate first reads them at sweep 3), so stale values of the last call stay
+    // unread.
     for buf in [&mut s.x, &mut s.rhs, &mut s.gain, &mut s.t, &mut s.p] {
-        buf.clear();
         buf.resize(m * n, S::ZERO);
     }
-    s.prev.clear();
     s.prev.resize(m, S::ZERO);
-    s.stats.clear();
     s.stats.resize(m, [S::ZERO; 2]);
-    s.verdict.clear();
     s.verdict.resize(m, Verdict::Sweeping);
     for (k, &b) in rows.iter().enumerate() {
         let (src, dst) = (b * n..(b + 1) * n, k * n..(k + 1) * n);
@@ -240,27 +240,19 @@ fn sweep<S: Scalar>(
         if m == 0 {
             break;
         }
-        let p = &mut s.p[..m * n];
-        match system {
-            System::Plain => gemm(
-                ViewMut::new(p, m, n),
-                Beta::Overwrite,
-                View::new(&s.x[..m * n], m, n),
-                Trans::No,
-                View::new(w, n, n),
-                Trans::Yes,
-            ),
-            System::Transposed => {
-                gemm(
-                    ViewMut::new(p, m, n),
-                    Beta::Overwrite,
-                    View::new(&s.t[..m * n], m, n),
-                    Trans::No,
-                    View::new(w, n, n),
-                    Trans::No,
-                );
-            }
-        }
+        // `Y Wᵀ` (forward) or `((D − 1) ⊙ Λ) W` (transposed).
+        let (a, tw) = match system {
+            System::Plain => (&s.x, Trans::Yes),
+            System::Transposed => (&s.t, Trans::No),
+        };
+        gemm(
+            ViewMut::new(&mut s.p[..m * n], m, n),
+            Beta::Overwrite,
+            View::new(&a[..m * n], m, n),
+            Trans::No,
+            View::new(w, n, n),
+            tw,
+        );
         let stats = &mut s.stats[..m];
         InstructionSet::Detect.dispatch(SweepRows {
             system,

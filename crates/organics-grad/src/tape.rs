@@ -883,7 +883,7 @@ impl<S: Scalar> Tape<S> {
     ) {
         let (g, y, node) = (ctx.g, ctx.out(), ctx.node);
         let cols = node.cols;
-        tmp.clear();
+        // Sized, not cleared: the kernel writes every entry.
         tmp.resize(node.len(), S::ZERO);
         isa.dispatch(BiasActVjp { f, g, y, gx: tmp });
         if let Some((grad, beta)) = ctx.grad_write(h) {
