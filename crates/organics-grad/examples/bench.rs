@@ -14,7 +14,7 @@
 //! Every thread computes with flush-to-zero on, as `organics train`'s do (organics-ftz).
 //! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
 //! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]
-//! [--only NAME] [--block K]` (`--block`: steps per weight-gradient GEMM, default 16, the
+//! [--only NAME] [--block K]` (`--block`: steps per weight-gradient GEMM, default 4, the
 //! engine's default; the roofline uses the same blocks).
 
 use organics_grad::bptt::train_step_flops;
@@ -35,8 +35,6 @@ const BATCH: usize = 256;
 const HIDDEN: usize = 128;
 const STEPS: usize = 784;
 const CLASSES: usize = 10;
-/// Default steps per weight-gradient GEMM (`BpttConfig::default().weight_grad_block`).
-const BLOCK: usize = 16;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -133,7 +131,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|k| k.parse().ok())
         .filter(|&k| k > 0)
-        .unwrap_or(BLOCK);
+        .unwrap_or(BpttConfig::default().weight_grad_block);
     // `--only NAME` runs only the benchmarks whose name contains NAME.
     let only = args
         .iter()

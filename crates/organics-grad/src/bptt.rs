@@ -74,7 +74,11 @@ pub struct BpttConfig {
     pub checkpointing: Checkpointing,
     /// Batch split.
     pub chunks: Chunks,
-    /// Number of consecutive steps whose weight gradients are formed by one GEMM.
+    /// Number of consecutive steps whose weight gradients are formed by one GEMM. It fixes
+    /// the order in which the weight gradients are summed, so runs are bit-identical only for
+    /// the same block. The default, 4, keeps a chunk's stacked cotangents near its core's
+    /// cache (docs/performance.md, "sMNIST step: prefetching the stored states"); engines
+    /// before 2026-12-06 used 16 ([`BpttConfig::LEGACY_WEIGHT_GRAD_BLOCK`]).
     pub weight_grad_block: usize,
     /// Vector instruction set of the cell's element-wise loops (results are bit-identical
     /// for every choice; see [`crate::simd`]).
@@ -82,12 +86,18 @@ pub struct BpttConfig {
     pub instruction_set: InstructionSet,
 }
 
+impl BpttConfig {
+    /// The weight-gradient block of every engine before 2026-12-06 (and of the runs they
+    /// trained).
+    pub const LEGACY_WEIGHT_GRAD_BLOCK: usize = 16;
+}
+
 impl Default for BpttConfig {
     fn default() -> Self {
         Self {
             checkpointing: Checkpointing::None,
             chunks: Chunks::PerThread,
-            weight_grad_block: 16,
+            weight_grad_block: 4,
             instruction_set: InstructionSet::Detect,
         }
     }

@@ -68,7 +68,11 @@
 
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
-use crate::simd::{InstructionSet, simd_kernel};
+use crate::simd::{InstructionSet, Prefetch, simd_kernel};
+
+/// How many rows ahead [`backward_step`]'s element-wise loop prefetches the stored state and
+/// cache rows (docs/performance.md, "sMNIST step: prefetching the stored states").
+const PREFETCH_ROWS: usize = 4;
 use serde::{Deserialize, Serialize};
 
 /// Whether the input drive is rectified: `z = W_zx x` or `z = ⌊W_zx x⌋`.
@@ -538,6 +542,11 @@ simd_kernel! {
 
 simd_kernel! {
     /// The element-wise part of [`backward_step`] before its GEMMs, for every row.
+    ///
+    /// The state and cache rows of a step were stored by the forward pass long before and come
+    /// from memory. Each row reads them as eight interleaved runs of `n` values, too short for
+    /// the hardware prefetcher to follow, so the loop asks for the rows
+    /// [`PREFETCH_ROWS`] ahead itself.
     BackwardRows<'a> {
         rows: usize, n: usize, sw: usize, cw: usize,
         state: &'a [S], cache: &'a [S], g_next: &'a [S], g_state: &'a mut [S], p: &'a [S],
@@ -547,7 +556,13 @@ simd_kernel! {
         dsig2: &'a mut [S], z_floor: S, yh_floor: S,
     }
     {
+        let pf = Prefetch::new();
         for b in 0..rows {
+            let ahead = b + PREFETCH_ROWS;
+            if ahead < rows {
+                pf.lines(&state[ahead * sw..(ahead + 1) * sw]);
+                pf.lines(&cache[ahead * cw..(ahead + 1) * cw]);
+            }
             let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
             let (yh, u, s0, s1) = split4(&cache[b * cw..(b + 1) * cw], n);
             let (gy, ga, gb0, gb1) = split4(&g_next[b * sw..(b + 1) * sw], n);

@@ -26,6 +26,12 @@
 //! (`+ − × ÷ √`, `min`, `max`, comparisons) or integer bit manipulation (the exponent of
 //! [`crate::Scalar::exp`]), so the same value comes out of an 8-lane loop as out of the scalar
 //! one. `tests/simd.rs` checks this on random inputs, and `tests/bptt.rs` on whole BPTT passes.
+//!
+//! **Software prefetch.** `Prefetch` asks for the cache lines of rows a loop will read soon
+//! (`prefetcht0` through pulp's safe SSE wrapper; nothing on other architectures). It changes
+//! no value. The cell's backward loop uses it for the stored states and caches, whose rows
+//! the hardware prefetcher does not follow (docs/performance.md, "sMNIST step: prefetching
+//! the stored states").
 
 use serde::{Deserialize, Serialize};
 
@@ -106,3 +112,47 @@ macro_rules! simd_kernel {
 }
 
 pub(crate) use simd_kernel;
+
+/// Software prefetch of the rows a loop will read next: a hint that changes no value and cannot
+/// fault. On x86-64 it issues `prefetcht0` (through pulp's safe wrapper) for every 64-byte
+/// line of a slice; elsewhere it does nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prefetch {
+    #[cfg(target_arch = "x86_64")]
+    sse: Option<pulp::x86::V1>,
+}
+
+impl Prefetch {
+    /// A prefetcher for this processor.
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            sse: pulp::x86::V1::try_new(),
+        }
+    }
+
+    /// Asks for every cache line of `data`.
+    #[inline(always)]
+    pub(crate) fn lines<T>(self, data: &[T]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v1) = self.sse {
+            use core::arch::x86_64::_MM_HINT_T0;
+            const LINE: usize = 64;
+            let bytes = std::mem::size_of_val(data);
+            let start = data.as_ptr().cast::<i8>();
+            let mut offset = 0;
+            while offset < bytes {
+                v1.sse
+                    ._mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset));
+                offset += LINE;
+            }
+            if bytes > 0 {
+                v1.sse
+                    ._mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(bytes - 1));
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = data;
+    }
+}

@@ -416,9 +416,11 @@ def test_load_checkpoint_matches_the_file():
         assert arr.dtype == np.float32
         np.testing.assert_array_equal(arr, expected[name])
     written = json.loads((Path(ck.path) / "state.json").read_text())["config"]
-    # The run predates the solver choice: it reads back with the LU it used.
+    # The run predates the solver choice and the weight-gradient block: it reads back with
+    # the LU and the 16-step blocks it used.
     assert "fixed_point_solver" not in written
-    assert ck.config == {**written, "fixed_point_solver": "lu"}
+    assert "weight_grad_block" not in written
+    assert ck.config == {**written, "fixed_point_solver": "lu", "weight_grad_block": 16}
 
 
 def mnist_dir():

@@ -186,6 +186,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Worker threads for data parallelism (results are reproducible for a fixed count).
     pub threads: usize,
+    /// Time steps whose weight gradients the BPTT engines of the recurrent models form with
+    /// one GEMM. It fixes the order of the gradients' sums, so a run repeats to the bit only
+    /// with the same value. Configs written before this field existed used 16, and read back
+    /// as such; presets use organics-grad's default, 4 (faster: docs/performance.md).
+    #[serde(default = "legacy_weight_grad_block")]
+    pub weight_grad_block: usize,
     /// Train on the first `n` training samples only.
     pub train_subset: Option<usize>,
     /// Evaluate on the first `n` validation and test samples only.
@@ -208,6 +214,12 @@ fn legacy_split() -> SplitDraw {
 /// The solver of runs whose `config.json` predates the `fixed_point_solver` field.
 fn legacy_solver() -> FixedPointSolver {
     FixedPointSolver::Lu
+}
+
+/// The weight-gradient block of runs whose `config.json` predates the `weight_grad_block`
+/// field.
+fn legacy_weight_grad_block() -> usize {
+    organics_grad::BpttConfig::LEGACY_WEIGHT_GRAD_BLOCK
 }
 
 impl TrainConfig {
@@ -246,6 +258,7 @@ impl TrainConfig {
             clipping: Clipping::None,
             seed: 0,
             threads: 2,
+            weight_grad_block: organics_grad::BpttConfig::default().weight_grad_block,
             train_subset: None,
             eval_subset: None,
             observe_every: if sequential { 0 } else { 1 },
@@ -305,6 +318,13 @@ impl TrainConfig {
         }
         if !sequential && self.code_dim == 0 {
             return Err(bad("code_dim", self.code_dim, "must be at least 1"));
+        }
+        if self.weight_grad_block == 0 {
+            return Err(bad(
+                "weight_grad_block",
+                self.weight_grad_block,
+                "must be at least 1",
+            ));
         }
         if self.fixed_point_iterations == 0 {
             return Err(bad(
@@ -436,5 +456,32 @@ mod tests {
         .unwrap();
         let committed: TrainConfig = serde_json::from_str(&committed).unwrap();
         assert_eq!(committed.fixed_point_solver, FixedPointSolver::Lu);
+    }
+
+    #[test]
+    fn presets_block_by_four_and_old_configs_by_sixteen() {
+        let cfg = TrainConfig::preset(Task::Smnist, ModelKind::Organics);
+        assert_eq!(cfg.weight_grad_block, 4);
+        // A config.json written before the `weight_grad_block` field existed (every committed
+        // run): the same text without it reads back with the 16 its run summed by.
+        let mut value: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
+        value.as_object_mut().unwrap().remove("weight_grad_block");
+        let old: TrainConfig = serde_json::from_value(value).unwrap();
+        assert_eq!(old.weight_grad_block, 16);
+        // The committed sMNIST run's own config.
+        let committed = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/smnist-organics-128/config.json"),
+        )
+        .unwrap();
+        let committed: TrainConfig = serde_json::from_str(&committed).unwrap();
+        assert_eq!(committed.weight_grad_block, 16);
+        // Zero is refused with the field's name.
+        let zero = TrainConfig {
+            weight_grad_block: 0,
+            ..cfg
+        };
+        let err = zero.validate().unwrap_err().to_string();
+        assert!(err.contains("weight_grad_block"), "{err}");
     }
 }

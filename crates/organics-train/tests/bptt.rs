@@ -130,7 +130,10 @@ fn bptt_gradients_equal_tape_gradients_for_every_preset() {
             let Arch::Organics(rnn) = &net.arch else {
                 unreachable!()
             };
-            let mut engine = net.rnn_engine(2).unwrap().expect("the RNN uses BPTT");
+            let mut engine = net
+                .rnn_engine(2, cfg.weight_grad_block)
+                .unwrap()
+                .expect("the RNN uses BPTT");
             let mut params = net.params.clone();
             let mut g_bptt = params.trainable().zeros_like();
             let stats = engine
@@ -166,7 +169,7 @@ fn frozen_time_parameters_other_than_one_are_refused() {
     let mut net = Network::new(&cfg, 3, 28);
     let id = net.params.find("org.param_dt_taua").unwrap();
     net.params.data_mut(id)[2] = 0.5;
-    match net.rnn_engine(1) {
+    match net.rnn_engine(1, cfg.weight_grad_block) {
         Err(TrainError::FrozenValue { name, index, .. }) => {
             assert_eq!((name.as_str(), index), ("org.param_dt_taua", 2));
         }
@@ -289,10 +292,10 @@ fn baseline_engine_gradients_equal_tape_gradients() {
         cfg.hidden = n;
         let net = Network::new(&cfg, steps, m);
         let mut engine = net
-            .baseline_engine(2)
+            .baseline_engine(2, cfg.weight_grad_block)
             .unwrap()
             .expect("the baselines use BPTT");
-        assert!(net.rnn_engine(2).unwrap().is_none());
+        assert!(net.rnn_engine(2, cfg.weight_grad_block).unwrap().is_none());
         let mut g_bptt = net.params.trainable().zeros_like();
         let stats = engine
             .loss_and_grad(&net.params, &seq, &labels, &mut g_bptt)

@@ -52,7 +52,8 @@ pub fn sequence(batch: &Batch) -> SequenceBatch<'_, f32> {
 }
 
 impl RnnEngine {
-    /// The engine for `rnn`, cutting batches into `chunks` row blocks.
+    /// The engine for `rnn`, cutting batches into `chunks` row blocks and forming the weight
+    /// gradients of `weight_grad_block` steps per GEMM ([`BpttConfig::weight_grad_block`]).
     ///
     /// # Errors
     /// [`TrainError::FrozenValue`] if fixed time parameters of `params` are not 1;
@@ -62,7 +63,12 @@ impl RnnEngine {
     /// # Panics
     /// If the trainable tensors of `params` do not have the model's layout (a bug in
     /// [`OrganicsRnn::new`]).
-    pub fn new(rnn: &OrganicsRnn, params: &StateDict, chunks: usize) -> Result<Self, TrainError> {
+    pub fn new(
+        rnn: &OrganicsRnn,
+        params: &StateDict,
+        chunks: usize,
+        weight_grad_block: usize,
+    ) -> Result<Self, TrainError> {
         if chunks == 0 {
             return Err(TrainError::InvalidConfig {
                 field: "threads",
@@ -94,6 +100,7 @@ impl RnnEngine {
         let bptt = Bptt::new(BpttConfig {
             checkpointing: Checkpointing::None,
             chunks: Chunks::Fixed(chunks),
+            weight_grad_block,
             ..BpttConfig::default()
         })?;
         Ok(Self { model, bptt })
@@ -161,12 +168,18 @@ pub struct BaselineEngine {
 
 impl BaselineEngine {
     /// The engine for a baseline of `spec` whose tensors are in `params`, cutting batches into
-    /// `chunks` row blocks.
+    /// `chunks` row blocks and forming the weight gradients of `weight_grad_block` steps per
+    /// GEMM.
     ///
     /// # Errors
     /// [`TrainError::InvalidConfig`] for `chunks = 0`; [`TrainError::Grad`] if the trainable
     /// tensors do not have the layout of `spec` (a checkpoint of another model).
-    pub fn new(spec: RecurrentSpec, params: &StateDict, chunks: usize) -> Result<Self, TrainError> {
+    pub fn new(
+        spec: RecurrentSpec,
+        params: &StateDict,
+        chunks: usize,
+        weight_grad_block: usize,
+    ) -> Result<Self, TrainError> {
         if chunks == 0 {
             return Err(TrainError::InvalidConfig {
                 field: "threads",
@@ -178,6 +191,7 @@ impl BaselineEngine {
         let bptt = RecurrentBptt::new(BpttConfig {
             checkpointing: Checkpointing::None,
             chunks: Chunks::Fixed(chunks),
+            weight_grad_block,
             ..BpttConfig::default()
         })?;
         Ok(Self { spec, bptt })

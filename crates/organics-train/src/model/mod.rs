@@ -228,25 +228,37 @@ impl Network {
     }
 
     /// The BPTT engine of the one-layer ORGaNICs RNN (cutting batches into `chunks` row
-    /// blocks), or `None` for the models trained on a tape.
+    /// blocks, `weight_grad_block` steps per weight-gradient GEMM), or `None` for the models
+    /// trained on a tape.
     ///
     /// # Errors
     /// As [`bptt::RnnEngine::new`].
-    pub fn rnn_engine(&self, chunks: usize) -> Result<Option<bptt::RnnEngine>, TrainError> {
+    pub fn rnn_engine(
+        &self,
+        chunks: usize,
+        weight_grad_block: usize,
+    ) -> Result<Option<bptt::RnnEngine>, TrainError> {
         match &self.arch {
-            Arch::Organics(rnn) => Ok(Some(bptt::RnnEngine::new(rnn, &self.params, chunks)?)),
+            Arch::Organics(rnn) => Ok(Some(bptt::RnnEngine::new(
+                rnn,
+                &self.params,
+                chunks,
+                weight_grad_block,
+            )?)),
             _ => Ok(None),
         }
     }
 
     /// The BPTT engine of the LSTM or tanh-RNN baseline (cutting batches into `chunks` row
-    /// blocks), or `None` for the other models.
+    /// blocks, `weight_grad_block` steps per weight-gradient GEMM), or `None` for the other
+    /// models.
     ///
     /// # Errors
     /// As [`bptt::BaselineEngine::new`].
     pub fn baseline_engine(
         &self,
         chunks: usize,
+        weight_grad_block: usize,
     ) -> Result<Option<bptt::BaselineEngine>, TrainError> {
         let (cell, w) = match &self.arch {
             Arch::Lstm(m) => (RecurrentCell::Lstm, &m.cell),
@@ -259,7 +271,12 @@ impl Network {
             input: w.inputs,
             classes: CLASSES,
         };
-        Ok(Some(bptt::BaselineEngine::new(spec, &self.params, chunks)?))
+        Ok(Some(bptt::BaselineEngine::new(
+            spec,
+            &self.params,
+            chunks,
+            weight_grad_block,
+        )?))
     }
 
     /// Number of trainable scalars.

@@ -104,8 +104,8 @@ impl Trainer {
         let net = Network::new(config, steps, input_dim);
         let optimizer = checkpoint::adam(config, &net.params);
         let grads = net.params.trainable().zeros_like();
-        let engine = net.rnn_engine(config.threads)?;
-        let baseline = net.baseline_engine(config.threads)?;
+        let engine = net.rnn_engine(config.threads, config.weight_grad_block)?;
+        let baseline = net.baseline_engine(config.threads, config.weight_grad_block)?;
         // Every worker computes with subnormals flushed (organics-ftz's docs): the forward and
         // backward passes, the clipping and the optimiser step all run on this pool.
         let pool = rayon::ThreadPoolBuilder::new()

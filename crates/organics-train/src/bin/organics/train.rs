@@ -68,6 +68,10 @@ pub struct TrainArgs {
     /// Worker threads.
     #[arg(long)]
     threads: Option<usize>,
+    /// Time steps per weight-gradient GEMM of the recurrent models (fixes the summation
+    /// order; default 4, runs before 2026-12-06 used 16).
+    #[arg(long, value_name = "K")]
+    weight_grad_block: Option<usize>,
     /// Train on the first N training samples.
     #[arg(long, value_name = "N")]
     subset: Option<usize>,
@@ -212,6 +216,7 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig, TrainError> {
         weight_decay,
         seed,
         threads,
+        weight_grad_block,
         observe_every,
         observe_samples
     );
