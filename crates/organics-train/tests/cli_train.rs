@@ -498,6 +498,39 @@ fn a_corrupt_last_falls_back_to_best_and_a_truncated_metrics_line_is_trimmed() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+/// A resumed run keeps its saved config: a flag that would change it is refused, naming every
+/// such flag, and the run directory is left as it was.
+#[test]
+fn resume_refuses_flags_that_would_change_the_saved_config() {
+    let (root, d) = setup("cli-resume-flags");
+    let a = root.join("a");
+    succeeds(run_s(&args(&d, &a, "1", &[])));
+    let before = snapshot(&a);
+    for (extra, named) in [
+        (&["--lr", "0.5"][..], "--lr"),
+        (
+            &["--weight-grad-block", "16", "--threads", "1"][..],
+            "--threads --weight-grad-block",
+        ),
+        (&["--hidden", "7"][..], "--hidden"),
+        (&["--epochs", "2", "--seed", "3"][..], "--seed"),
+    ] {
+        let o = resume(&a, extra);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("`resume`: {named} (")),
+            "{extra:?}: {}",
+            stderr(&o)
+        );
+        assert!(
+            snapshot(&a) == before,
+            "{extra:?} changed the run directory"
+        );
+    }
+    // `--epochs` alone still extends the run.
+    succeeds(resume(&a, &["--epochs", "2"]));
+}
+
 #[test]
 fn resume_with_epochs_extends_a_finished_run_and_epochs_are_one_based() {
     let (root, d) = setup("cli-extend");

@@ -315,14 +315,16 @@ pub fn train(a: &TrainArgs) -> Result<(), CliError> {
         data_check: a.data_check.into(),
     };
     let summary = if let Some(dir) = &a.resume {
-        let conflicting = a.task.is_some()
-            || a.model.is_some()
-            || a.config.is_some()
-            || a.hidden.is_some()
-            || a.out.is_some()
-            || a.overwrite;
-        if conflicting {
-            return Err(TrainError::InvalidConfig { field: "resume", value: dir.display().to_string(), reason: "--resume continues a run with its saved config; drop --task/--model/--config/--hidden/--out/--overwrite (--epochs N extends it)" }.into());
+        let given = resume_conflicts(a);
+        if !given.is_empty() {
+            return Err(TrainError::InvalidConfig {
+                field: "resume",
+                value: given.join(" "),
+                reason: "--resume continues a run with its saved config.json (--epochs N extends \
+                         it); drop these flags, or start a new run with them (MNIST elsewhere: \
+                         set $ORGANICS_DATA)",
+            }
+            .into());
         }
         trainer::resume(dir, &opts)?
     } else {
@@ -401,4 +403,41 @@ pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
         serde_json::to_string(&report).expect("certificate serialises")
     );
     Ok(())
+}
+
+/// The flags given with `--resume` that would change the saved run: every flag that sets a
+/// field of its `config.json`, plus `--config`, `--out` and `--overwrite`. A resumed run keeps
+/// its config, so these are refused rather than ignored.
+fn resume_conflicts(a: &TrainArgs) -> Vec<&'static str> {
+    [
+        ("--task", a.task.is_some()),
+        ("--model", a.model.is_some()),
+        ("--config", a.config.is_some()),
+        ("--out", a.out.is_some()),
+        ("--overwrite", a.overwrite),
+        ("--hidden", a.hidden.is_some()),
+        ("--hidden2", a.hidden2.is_some()),
+        ("--batch-size", a.batch_size.is_some()),
+        ("--lr", a.lr.is_some()),
+        ("--weight-decay", a.weight_decay.is_some()),
+        ("--seed", a.seed.is_some()),
+        ("--threads", a.threads.is_some()),
+        ("--weight-grad-block", a.weight_grad_block.is_some()),
+        ("--subset", a.subset.is_some()),
+        ("--eval-subset", a.eval_subset.is_some()),
+        ("--view", a.view.is_some()),
+        ("--split", a.split.is_some()),
+        ("--cell", a.cell.is_some()),
+        ("--tau", a.tau.is_some()),
+        ("--recurrence", a.recurrence.is_some()),
+        ("--fixed-point-system", a.fixed_point_system.is_some()),
+        ("--fixed-point-solver", a.fixed_point_solver.is_some()),
+        ("--clip-norm", a.clip_norm.is_some()),
+        ("--observe-every", a.observe_every.is_some()),
+        ("--observe-samples", a.observe_samples.is_some()),
+        ("--data-dir", a.data_dir.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect()
 }
