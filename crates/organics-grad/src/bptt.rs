@@ -76,9 +76,9 @@ pub struct BpttConfig {
     pub chunks: Chunks,
     /// Number of consecutive steps whose weight gradients are formed by one GEMM. It fixes
     /// the order in which the weight gradients are summed, so runs are bit-identical only for
-    /// the same block. The default, 4, keeps a chunk's stacked cotangents near its core's
-    /// cache (docs/performance.md, "sMNIST step: prefetching the stored states"); engines
-    /// before 2026-12-06 used 16 ([`BpttConfig::LEGACY_WEIGHT_GRAD_BLOCK`]).
+    /// the same block. The default, 4, made the sMNIST training step about 7 % faster than
+    /// 16 did (docs/performance.md, "sMNIST step: prefetching the stored states"); engines
+    /// up to 2026-12-05 used 16 ([`BpttConfig::LEGACY_WEIGHT_GRAD_BLOCK`]).
     pub weight_grad_block: usize,
     /// Vector instruction set of the cell's element-wise loops (results are bit-identical
     /// for every choice; see [`crate::simd`]).
@@ -87,7 +87,7 @@ pub struct BpttConfig {
 }
 
 impl BpttConfig {
-    /// The weight-gradient block of every engine before 2026-12-06 (and of the runs they
+    /// The weight-gradient block of every engine up to 2026-12-05 (and of the runs they
     /// trained).
     pub const LEGACY_WEIGHT_GRAD_BLOCK: usize = 16;
 }

@@ -69,7 +69,7 @@ pub struct TrainArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Time steps per weight-gradient GEMM of the recurrent models (fixes the summation
-    /// order; default 4, runs before 2026-12-06 used 16).
+    /// order; default 4; runs up to 2026-12-05 used 16).
     #[arg(long, value_name = "K")]
     weight_grad_block: Option<usize>,
     /// Train on the first N training samples.
