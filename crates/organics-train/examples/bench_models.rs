@@ -31,8 +31,9 @@
 //! step `6 · B · (D + n) · Gn`, `G` = 4 gates for the LSTM, 1 for the tanh RNN).
 //!
 //! Usage: `cargo run --release -p organics-train --example bench_models [-- --quick]
-//! [--only NAME] [--reps N] [--two-layer-weights DIR]` (`--reps` overrides the repetition
-//! count, e.g. for profiling; `--two-layer-weights` adds the two-layer steps from a
+//! [--only NAME] [--reps N] [--two-layer-weights DIR]` (`--only` runs the groups whose name
+//! starts with NAME or that contain the line NAME; `--reps` overrides the repetition count, e.g.
+//! for profiling; `--two-layer-weights` adds the two-layer steps from a
 //! checkpoint's weights, e.g. `models/mnist-organics-2layer`).
 
 use organics_data::{Batch, Batcher, Dataset, Order};
@@ -329,7 +330,12 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.starts_with(o));
+    // A group runs when NAME is a prefix of it or names one of its lines
+    // (`--only static_step_early` runs the static group, whose lines are measured together).
+    let wanted = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| name.starts_with(o) || o.starts_with(name))
+    };
     let reps_arg: Option<usize> = args
         .iter()
         .position(|a| a == "--reps")
