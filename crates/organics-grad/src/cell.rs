@@ -68,12 +68,8 @@
 
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::scalar::Scalar;
-use crate::simd::{InstructionSet, Prefetch, simd_kernel};
+use crate::simd::{InstructionSet, PREFETCH_ROWS, Prefetch, simd_kernel};
 use serde::{Deserialize, Serialize};
-
-/// How many rows ahead [`backward_step`]'s element-wise loop prefetches the stored state and
-/// cache rows (docs/performance.md, "sMNIST step: prefetching the stored states").
-const PREFETCH_ROWS: usize = 4;
 
 /// Whether the input drive is rectified: `z = W_zx x` or `z = ⌊W_zx x⌋`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

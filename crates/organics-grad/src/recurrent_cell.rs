@@ -33,11 +33,7 @@
 //! (`1 − g²`, `1 − τ²`), as PyTorch's do.
 
 use crate::scalar::Scalar;
-use crate::simd::{Prefetch, simd_kernel};
-
-/// How many rows ahead the LSTM backward loop prefetches the stored gates and cell states (as
-/// the ORGaNICs cell's, [`crate::cell`]).
-const PREFETCH_ROWS: usize = 4;
+use crate::simd::{PREFETCH_ROWS, Prefetch, simd_kernel};
 
 /// `tanh x = 2σ(2x) − 1` (see the module docs).
 #[inline(always)]

@@ -113,6 +113,11 @@ macro_rules! simd_kernel {
 
 pub(crate) use simd_kernel;
 
+/// How many rows ahead the backward loops of the cells ([`crate::cell`], the LSTM of
+/// [`crate::recurrent_cell`]) prefetch their stored rows (docs/performance.md, "sMNIST step:
+/// prefetching the stored states": 2, 4 and 8 measured the same).
+pub(crate) const PREFETCH_ROWS: usize = 4;
+
 /// Software prefetch of the rows a loop will read next: a hint that changes no value and cannot
 /// fault. On x86-64 it issues `prefetcht0` (through pulp's safe wrapper) for every 64-byte
 /// line of a slice; elsewhere it does nothing.

@@ -419,6 +419,23 @@ impl TrainConfig {
 mod tests {
     use super::*;
 
+    /// `cfg` written as JSON without `field` (as a config.json from before the field existed)
+    /// and read back.
+    fn read_back_without(cfg: &TrainConfig, field: &str) -> TrainConfig {
+        let mut value: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
+        value.as_object_mut().unwrap().remove(field);
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// The `config.json` of the committed run `models/<run>`.
+    fn committed_config(run: &str) -> TrainConfig {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models")
+            .join(run)
+            .join("config.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
     #[test]
     fn presets_use_the_papers_split_and_old_configs_keep_theirs() {
         let cfg = TrainConfig::preset(Task::Psmnist, ModelKind::Organics);
@@ -427,9 +444,7 @@ mod tests {
         // A config.json written before the `split` field existed: the same text without it
         // reads back with the ChaCha8 seed-73 split those runs trained on, so they resume as
         // they began.
-        let mut value: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
-        value.as_object_mut().unwrap().remove("split");
-        let old: TrainConfig = serde_json::from_value(value).unwrap();
+        let old = read_back_without(&cfg, "split");
         assert_eq!(old.split, SplitDraw::ChaCha8 { seed: 73 });
         // And an old permuted view, `{"kind": "permuted-sequential", "seed": 73}`, stays the
         // ChaCha8 permutation.
@@ -444,17 +459,10 @@ mod tests {
         assert_eq!(cfg.fixed_point_solver, FixedPointSolver::Sweeps);
         // A config.json written before the `fixed_point_solver` field existed (every committed
         // two-layer run): the same text without it reads back with the LU its run used.
-        let mut value: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
-        value.as_object_mut().unwrap().remove("fixed_point_solver");
-        let old: TrainConfig = serde_json::from_value(value).unwrap();
+        let old = read_back_without(&cfg, "fixed_point_solver");
         assert_eq!(old.fixed_point_solver, FixedPointSolver::Lu);
         // The committed two-layer run's own config.
-        let committed = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/mnist-organics-2layer/config.json"),
-        )
-        .unwrap();
-        let committed: TrainConfig = serde_json::from_str(&committed).unwrap();
+        let committed = committed_config("mnist-organics-2layer");
         assert_eq!(committed.fixed_point_solver, FixedPointSolver::Lu);
     }
 
@@ -464,17 +472,10 @@ mod tests {
         assert_eq!(cfg.weight_grad_block, 4);
         // A config.json written before the `weight_grad_block` field existed (every committed
         // run): the same text without it reads back with the 16 its run summed by.
-        let mut value: serde_json::Value = serde_json::from_str(&cfg.to_json()).unwrap();
-        value.as_object_mut().unwrap().remove("weight_grad_block");
-        let old: TrainConfig = serde_json::from_value(value).unwrap();
+        let old = read_back_without(&cfg, "weight_grad_block");
         assert_eq!(old.weight_grad_block, 16);
         // The committed sMNIST run's own config.
-        let committed = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/smnist-organics-128/config.json"),
-        )
-        .unwrap();
-        let committed: TrainConfig = serde_json::from_str(&committed).unwrap();
+        let committed = committed_config("smnist-organics-128");
         assert_eq!(committed.weight_grad_block, 16);
         // Zero is refused with the field's name.
         let zero = TrainConfig {

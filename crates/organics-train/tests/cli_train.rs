@@ -529,6 +529,7 @@ fn resume_refuses_flags_that_would_change_the_saved_config() {
     }
     // `--epochs` alone still extends the run.
     succeeds(resume(&a, &["--epochs", "2"]));
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]
