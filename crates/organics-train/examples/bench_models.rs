@@ -21,6 +21,9 @@
 //!   2 threads), on organics-grad's recurrent BPTT engine (as `organics train` runs it);
 //! - `tanh_rnn_step_2t`: the tanh-RNN baseline, same settings.
 //!
+//! Lines measured together are interleaved repetition by repetition, each timed right after
+//! an untimed run of its own, as a training step follows a step of the same trainer.
+//!
 //! Images are synthetic (uniform pixels inside a 20 × 20 centre, black 4-pixel border, like
 //! MNIST's), so the bench needs no data files. GFLOP/s counts the dense products as
 //! executed: every affine layer `6 · B · in · out` (forward, and input and weight gradients;
@@ -313,14 +316,30 @@ fn two_layer_times(
     let mut times = [vec![], vec![]];
     for r in 0..=reps {
         for (t, trainer) in times.iter_mut().zip([&mut sweeps, &mut factorised]) {
-            let start = Instant::now();
-            trainer.step(&batch, lr).expect("step");
+            let s = second_of_two(|| {
+                let start = Instant::now();
+                trainer.step(&batch, lr).expect("step");
+                start.elapsed().as_secs_f64()
+            });
             if r > 0 {
-                t.push(start.elapsed().as_secs_f64());
+                t.push(s);
             }
         }
     }
     times.map(median)
+}
+
+/// Runs `f` twice and returns what the second run measured (its timed part, in seconds).
+///
+/// Interleaved lines time each step right after an untimed step of the same line, as in
+/// training (and in PyTorch's reference), where a step follows a step of the same trainer.
+/// Timed straight after the other lines, a step would start with its parameters, moments and
+/// tapes evicted from the L3 by their buffers: about 11 % slower for the static step, 15 %
+/// for its roofline (docs/performance.md, "Static step: each timed step after a step of its
+/// own").
+fn second_of_two(mut f: impl FnMut() -> f64) -> f64 {
+    f();
+    f()
 }
 
 fn main() {
@@ -356,35 +375,38 @@ fn main() {
         let (mut early, batch) = trainer_and_batch(&one);
         let (mut late, _) = trainer_and_batch(&one);
         let flops = static_flops(&one);
-        // Interleaved repetitions, so that load from other work falls on all three alike; the
-        // first round is a warm-up.
+        // Interleaved repetitions, so that load from other work falls on all four alike, each
+        // timed after an untimed run of its own (`second_of_two`); the first round is a warm-up.
         let mut gemms = StaticGemms::new(&one);
         let mut times = [vec![], vec![], vec![], vec![]];
         for r in 0..=static_reps {
             for (k, t) in times.iter_mut().enumerate() {
-                if k == 3 {
+                let s = if k == 3 {
                     // The same step's GEMMs alone, on the trainer's threads: its ceiling.
-                    let start = Instant::now();
-                    gemms.run();
-                    if r > 0 {
-                        t.push(start.elapsed().as_secs_f64());
-                    }
-                    continue;
-                }
-                let trainer = if k == 0 { &mut early } else { &mut late };
-                let mode = if k == 2 {
-                    Mode::Gradual
+                    second_of_two(|| {
+                        let start = Instant::now();
+                        gemms.run();
+                        start.elapsed().as_secs_f64()
+                    })
                 } else {
-                    Mode::FlushToZero
+                    let trainer = if k == 0 { &mut early } else { &mut late };
+                    let mode = if k == 2 {
+                        Mode::Gradual
+                    } else {
+                        Mode::FlushToZero
+                    };
+                    trainer.set_float_mode(mode);
+                    second_of_two(|| {
+                        if k > 0 {
+                            make_late(trainer); // each late step starts from the same late state
+                        }
+                        let start = Instant::now();
+                        trainer.step(&batch, lr).expect("step");
+                        start.elapsed().as_secs_f64()
+                    })
                 };
-                trainer.set_float_mode(mode);
-                if k > 0 {
-                    make_late(trainer); // each late step starts from the same late state
-                }
-                let start = Instant::now();
-                trainer.step(&batch, lr).expect("step");
                 if r > 0 {
-                    t.push(start.elapsed().as_secs_f64());
+                    t.push(s);
                 }
             }
         }
