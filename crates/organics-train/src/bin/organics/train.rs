@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, ValueEnum};
 use organics_data::{DataCheck, SplitDraw, View};
-use organics_train::config::Clipping;
+use organics_train::config::{Clipping, ModelKind, Task};
 use organics_train::trainer::{self, Data};
 use organics_train::{
     Existing, ProgressMode, RunEnd, RunOptions, TrainConfig, TrainError, observe,
@@ -204,57 +204,78 @@ fn build_config(a: &TrainArgs) -> Result<TrainConfig, TrainError> {
             cfg.model = parse_enum("model", m)?;
         }
     }
-    macro_rules! set {
-        ($($field:ident),*) => { $( if let Some(v) = a.$field.clone() { cfg.$field = v; } )* };
+    if let Some(v) = a.epochs {
+        cfg.epochs = v;
     }
-    set!(
-        hidden,
-        hidden2,
-        epochs,
-        batch_size,
-        lr,
-        weight_decay,
-        seed,
-        threads,
-        weight_grad_block,
-        observe_every,
-        observe_samples
-    );
-    if let Some(v) = a.subset {
-        cfg.train_subset = Some(v);
-    }
-    if let Some(v) = a.eval_subset {
-        cfg.eval_subset = Some(v);
-    }
-    if let Some(v) = &a.data_dir {
-        cfg.data_dir = Some(v.clone());
-    }
-    if let Some(v) = &a.view {
-        cfg.view = v.parse::<View>()?;
-    }
-    if let Some(v) = &a.split {
-        cfg.split = v.parse::<SplitDraw>()?;
-    }
-    if let Some(v) = &a.cell {
-        cfg.cell = parse_enum("cell", v)?;
-    }
-    if let Some(v) = &a.tau {
-        cfg.tau = parse_enum("tau", v)?;
-    }
-    if let Some(v) = &a.recurrence {
-        cfg.static_recurrence = parse_enum("recurrence", v)?;
-    }
-    if let Some(v) = &a.fixed_point_system {
-        cfg.fixed_point_system = parse_enum("fixed_point_system", v)?;
-    }
-    if let Some(v) = &a.fixed_point_solver {
-        cfg.fixed_point_solver = parse_enum("fixed_point_solver", v)?;
-    }
-    if let Some(v) = a.clip_norm {
-        cfg.clipping = Clipping::GlobalNorm { max_norm: v };
+    if let Some(e) = overlay_flags(a, &mut cfg).error {
+        return Err(e);
     }
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// The flags of [`overlay_flags`] that were given, and the first error among their values.
+struct Overlay {
+    given: Vec<&'static str>,
+    error: Option<TrainError>,
+}
+
+/// Writes every flag that sets a field of the run's config (all but `--task`, `--model`,
+/// `--config` and `--epochs`, which [`build_config`] handles) into `cfg`. This is the one list
+/// of them: [`resume_conflicts`] refuses exactly these on `--resume`. Every given flag is
+/// named, including those after one whose value does not parse.
+fn overlay_flags(a: &TrainArgs, cfg: &mut TrainConfig) -> Overlay {
+    let mut o = Overlay {
+        given: Vec::new(),
+        error: None,
+    };
+    let mut apply = |flag: &'static str, result: Option<Result<(), TrainError>>| {
+        if let Some(r) = result {
+            o.given.push(flag);
+            if let (Err(e), None) = (r, &o.error) {
+                o.error = Some(e);
+            }
+        }
+    };
+    // `put!(FLAG, OPTION => FIELD)` or `put!(FLAG, OPTION => FIELD, |v| VALUE)`: if the flag
+    // was given, name it and set the field (to the option's value, or to VALUE).
+    macro_rules! put {
+        ($flag:literal, $opt:expr => $field:ident) => {
+            put!($flag, $opt => $field, |v| v)
+        };
+        ($flag:literal, $opt:expr => $field:ident, |$v:ident| $value:expr) => {
+            apply($flag, $opt.map(|$v| {
+                cfg.$field = $value;
+                Ok(())
+            }))
+        };
+    }
+    put!("--hidden", a.hidden => hidden);
+    put!("--hidden2", a.hidden2 => hidden2);
+    put!("--batch-size", a.batch_size => batch_size);
+    put!("--lr", a.lr => lr);
+    put!("--weight-decay", a.weight_decay => weight_decay);
+    put!("--seed", a.seed => seed);
+    put!("--threads", a.threads => threads);
+    put!("--weight-grad-block", a.weight_grad_block => weight_grad_block);
+    put!("--subset", a.subset => train_subset, |v| Some(v));
+    put!("--eval-subset", a.eval_subset => eval_subset, |v| Some(v));
+    put!("--view", a.view.as_ref() => view, |v| v.parse::<View>()?);
+    put!("--split", a.split.as_ref() => split, |v| v.parse::<SplitDraw>()?);
+    put!("--cell", a.cell.as_ref() => cell, |v| parse_enum("cell", v)?);
+    put!("--tau", a.tau.as_ref() => tau, |v| parse_enum("tau", v)?);
+    put!("--recurrence", a.recurrence.as_ref() => static_recurrence,
+        |v| parse_enum("recurrence", v)?);
+    put!("--fixed-point-system", a.fixed_point_system.as_ref() => fixed_point_system,
+        |v| parse_enum("fixed_point_system", v)?);
+    put!("--fixed-point-solver", a.fixed_point_solver.as_ref() => fixed_point_solver,
+        |v| parse_enum("fixed_point_solver", v)?);
+    put!("--clip-norm", a.clip_norm => clipping,
+        |v| Clipping::GlobalNorm { max_norm: v });
+    put!("--observe-every", a.observe_every => observe_every);
+    put!("--observe-samples", a.observe_samples => observe_samples);
+    put!("--data-dir", a.data_dir.clone() => data_dir, |v| Some(v));
+    o
 }
 
 fn default_out(cfg: &TrainConfig) -> PathBuf {
@@ -406,38 +427,132 @@ pub fn certify(a: &CertifyArgs) -> Result<(), CliError> {
 }
 
 /// The flags given with `--resume` that would change the saved run: every flag that sets a
-/// field of its `config.json`, plus `--config`, `--out` and `--overwrite`. A resumed run keeps
-/// its config, so these are refused rather than ignored.
+/// field of its `config.json` ([`overlay_flags`]), plus `--task`, `--model`, `--config`,
+/// `--out` and `--overwrite`. A resumed run keeps its config, so these are refused rather
+/// than ignored.
 fn resume_conflicts(a: &TrainArgs) -> Vec<&'static str> {
-    [
+    let mut given: Vec<&'static str> = [
         ("--task", a.task.is_some()),
         ("--model", a.model.is_some()),
         ("--config", a.config.is_some()),
         ("--out", a.out.is_some()),
         ("--overwrite", a.overwrite),
-        ("--hidden", a.hidden.is_some()),
-        ("--hidden2", a.hidden2.is_some()),
-        ("--batch-size", a.batch_size.is_some()),
-        ("--lr", a.lr.is_some()),
-        ("--weight-decay", a.weight_decay.is_some()),
-        ("--seed", a.seed.is_some()),
-        ("--threads", a.threads.is_some()),
-        ("--weight-grad-block", a.weight_grad_block.is_some()),
-        ("--subset", a.subset.is_some()),
-        ("--eval-subset", a.eval_subset.is_some()),
-        ("--view", a.view.is_some()),
-        ("--split", a.split.is_some()),
-        ("--cell", a.cell.is_some()),
-        ("--tau", a.tau.is_some()),
-        ("--recurrence", a.recurrence.is_some()),
-        ("--fixed-point-system", a.fixed_point_system.is_some()),
-        ("--fixed-point-solver", a.fixed_point_solver.is_some()),
-        ("--clip-norm", a.clip_norm.is_some()),
-        ("--observe-every", a.observe_every.is_some()),
-        ("--observe-samples", a.observe_samples.is_some()),
-        ("--data-dir", a.data_dir.is_some()),
     ]
     .into_iter()
     .filter_map(|(flag, given)| given.then_some(flag))
-    .collect()
+    .collect();
+    // Applied to a scratch config only to learn which were given.
+    let mut scratch = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
+    given.extend(overlay_flags(a, &mut scratch).given);
+    given
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    /// Flags that `--resume` accepts: they set no field of the run's config.
+    const RUN_OPTIONS: [&str; 5] = [
+        "--resume",
+        "--epochs",
+        "--data-check",
+        "--stop-after-steps",
+        "--quiet",
+    ];
+
+    /// A value for each flag that takes one, different from the MNIST preset's.
+    fn sample(flag: &str) -> Option<&'static str> {
+        Some(match flag {
+            "--task" => "smnist",
+            "--model" => "mlp",
+            "--config" => "config.json",
+            "--out" => "runs/x",
+            "--hidden" => "7",
+            "--hidden2" => "9",
+            "--batch-size" => "32",
+            "--lr" => "0.5",
+            "--weight-decay" => "0.25",
+            "--seed" => "99",
+            "--threads" => "3",
+            "--weight-grad-block" => "16",
+            "--subset" => "100",
+            "--eval-subset" => "50",
+            "--view" => "permuted",
+            "--split" => "chacha8:5",
+            "--cell" => "head",
+            "--tau" => "fixed",
+            "--recurrence" => "spectral-norm",
+            "--fixed-point-system" => "legacy-diag-a",
+            "--fixed-point-solver" => "lu",
+            "--clip-norm" => "1.5",
+            "--observe-every" => "3",
+            "--observe-samples" => "11",
+            "--data-dir" => "elsewhere",
+            _ => return None,
+        })
+    }
+
+    fn parse(extra: &[&str]) -> TrainArgs {
+        let argv = std::iter::once("organics-train").chain(extra.iter().copied());
+        Cli::try_parse_from(argv).expect("valid flags").train
+    }
+
+    /// Every flag of `organics train` is either a run option or refused on `--resume`, and
+    /// every refused flag that is not one of the run-selecting ones (`--task`, `--model`,
+    /// `--config`, `--out`, `--overwrite`) changes a field of the config. A flag
+    /// added to `TrainArgs` without a sample value here fails this test, so it cannot be
+    /// silently ignored by `--resume`.
+    #[test]
+    fn every_config_flag_is_applied_and_refused_on_resume() {
+        let preset = serde_json::to_value(TrainConfig::preset(Task::Mnist, ModelKind::Organics))
+            .expect("preset serialises");
+        let selecting = ["--task", "--model", "--config", "--out", "--overwrite"];
+        let mut checked = 0;
+        for arg in Cli::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let flag = format!("--{long}");
+            if RUN_OPTIONS.contains(&flag.as_str()) {
+                continue;
+            }
+            let takes_value = arg.get_action().takes_values();
+            let mut argv = vec![flag.as_str()];
+            if takes_value {
+                let value = sample(&flag).unwrap_or_else(|| {
+                    panic!("{flag}: give it a sample value, and make --resume refuse it")
+                });
+                argv.push(value);
+            }
+            let a = parse(&argv);
+            assert_eq!(resume_conflicts(&a), vec![flag.as_str()], "{flag}");
+            if !selecting.contains(&flag.as_str()) {
+                // Not validated: a flag alone may not suit the preset (`--view permuted` on
+                // static MNIST); what counts here is that it reaches a field.
+                let mut cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
+                let o = overlay_flags(&a, &mut cfg);
+                assert!(o.error.is_none(), "{flag}: {:?}", o.error);
+                let cfg = serde_json::to_value(cfg).expect("config serialises");
+                assert_ne!(cfg, preset, "{flag} did not change the config");
+            }
+            checked += 1;
+        }
+        // 25 flags that take a value, and --overwrite.
+        assert_eq!(checked, 26);
+    }
+
+    #[test]
+    fn a_bad_value_still_names_every_given_flag() {
+        let a = parse(&["--view", "sideways", "--lr", "0.5"]);
+        let mut cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
+        let o = overlay_flags(&a, &mut cfg);
+        assert_eq!(o.given, ["--lr", "--view"]);
+        assert!(o.error.is_some(), "the bad --view was accepted");
+        assert_eq!(resume_conflicts(&a), ["--lr", "--view"]);
+    }
 }
