@@ -11,6 +11,10 @@
 //! - `train_step_baseline_isa_2t`: the same step with the element-wise loops on the build's
 //!   baseline instructions (SSE2) instead of the widest detected set (see `simd`).
 //!
+//! After each `train_step_*` line, a `# NAME phases` line splits the step's passes into its
+//! GEMM and element-wise phases (`organics_grad::phases`, from a few more steps with the
+//! timing on): the GEMMs against the roofline, the element-wise loops as the rest.
+//!
 //! Every thread computes with flush-to-zero on, as `organics train`'s do (organics-ftz).
 //! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
 //! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]
@@ -21,6 +25,7 @@ use organics_grad::bptt::train_step_flops;
 use organics_grad::cell::{CellDims, backward_step_flops, forward_step_flops};
 use organics_grad::linalg::{Beta, Trans, View, ViewMut, gemm};
 use organics_grad::optim::{AdamConfig, Optimizer};
+use organics_grad::phases::PhaseTiming;
 use organics_grad::simd::InstructionSet;
 use organics_grad::spectral_norm::PowerIteration;
 use organics_grad::{
@@ -237,6 +242,39 @@ fn main() {
         });
         let flops = train_step_flops(dims, CLASSES, STEPS, &chunk_rows(threads), checkpointing);
         println!("{name}: median_s={s:.4} gflops={:.1}", flops / s / 1e9);
+        // Where the time goes: a few more steps with the phases timed (the median above ran
+        // with timing off).
+        engine.set_phase_timing(PhaseTiming::On);
+        let timed = if quick { 1 } else { 3 };
+        pool.install(|| {
+            for _ in 0..timed {
+                engine
+                    .loss_and_grad(
+                        &mut model,
+                        &batch,
+                        &labels,
+                        PowerIteration::Update,
+                        &mut grads,
+                    )
+                    .expect("step");
+            }
+        });
+        let t = engine.take_phase_times();
+        engine.set_phase_timing(PhaseTiming::Off);
+        let per_step = |d: std::time::Duration| d.as_secs_f64() / timed as f64;
+        println!(
+            "# {name} phases (CPU s per step, summed over threads): GEMMs {:.4} (forward {:.4}, \
+             backward {:.4}, weight gradients {:.4}), element-wise {:.4} (forward {:.4}, \
+             backward {:.4}), other {:.4}",
+            per_step(t.gemm()),
+            per_step(t.forward_gemm),
+            per_step(t.backward_gemm),
+            per_step(t.weight_grad_gemm),
+            per_step(t.elementwise()),
+            per_step(t.forward_elementwise),
+            per_step(t.backward_elementwise),
+            per_step(t.other),
+        );
     }
 
     for (name, threads) in [("gemm_roofline_1t", 1), ("gemm_roofline_2t", 2)] {

@@ -42,6 +42,7 @@ use crate::cell::{
 use crate::error::GradError;
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::params::ParamSet;
+use crate::phases::{Phase, PhaseTimes, PhaseTiming};
 use crate::rnn::{OrganicsRnn, Prepared, SequenceBatch};
 use crate::scalar::Scalar;
 use crate::simd::InstructionSet;
@@ -240,6 +241,7 @@ pub(crate) fn ensure<S: Scalar>(v: &mut Vec<S>, len: usize) {
 #[derive(Debug, Default)]
 pub struct Bptt<S: Scalar> {
     config: BpttConfig,
+    timing: PhaseTiming,
     chunks: Vec<ChunkWork<S>>,
     prepared: Prepared<S>,
     total: Option<CellWeightGrads<S>>,
@@ -311,7 +313,27 @@ impl<S: Scalar> Bptt<S> {
             ch.start = i * batch / c;
             ch.rows = (i + 1) * batch / c - ch.start;
             ch.scratch.set_instruction_set(self.config.instruction_set);
+            ch.scratch.watch.set(self.timing);
         }
+    }
+
+    /// Switches the timing of the passes' phases on or off ([`crate::phases`]); off (the
+    /// default) reads no clock. Switching off drops the sums so far.
+    pub fn set_phase_timing(&mut self, timing: PhaseTiming) {
+        self.timing = timing;
+        for ch in &mut self.chunks {
+            ch.scratch.watch.set(timing);
+        }
+    }
+
+    /// The phase times of every pass since the last call (or since timing was switched on),
+    /// summed over chunks; zero while timing is off. The sums are then reset.
+    pub fn take_phase_times(&mut self) -> PhaseTimes {
+        let mut total = PhaseTimes::default();
+        for ch in &mut self.chunks {
+            total.add(&ch.scratch.watch.take());
+        }
+        total
     }
 
     /// One training forward and backward pass: optionally refines the spectral-norm vectors
@@ -469,6 +491,12 @@ impl<S: Scalar> Bptt<S> {
 
 impl<S: Scalar> ChunkWork<S> {
     fn run(&mut self, sh: &Shared<'_, S>, train: bool) {
+        self.scratch.watch.restart();
+        self.pass(sh, train);
+        self.scratch.watch.lap(Phase::Other);
+    }
+
+    fn pass(&mut self, sh: &Shared<'_, S>, train: bool) {
         let CellDims { n, m } = sh.w.dims;
         let rows = self.rows;
         let sw = cell::state_width(n);
@@ -639,7 +667,9 @@ impl<S: Scalar> ChunkWork<S> {
                         r: &self.blk_r[..r * n],
                         v: &self.blk_v[..r * n],
                     };
+                    self.scratch.watch.lap(Phase::Other);
                     cell::accumulate_weight_grads(sh.cfg, sh.w.dims, &block, grads);
+                    self.scratch.watch.lap(Phase::WeightGradGemm);
                 }
             }
         }

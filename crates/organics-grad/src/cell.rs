@@ -67,6 +67,7 @@
 //! of their previous values and the gates).
 
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
+use crate::phases::{Phase, Stopwatch};
 use crate::scalar::Scalar;
 use crate::simd::{InstructionSet, PREFETCH_ROWS, Prefetch, simd_kernel};
 use serde::{Deserialize, Serialize};
@@ -303,6 +304,8 @@ pub struct StepScratch<S> {
     v: Vec<S>,
     t: Vec<S>,
     isa: InstructionSet,
+    /// The phase timing of the steps run with this scratch (off unless the engine asks).
+    pub(crate) watch: Stopwatch,
 }
 
 impl<S: Scalar> StepScratch<S> {
@@ -422,11 +425,19 @@ pub fn forward_step<S: Scalar>(
         "cell forward: buffer too short"
     );
     scratch.ensure(rows, n);
-    let StepScratch { p, r, v, isa, .. } = scratch;
+    let StepScratch {
+        p,
+        r,
+        v,
+        isa,
+        watch,
+        ..
+    } = scratch;
     let isa = *isa;
     let p = &mut p[..rows * 3 * n];
     let r = &mut r[..rows * n];
     let v = &mut v[..rows * n];
+    watch.lap(Phase::Other);
 
     // p = x wxᵀ: [z_pre | gx0 | gx1].
     gemm(
@@ -437,6 +448,7 @@ pub fn forward_step<S: Scalar>(
         View::new(w.wx, 3 * n, m),
         Trans::Yes,
     );
+    watch.lap(Phase::ForwardGemm);
     // r = ⌊y⌋, v = ⌊y⌋² ⌊a⌋.
     isa.dispatch(RectifiedRows {
         rows,
@@ -446,6 +458,7 @@ pub fn forward_step<S: Scalar>(
         r,
         v,
     });
+    watch.lap(Phase::ForwardElementwise);
     // ŷ (before the mask in the RectifyAfter variant).
     let wr_input = match cfg.recurrent {
         RecurrentDrive::RectifyBefore => View::new(r, rows, n),
@@ -482,6 +495,7 @@ pub fn forward_step<S: Scalar>(
     let sig2 = &w.sigma2[..n];
     let z_floor: S = rect_floor(cfg.input == InputDrive::Rectified);
     let yh_floor: S = rect_floor(cfg.recurrent == RecurrentDrive::RectifyAfter);
+    watch.lap(Phase::ForwardGemm);
     isa.dispatch(ForwardRows {
         rows,
         n,
@@ -499,6 +513,7 @@ pub fn forward_step<S: Scalar>(
         z_floor,
         yh_floor,
     });
+    watch.lap(Phase::ForwardElementwise);
 }
 
 simd_kernel! {
@@ -736,12 +751,18 @@ pub fn backward_step<S: Scalar>(
     );
     scratch.ensure(rows, n);
     let StepScratch {
-        p, t, v: t2, isa, ..
+        p,
+        t,
+        v: t2,
+        isa,
+        watch,
+        ..
     } = scratch;
     let isa = *isa;
     let p = &mut p[..rows * 3 * n];
     let t = &mut t[..rows * n];
     let t2 = &mut t2[..rows * n];
+    watch.lap(Phase::Other);
     gemm(
         ViewMut::new(p, rows, 3 * n),
         Beta::Overwrite,
@@ -757,6 +778,7 @@ pub fn backward_step<S: Scalar>(
     let dsig2 = &mut dsigma2[..n];
     let z_floor: S = rect_floor(cfg.input == InputDrive::Rectified);
     let yh_floor: S = rect_floor(cfg.recurrent == RecurrentDrive::RectifyAfter);
+    watch.lap(Phase::BackwardGemm);
     isa.dispatch(BackwardRows {
         rows,
         n,
@@ -785,6 +807,7 @@ pub fn backward_step<S: Scalar>(
         z_floor,
         yh_floor,
     });
+    watch.lap(Phase::BackwardElementwise);
 
     // [ȳ ā] += ḡ wg.
     gemm(
@@ -826,6 +849,7 @@ pub fn backward_step<S: Scalar>(
         View::new(w.w, n, n),
         Trans::No,
     );
+    watch.lap(Phase::BackwardGemm);
     isa.dispatch(GemmTermRows {
         rows,
         n,
@@ -835,6 +859,7 @@ pub fn backward_step<S: Scalar>(
         t,
         t2,
     });
+    watch.lap(Phase::BackwardElementwise);
     if let Some(dx) = dx {
         gemm(
             ViewMut::new(dx, rows, m),
@@ -844,6 +869,7 @@ pub fn backward_step<S: Scalar>(
             View::new(w.wx, 3 * n, m),
             Trans::No,
         );
+        watch.lap(Phase::BackwardGemm);
     }
 }
 

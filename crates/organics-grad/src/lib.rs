@@ -21,6 +21,7 @@
 //! | [`init`] | the seeded initialisers of every model (PyTorch's defaults, in `f32`) |
 //! | [`rnn`] | the ORGaNICs RNN classifier (sMNIST), its initialisation and tape recording |
 //! | [`bptt`] | BPTT with checkpointing and batch-parallel chunks ([`Bptt`]) |
+//! | [`phases`] | where a BPTT step's time goes: GEMM and element-wise phases ([`phases::PhaseTimes`]) |
 //! | [`recurrent_cell`] | the element-wise LSTM and tanh-RNN cells and their hand-derived VJPs |
 //! | [`recurrent`] | the LSTM / tanh-RNN baselines and their BPTT engine ([`RecurrentBptt`]) |
 //! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
@@ -78,6 +79,7 @@ pub mod linalg;
 pub mod loss;
 pub mod optim;
 pub mod params;
+pub mod phases;
 pub mod recurrent;
 pub mod recurrent_cell;
 pub mod rnn;

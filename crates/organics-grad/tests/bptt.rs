@@ -239,6 +239,44 @@ fn instruction_set_does_not_change_gradients() {
     }
 }
 
+/// Timing the phases changes no value, charges time to every GEMM and element-wise phase of
+/// a training pass (with and without checkpointing), and charges nothing while off.
+#[test]
+fn phase_timing_changes_no_value_and_covers_every_phase() {
+    use organics_grad::phases::{Phase, PhaseTimes, PhaseTiming};
+    for checkpointing in [Checkpointing::None, Checkpointing::Every(4)] {
+        let mut p = problem(60, 6, 2, 11, 5, 0);
+        let mut e = engine(checkpointing, 2, 3);
+        let (l0, g0) = engine_grads(&mut p, &mut e);
+        assert_eq!(
+            e.take_phase_times(),
+            PhaseTimes::default(),
+            "timing is off by default"
+        );
+
+        e.set_phase_timing(PhaseTiming::On);
+        let (l1, g1) = engine_grads(&mut p, &mut e);
+        assert_eq!(l0.to_bits(), l1.to_bits());
+        assert_eq!(g0, g1);
+        let t = e.take_phase_times();
+        for phase in Phase::ALL {
+            if phase != Phase::Other {
+                assert!(t.get(phase).as_nanos() > 0, "{phase:?} not charged: {t:?}");
+            }
+        }
+        assert_eq!(
+            e.take_phase_times(),
+            PhaseTimes::default(),
+            "take resets the sums"
+        );
+
+        e.set_phase_timing(PhaseTiming::Off);
+        let (l2, g2) = engine_grads(&mut p, &mut e);
+        assert_eq!((l0.to_bits(), &g0), (l2.to_bits(), &g2));
+        assert_eq!(e.take_phase_times(), PhaseTimes::default());
+    }
+}
+
 /// For a fixed chunk count the result is bitwise independent of the thread count; a
 /// different chunk count changes only the summation order.
 #[test]
