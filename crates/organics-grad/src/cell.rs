@@ -69,7 +69,7 @@
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::phases::{Phase, Stopwatch};
 use crate::scalar::Scalar;
-use crate::simd::{InstructionSet, PREFETCH_ROWS, Prefetch, simd_kernel};
+use crate::simd::{InstructionSet, PREFETCH_ROWS, Prefetch, STORE_PREFETCH_ROWS, simd_kernel};
 use serde::{Deserialize, Serialize};
 
 /// Whether the input drive is rectified: `z = W_zx x` or `z = ⌊W_zx x⌋`.
@@ -531,6 +531,11 @@ simd_kernel! {
 
 simd_kernel! {
     /// The element-wise part of [`forward_step`] for every row.
+    ///
+    /// The next state's rows go to memory that no recent step touched (the stored states of a
+    /// training pass), four interleaved runs of `n` values per row. Each store waits for its
+    /// line to be read first, so the loop asks for the next row's lines
+    /// [`STORE_PREFETCH_ROWS`] ahead.
     ForwardRows<'a> {
         rows: usize, n: usize, sw: usize, cw: usize,
         state: &'a [S], next: &'a mut [S], cache: &'a mut [S], p: &'a [S],
@@ -538,7 +543,12 @@ simd_kernel! {
         z_floor: S, yh_floor: S,
     }
     {
+        let pf = Prefetch::new();
         for b in 0..rows {
+            let ahead = b + STORE_PREFETCH_ROWS;
+            if ahead < rows {
+                pf.lines(&next[ahead * sw..(ahead + 1) * sw]);
+            }
             let (y, a, b0, b1) = split4(&state[b * sw..(b + 1) * sw], n);
             let (ny, na, nb0, nb1) = split4_mut(&mut next[b * sw..(b + 1) * sw], n);
             let (yh, u, s0, s1) = split4_mut(&mut cache[b * cw..(b + 1) * cw], n);

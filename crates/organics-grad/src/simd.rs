@@ -31,7 +31,8 @@
 //! (`prefetcht0` through pulp's safe SSE wrapper; nothing on other architectures). It changes
 //! no value. The cell's backward loop uses it for the stored states and caches, whose rows
 //! the hardware prefetcher does not follow (docs/performance.md, "sMNIST step: prefetching
-//! the stored states").
+//! the stored states"), and its forward loop for the rows of the next state it is about to
+//! write, whose lines a store must read first.
 
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +118,11 @@ pub(crate) use simd_kernel;
 /// [`crate::recurrent_cell`]) prefetch their stored rows (docs/performance.md, "sMNIST step:
 /// prefetching the stored states": 2, 4 and 8 measured the same).
 pub(crate) const PREFETCH_ROWS: usize = 4;
+
+/// How many rows ahead the cell's forward loop prefetches the rows it will write
+/// (docs/performance.md, "sMNIST step: where the rest of the time goes": 1 measured best, 2
+/// and 3 in between, 0 slowest).
+pub(crate) const STORE_PREFETCH_ROWS: usize = 1;
 
 /// Software prefetch of the rows a loop will read next: a hint that changes no value and cannot
 /// fault. On x86-64 it issues `prefetcht0` (through pulp's safe wrapper) for every 64-byte
