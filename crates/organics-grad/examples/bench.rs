@@ -11,6 +11,10 @@
 //! - `train_step_baseline_isa_2t`: the same step with the element-wise loops on the build's
 //!   baseline instructions (SSE2) instead of the widest detected set (see `simd`).
 //!
+//! `train_step_Nt` and `gemm_roofline_Nt` run alternately, repetition by repetition, when
+//! both are asked for, so that a drift of the machine's speed falls on the step and its
+//! ceiling alike.
+//!
 //! After each `train_step_*` line, a `# NAME phases` line splits the step's passes into its
 //! GEMM and element-wise phases (`organics_grad::phases`, from a few more steps with the
 //! timing on): the GEMMs against the roofline, the element-wise loops as the rest.
@@ -70,6 +74,73 @@ struct Gemms {
     a: Vec<f32>,
     b: Vec<f32>,
     c: Vec<f32>,
+}
+
+/// The roofline of a step on `threads` threads: one chunk of GEMMs per thread.
+struct Roofline {
+    rows: Vec<usize>,
+    bufs: Vec<Gemms>,
+    forward_passes: usize,
+    block: usize,
+}
+
+impl Roofline {
+    fn new(threads: usize, forward_passes: usize, block: usize) -> Self {
+        let rows = chunk_rows(threads);
+        let big = 4 * HIDDEN * block * BATCH;
+        let bufs = rows
+            .iter()
+            .map(|_| Gemms {
+                a: vec![0.5; big],
+                b: vec![0.25; big],
+                c: vec![0.0; 4 * HIDDEN * 4 * HIDDEN.max(BATCH)],
+            })
+            .collect();
+        Self {
+            rows,
+            bufs,
+            forward_passes,
+            block,
+        }
+    }
+
+    /// Runs every chunk's GEMMs, one chunk per thread of the current pool.
+    fn run(&mut self) {
+        let (passes, block) = (self.forward_passes, self.block);
+        self.bufs
+            .par_iter_mut()
+            .zip(&self.rows)
+            .for_each(|(g, &r)| roofline_chunk(g, r, passes, block));
+    }
+
+    fn flops(&self, dims: CellDims) -> f64 {
+        self.rows
+            .iter()
+            .map(|&r| {
+                STEPS as f64
+                    * (self.forward_passes as f64 * forward_step_flops(dims, r)
+                        + backward_step_flops(dims, r))
+            })
+            .sum()
+    }
+}
+
+/// Medians of `a` and `b` timed alternately, repetition by repetition, after one warm-up run
+/// of each: a drift of the machine's speed falls on both alike.
+fn time_interleaved<A: FnMut(), B: FnMut()>(reps: usize, mut a: A, mut b: B) -> (f64, f64) {
+    a();
+    b();
+    let timed = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let (mut ta, mut tb) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    for _ in 0..reps {
+        ta.push(timed(&mut a));
+        tb.push(timed(&mut b));
+    }
+    (median(ta), median(tb))
 }
 
 /// The GEMMs of one chunk's training step: per time step the forward products (twice when
@@ -176,6 +247,8 @@ fn main() {
         InstructionSet::detected_name()
     );
     println!("# weight-gradient block: {block} steps");
+    // Rooflines already measured beside their step.
+    let mut done: Vec<String> = Vec::new();
     for (name, threads, saturated, isa) in [
         ("train_step_1t", 1, false, InstructionSet::Detect),
         ("train_step_2t", 2, false, InstructionSet::Detect),
@@ -226,22 +299,38 @@ fn main() {
             instruction_set: isa,
         })
         .expect("engine");
-        let s = pool.install(|| {
-            time(reps, || {
-                engine
-                    .loss_and_grad(
-                        &mut model,
-                        &batch,
-                        &labels,
-                        PowerIteration::Update,
-                        &mut grads,
-                    )
-                    .expect("step");
-                opt.step(&mut model.params, &grads, 0.01).expect("adam");
-            })
+        let mut step = || {
+            engine
+                .loss_and_grad(
+                    &mut model,
+                    &batch,
+                    &labels,
+                    PowerIteration::Update,
+                    &mut grads,
+                )
+                .expect("step");
+            opt.step(&mut model.params, &grads, 0.01).expect("adam");
+        };
+        // The plain steps run interleaved with their roofline, when it is asked for too.
+        let roof_name = format!("gemm_roofline_{threads}t");
+        let mut roof = (!saturated && isa == InstructionSet::Detect && roof_name.contains(&only))
+            .then(|| Roofline::new(threads, forward_passes, block));
+        let (s, roof_s) = pool.install(|| match roof.as_mut() {
+            Some(r) => {
+                let (s, rs) = time_interleaved(reps, &mut step, || r.run());
+                (s, Some(rs))
+            }
+            None => (time(reps, step), None),
         });
         let flops = train_step_flops(dims, CLASSES, STEPS, &chunk_rows(threads), checkpointing);
         println!("{name}: median_s={s:.4} gflops={:.1}", flops / s / 1e9);
+        if let (Some(r), Some(rs)) = (&roof, roof_s) {
+            println!(
+                "{roof_name}: median_s={rs:.4} gflops={:.1}",
+                r.flops(dims) / rs / 1e9
+            );
+            done.push(roof_name);
+        }
         // Where the time goes: a few more steps with the phases timed (the median above ran
         // with timing off).
         engine.set_phase_timing(PhaseTiming::On);
@@ -278,7 +367,7 @@ fn main() {
     }
 
     for (name, threads) in [("gemm_roofline_1t", 1), ("gemm_roofline_2t", 2)] {
-        if !name.contains(&only) {
+        if !name.contains(&only) || done.iter().any(|d| d == name) {
             continue;
         }
         let pool = rayon::ThreadPoolBuilder::new()
@@ -288,31 +377,11 @@ fn main() {
             })
             .build()
             .expect("thread pool");
-        let rows = chunk_rows(threads);
-        let big = 4 * HIDDEN * block * BATCH;
-        let mut bufs: Vec<Gemms> = rows
-            .iter()
-            .map(|_| Gemms {
-                a: vec![0.5; big],
-                b: vec![0.25; big],
-                c: vec![0.0; 4 * HIDDEN * 4 * HIDDEN.max(BATCH)],
-            })
-            .collect();
-        let s = pool.install(|| {
-            time(reps, || {
-                bufs.par_iter_mut()
-                    .zip(&rows)
-                    .for_each(|(g, &r)| roofline_chunk(g, r, forward_passes, block))
-            })
-        });
-        let flops: f64 = rows
-            .iter()
-            .map(|&r| {
-                STEPS as f64
-                    * (forward_passes as f64 * forward_step_flops(dims, r)
-                        + backward_step_flops(dims, r))
-            })
-            .sum();
-        println!("{name}: median_s={s:.4} gflops={:.1}", flops / s / 1e9);
+        let mut roof = Roofline::new(threads, forward_passes, block);
+        let s = pool.install(|| time(reps, || roof.run()));
+        println!(
+            "{name}: median_s={s:.4} gflops={:.1}",
+            roof.flops(dims) / s / 1e9
+        );
     }
 }
