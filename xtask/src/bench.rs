@@ -8,16 +8,44 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+/// What a benchmark line measures besides its time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// Achieved GFLOP/s (`gflops=`): a step or a roofline.
+    Gflops(f64),
+    /// Achieved GB/s (`gbps=`): a pass bound by memory traffic.
+    Gbps(f64),
+}
+
 /// One parsed benchmark line.
 #[derive(Debug, Clone, Copy)]
 pub struct Line {
     /// Median seconds.
     pub median_s: f64,
-    /// Achieved GFLOP/s.
-    pub gflops: f64,
+    /// Its rate.
+    pub rate: Rate,
 }
 
-/// Parse `NAME: median_s=X gflops=Y` lines; other lines are ignored.
+impl Line {
+    /// Achieved GFLOP/s, for a line that counts floating-point operations.
+    pub fn gflops(&self) -> Option<f64> {
+        match self.rate {
+            Rate::Gflops(g) => Some(g),
+            Rate::Gbps(_) => None,
+        }
+    }
+
+    /// The line as the report prints it.
+    fn show(&self, name: &str) -> String {
+        match self.rate {
+            Rate::Gflops(g) => format!("{name}: median_s={:.6} gflops={g:.2}", self.median_s),
+            Rate::Gbps(b) => format!("{name}: median_s={:.6} gbps={b:.2}", self.median_s),
+        }
+    }
+}
+
+/// Parse `NAME: median_s=X gflops=Y` and `NAME: median_s=X gbps=Y` lines; other lines are
+/// ignored.
 pub fn parse(text: &str) -> BTreeMap<String, Line> {
     let mut out = BTreeMap::new();
     for l in text.lines() {
@@ -25,16 +53,17 @@ pub fn parse(text: &str) -> BTreeMap<String, Line> {
             continue;
         };
         let mut median = None;
-        let mut gflops = None;
+        let mut rate = None;
         for kv in rest.split_whitespace() {
             match kv.split_once('=') {
                 Some(("median_s", v)) => median = v.parse().ok(),
-                Some(("gflops", v)) => gflops = v.parse().ok(),
+                Some(("gflops", v)) => rate = v.parse().ok().map(Rate::Gflops),
+                Some(("gbps", v)) => rate = v.parse().ok().map(Rate::Gbps),
                 _ => {}
             }
         }
-        if let (Some(median_s), Some(gflops)) = (median, gflops) {
-            out.insert(name.trim().to_string(), Line { median_s, gflops });
+        if let (Some(median_s), Some(rate)) = (median, rate) {
+            out.insert(name.trim().to_string(), Line { median_s, rate });
         }
     }
     out
@@ -87,7 +116,7 @@ fn reference(
     }
     let parsed = parse(&text);
     for (name, l) in &parsed {
-        println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
+        println!("{}", l.show(name));
     }
     Ok(Some(parsed))
 }
@@ -165,6 +194,109 @@ fn this_cpu() -> String {
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     describe_cpu(&cpuinfo, &caches, threads)
+}
+
+/// A step, its GEMM roofline, and a pass that the step makes besides its GEMMs and that no
+/// implementation of the same training can skip: the memory traffic of the states BPTT
+/// stores, or Adam's update. The two run one after the other on the same cores, so
+/// `roofline + floor` bounds the step's time from below, more tightly than the roofline.
+#[derive(Debug, Clone, Copy)]
+struct Floor {
+    step: &'static str,
+    roofline: &'static str,
+    floor: &'static str,
+    /// What the floor line measures, in words.
+    what: &'static str,
+    /// The speed-up targets over the references (`prefix`, target), for [`print_ceilings`].
+    targets: &'static [(&'static str, f64)],
+}
+
+/// The step must stay within `1/0.85 − 1` of its roofline beyond the GEMMs to meet the
+/// 85 % target: the share of the roofline's time left for everything else.
+const ROOFLINE_TARGET: f64 = 0.85;
+
+const FLOORS: &[Floor] = &[
+    Floor {
+        step: "train_step_1t",
+        roofline: "gemm_roofline_1t",
+        floor: "state_traffic_1t",
+        what: "the stored states' memory traffic",
+        targets: &[("torch", 8.0), ("jax", 5.0)],
+    },
+    Floor {
+        step: "train_step_2t",
+        roofline: "gemm_roofline_2t",
+        floor: "state_traffic_2t",
+        what: "the stored states' memory traffic",
+        targets: &[("torch", 8.0), ("jax", 5.0)],
+    },
+    Floor {
+        step: "static_step_early",
+        roofline: "static_gemm_roofline",
+        floor: "static_adam",
+        what: "Adam's update",
+        targets: &[("torch", 2.0)],
+    },
+];
+
+impl Floor {
+    /// The floor against the room the 85 % target leaves, and the step against roofline plus
+    /// floor, as two report lines (`None` when a line is missing).
+    fn report(&self, lines: &BTreeMap<String, Line>) -> Option<String> {
+        let (s, r, f) = (
+            lines.get(self.step)?.median_s,
+            lines.get(self.roofline)?.median_s,
+            lines.get(self.floor)?.median_s,
+        );
+        let room = 1.0 / ROOFLINE_TARGET - 1.0;
+        Some(format!(
+            "ratio {floor}/{roof}: {:.1} % ({what}, with nothing else; the {:.0} % target leaves \
+             the step {:.1} % of its roofline beyond the GEMMs)\n\
+             ratio {step}/({roof} + {floor}): {:.1} % (the GEMMs and {what} alone, one after the \
+             other)",
+            100.0 * f / r,
+            100.0 * ROOFLINE_TARGET,
+            100.0 * room,
+            100.0 * (r + f) / s,
+            floor = self.floor,
+            roof = self.roofline,
+            step = self.step,
+            what = self.what,
+        ))
+    }
+
+    /// The largest speed-up over `prefix`'s step that a step of these GEMMs could reach, and
+    /// one that also makes this floor's pass (`None` without the lines or a target).
+    fn ceiling(
+        &self,
+        prefix: &str,
+        ours: &BTreeMap<String, Line>,
+        theirs: &BTreeMap<String, Line>,
+    ) -> Option<String> {
+        let &(_, target) = self.targets.iter().find(|(p, _)| *p == prefix)?;
+        let t = theirs.get(&format!("{prefix}_{}", self.step))?.median_s;
+        let (r, f) = (
+            ours.get(self.roofline)?.median_s,
+            ours.get(self.floor)?.median_s,
+        );
+        Some(format!(
+            "ceiling {prefix}/organics {}: {:.2}x for a step of its GEMMs alone, {:.2}x with {} \
+             too (target {target}x)",
+            self.step,
+            t / r,
+            t / (r + f),
+            self.what,
+        ))
+    }
+}
+
+/// The ceilings of the speed-up targets over `prefix`'s steps (see [`Floor::ceiling`]).
+fn print_ceilings(prefix: &str, ours: &BTreeMap<String, Line>, theirs: &BTreeMap<String, Line>) {
+    for floor in FLOORS {
+        if let Some(text) = floor.ceiling(prefix, ours, theirs) {
+            println!("{text}");
+        }
+    }
 }
 
 /// Ratios of median times printed after the lines: numerator, denominator, what it shows.
@@ -267,14 +399,20 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
         println!("{note}");
     }
     for (name, l) in &lines {
-        println!("{name}: median_s={:.6} gflops={:.2}", l.median_s, l.gflops);
+        println!("{}", l.show(name));
     }
     for (step, roof) in ROOFLINES {
-        if let (Some(s), Some(r)) = (lines.get(*step), lines.get(*roof)) {
+        let get = |name: &str| lines.get(name).and_then(Line::gflops);
+        if let (Some(s), Some(r)) = (get(step), get(roof)) {
             println!(
                 "ratio {step}/{roof}: {:.1} % of the roofline (target at least 85)",
-                100.0 * s.gflops / r.gflops
+                100.0 * s / r
             );
+        }
+    }
+    for floor in FLOORS {
+        if let Some(text) = floor.report(&lines) {
+            println!("{text}");
         }
     }
     for (num, den, what) in RATIOS {
@@ -308,6 +446,7 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
                 &lines,
                 &tlines,
             );
+            print_ceilings("torch", &lines, &tlines);
         }
     }
     if jax {
@@ -323,6 +462,7 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
             quick,
         )? {
             print_ratios("jax", &["train_step_1t", "train_step_2t"], &lines, &jlines);
+            print_ceilings("jax", &lines, &jlines);
         }
     }
     Ok(())
@@ -338,7 +478,42 @@ mod tests {
             "warming up\ntrain_step_1t: median_s=0.5 gflops=120.5\nbad: median_s=x gflops=1\n",
         );
         assert_eq!(m.len(), 1);
-        assert!((m["train_step_1t"].gflops - 120.5).abs() < 1e-12);
+        assert_eq!(m["train_step_1t"].rate, Rate::Gflops(120.5));
+    }
+
+    #[test]
+    fn reads_traffic_lines_and_sets_the_floor_beside_the_roofline() {
+        let ours = parse(
+            "train_step_1t: median_s=1.0 gflops=100\n\
+             gemm_roofline_1t: median_s=0.8 gflops=125\n\
+             state_traffic_1t: median_s=0.1 gbps=16.4\n",
+        );
+        assert_eq!(ours["state_traffic_1t"].rate, Rate::Gbps(16.4));
+        assert_eq!(ours["state_traffic_1t"].gflops(), None);
+        let floor = &FLOORS[0];
+        let report = floor.report(&ours).expect("all three lines");
+        // 0.1 / 0.8 = 12.5 %; 1/0.85 - 1 = 17.6 %; (0.8 + 0.1) / 1.0 = 90.0 %.
+        assert!(
+            report.contains("ratio state_traffic_1t/gemm_roofline_1t: 12.5 %"),
+            "{report}"
+        );
+        assert!(report.contains("leaves the step 17.6 %"), "{report}");
+        assert!(
+            report.contains("ratio train_step_1t/(gemm_roofline_1t + state_traffic_1t): 90.0 %"),
+            "{report}"
+        );
+        // PyTorch at 4.5 s: 4.5 / 0.8 and 4.5 / 0.9.
+        let torch = parse("torch_train_step_1t: median_s=4.5 gflops=10\n");
+        let ceiling = floor
+            .ceiling("torch", &ours, &torch)
+            .expect("a torch target");
+        assert!(
+            ceiling.contains("5.62x for a step of its GEMMs alone, 5.00x with"),
+            "{ceiling}"
+        );
+        assert!(ceiling.contains("(target 8x)"), "{ceiling}");
+        assert!(floor.ceiling("numpy", &ours, &torch).is_none());
+        assert!(FLOORS[1].report(&ours).is_none());
     }
 
     #[test]

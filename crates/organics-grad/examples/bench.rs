@@ -9,11 +9,17 @@
 //! - `train_step_saturated_2t`: the same step from a "late-training" state with saturated
 //!   gates and tiny normalisation weights (the regime where subnormal floats appear);
 //! - `train_step_baseline_isa_2t`: the same step with the element-wise loops on the build's
-//!   baseline instructions (SSE2) instead of the widest detected set (see `simd`).
+//!   baseline instructions (SSE2) instead of the widest detected set (see `simd`);
+//! - `state_traffic_{1,2}t`: the step's unavoidable memory traffic with nothing else: every
+//!   state and cache row the step stores (`2 × 785 × 256 × 4n` values, 0.82 GB) written in
+//!   time order, then read back in reverse, as the forward and backward passes do, on the
+//!   same per-thread split (`GB/s` counts the bytes written and read). The stored states are
+//!   far larger than any cache, so each of their bytes crosses the memory bus twice whatever
+//!   the element-wise loops compute; `cargo xtask bench` sets this time beside the roofline.
 //!
-//! `train_step_Nt` and `gemm_roofline_Nt` run alternately, repetition by repetition, when
-//! both are asked for, so that a drift of the machine's speed falls on the step and its
-//! ceiling alike.
+//! `train_step_Nt`, `gemm_roofline_Nt` and `state_traffic_Nt` run alternately, repetition by
+//! repetition, when they are asked for together, so that a drift of the machine's speed falls
+//! on the step and its ceilings alike.
 //!
 //! After each `train_step_*` line, a `# NAME phases` line splits the step's passes into its
 //! GEMM and element-wise phases (`organics_grad::phases`, from a few more steps with the
@@ -21,6 +27,7 @@
 //!
 //! Every thread computes with flush-to-zero on, as `organics train`'s do (organics-ftz).
 //! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
+//! The traffic lines print `gbps=` (GB/s) instead of `gflops=`.
 //! Usage: `cargo run --release -p organics-grad --example bench [-- --quick] [--checkpoint K]
 //! [--only NAME] [--block K]` (`--block`: steps per weight-gradient GEMM, default 4, the
 //! engine's default; the roofline uses the same blocks).
@@ -125,6 +132,80 @@ impl Roofline {
     }
 }
 
+/// One chunk's stored rows: every state (`STEPS + 1` of them) and every cache (`STEPS`), each
+/// `rows × 4n`, as the engine stores them for the backward pass.
+struct Stored {
+    states: Vec<f32>,
+    caches: Vec<f32>,
+    /// What the forward sweep writes: one step's rows, small enough to stay in the L2.
+    source: Vec<f32>,
+}
+
+/// The stored states' memory traffic of a step on `threads` threads (`state_traffic_Nt`).
+struct StateTraffic {
+    chunks: Vec<Stored>,
+}
+
+impl StateTraffic {
+    fn new(threads: usize) -> Self {
+        let width = 4 * HIDDEN;
+        let chunks = chunk_rows(threads)
+            .into_iter()
+            .map(|rows| Stored {
+                states: vec![0.0; (STEPS + 1) * rows * width],
+                caches: vec![0.0; STEPS * rows * width],
+                source: (0..rows * width).map(|k| (k % 97) as f32).collect(),
+            })
+            .collect();
+        Self { chunks }
+    }
+
+    /// Writes every step's state and cache rows in time order, then reads them back from the
+    /// last step to the first, one chunk per thread of the current pool.
+    fn run(&mut self) {
+        self.chunks.par_iter_mut().for_each(|c| {
+            pulp::Arch::new().dispatch(|| traffic_chunk(c));
+        });
+    }
+
+    /// Bytes written and read per run.
+    fn bytes(&self) -> f64 {
+        let values: usize = self
+            .chunks
+            .iter()
+            .map(|c| c.states.len() + c.caches.len())
+            .sum();
+        2.0 * 4.0 * values as f64
+    }
+}
+
+/// One chunk's traffic: the forward sweep's stores of state `t + 1` and cache `t`, then the
+/// backward sweep's loads of state `t` and cache `t`, summed so that no load is dropped.
+#[inline(always)]
+fn traffic_chunk(c: &mut Stored) {
+    let len = c.source.len();
+    for t in 0..STEPS {
+        c.states[(t + 1) * len..(t + 2) * len].copy_from_slice(&c.source);
+        c.caches[t * len..(t + 1) * len].copy_from_slice(&c.source);
+    }
+    // Sixteen partial sums: a loop the compiler vectorises, so that the loads, not the
+    // additions' latency, set its speed.
+    let mut acc = [0.0f32; 16];
+    for t in (0..STEPS).rev() {
+        for rows in [
+            &c.states[t * len..(t + 1) * len],
+            &c.caches[t * len..(t + 1) * len],
+        ] {
+            for chunk in rows.chunks_exact(16) {
+                for (a, &x) in acc.iter_mut().zip(chunk) {
+                    *a += x;
+                }
+            }
+        }
+    }
+    std::hint::black_box(acc);
+}
+
 /// One forward and backward pass of the step (spectral-norm vectors updated, as in training).
 fn grad_pass(
     engine: &mut Bptt<f32>,
@@ -138,22 +219,21 @@ fn grad_pass(
         .expect("step");
 }
 
-/// Medians of `a` and `b` timed alternately, repetition by repetition, after one warm-up run
-/// of each: a drift of the machine's speed falls on both alike.
-fn time_interleaved<A: FnMut(), B: FnMut()>(reps: usize, mut a: A, mut b: B) -> (f64, f64) {
-    a();
-    b();
-    let timed = |f: &mut dyn FnMut()| {
-        let t = Instant::now();
+/// Medians of `runs` timed in turn, repetition by repetition, after one warm-up run of
+/// each: a drift of the machine's speed falls on all of them alike.
+fn time_interleaved(reps: usize, runs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    for f in runs.iter_mut() {
         f();
-        t.elapsed().as_secs_f64()
-    };
-    let (mut ta, mut tb) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
-    for _ in 0..reps {
-        ta.push(timed(&mut a));
-        tb.push(timed(&mut b));
     }
-    (median(ta), median(tb))
+    let mut times = vec![Vec::with_capacity(reps); runs.len()];
+    for _ in 0..reps {
+        for (f, t) in runs.iter_mut().zip(&mut times) {
+            let start = Instant::now();
+            f();
+            t.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.into_iter().map(median).collect()
 }
 
 /// The GEMMs of one chunk's training step: per time step the forward products (twice when
@@ -316,25 +396,46 @@ fn main() {
             grad_pass(&mut engine, &mut model, &batch, &labels, &mut grads);
             opt.step(&mut model.params, &grads, 0.01).expect("adam");
         };
-        // The plain steps run interleaved with their roofline, when it is asked for too.
+        // The plain steps run interleaved with their ceilings (the roofline, and the stored
+        // states' traffic when every state is stored), when those are asked for too.
+        let plain = !saturated && isa == InstructionSet::Detect;
         let roof_name = format!("gemm_roofline_{threads}t");
-        let mut roof = (!saturated && isa == InstructionSet::Detect && roof_name.contains(&only))
+        let traffic_name = format!("state_traffic_{threads}t");
+        let mut roof = (plain && roof_name.contains(&only))
             .then(|| Roofline::new(threads, forward_passes, block));
-        let (s, roof_s) = pool.install(|| match roof.as_mut() {
-            Some(r) => {
-                let (s, rs) = time_interleaved(reps, &mut step, || r.run());
-                (s, Some(rs))
+        let mut traffic = (plain && forward_passes == 1 && traffic_name.contains(&only))
+            .then(|| StateTraffic::new(threads));
+        let medians = pool.install(|| {
+            let mut runs: Vec<&mut dyn FnMut()> = vec![&mut step];
+            let mut roof_run = roof.as_mut().map(|r| move || r.run());
+            let mut traffic_run = traffic.as_mut().map(|t| move || t.run());
+            if let Some(f) = roof_run.as_mut() {
+                runs.push(f);
             }
-            None => (time(reps, step), None),
+            if let Some(f) = traffic_run.as_mut() {
+                runs.push(f);
+            }
+            time_interleaved(reps, &mut runs)
         });
+        let mut medians = medians.into_iter();
+        let s = medians.next().expect("the step's median");
         let flops = train_step_flops(dims, CLASSES, STEPS, &chunk_rows(threads), checkpointing);
         println!("{name}: median_s={s:.4} gflops={:.1}", flops / s / 1e9);
-        if let (Some(r), Some(rs)) = (&roof, roof_s) {
+        if let Some(r) = &roof {
+            let rs = medians.next().expect("the roofline's median");
             println!(
                 "{roof_name}: median_s={rs:.4} gflops={:.1}",
                 r.flops(dims) / rs / 1e9
             );
             done.push(roof_name);
+        }
+        if let Some(t) = &traffic {
+            let ts = medians.next().expect("the traffic's median");
+            println!(
+                "{traffic_name}: median_s={ts:.4} gbps={:.1}",
+                t.bytes() / ts / 1e9
+            );
+            done.push(traffic_name);
         }
         // Where the time goes: a few more steps with the phases timed (the median above ran
         // with timing off).
@@ -379,6 +480,21 @@ fn main() {
         println!(
             "{name}: median_s={s:.4} gflops={:.1}",
             roof.flops(dims) / s / 1e9
+        );
+    }
+    for (name, threads) in [("state_traffic_1t", 1), ("state_traffic_2t", 2)] {
+        if !name.contains(&only) || done.iter().any(|d| d == name) || forward_passes > 1 {
+            continue;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        let mut traffic = StateTraffic::new(threads);
+        let s = pool.install(|| time(reps, || traffic.run()));
+        println!(
+            "{name}: median_s={s:.4} gbps={:.1}",
+            traffic.bytes() / s / 1e9
         );
     }
 }

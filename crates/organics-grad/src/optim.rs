@@ -42,6 +42,9 @@ use serde::{Deserialize, Serialize};
 /// far more than handing it to a thread, small enough that a large weight matrix splits.
 const PARALLEL_BLOCK: usize = 1 << 15;
 
+/// One block of Adam's update: parameters, gradient, first and second moments.
+type Block<'a, S> = (&'a mut [S], &'a [S], &'a mut [S], &'a mut [S]);
+
 /// How Adam applies weight decay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WeightDecay {
@@ -210,46 +213,49 @@ impl<S: Scalar> Optimizer<S> {
                 let eps = S::from_f64(c.eps);
                 let wd = S::from_f64(c.weight_decay);
                 let decay = S::ONE - S::from_f64(lr * c.weight_decay);
-                for (((p, g), mm), vv) in params
+                let coef = AdamCoefficients {
+                    wd,
+                    decay,
+                    ob1,
+                    b2,
+                    ob2,
+                    sqrt_bc2,
+                    eps,
+                    step_size,
+                };
+                let kind = c.decay;
+                let update = |(p, g, m, v): Block<'_, S>| {
+                    isa.dispatch(AdamUpdate {
+                        p,
+                        g,
+                        m,
+                        v,
+                        kind,
+                        coef,
+                    });
+                };
+                // Element-wise, so the blocks give the same results to the bit on any thread:
+                // across the pool when called on one of its workers, else here. Every tensor's
+                // blocks go to the pool together, so that small tensors run beside the large
+                // ones instead of each waiting for the previous tensor's blocks.
+                let blocks = params
                     .tensors_mut()
                     .iter_mut()
                     .zip(grads.tensors())
                     .zip(m.tensors_mut())
                     .zip(v.tensors_mut())
-                {
-                    let (p, g, m, v) = (&mut p.data[..], &g.data[..], &mut mm.data, &mut vv.data);
-                    let coef = AdamCoefficients {
-                        wd,
-                        decay,
-                        ob1,
-                        b2,
-                        ob2,
-                        sqrt_bc2,
-                        eps,
-                        step_size,
-                    };
-                    let kind = c.decay;
-                    let update = |p: &mut [S], g: &[S], m: &mut [S], v: &mut [S]| {
-                        isa.dispatch(AdamUpdate {
-                            p,
-                            g,
-                            m,
-                            v,
-                            kind,
-                            coef,
-                        });
-                    };
-                    // Element-wise, so the blocks give the same results to the bit on any
-                    // thread: across the pool when called on one of its workers, else here.
-                    if rayon::current_thread_index().is_some() {
-                        p.par_chunks_mut(PARALLEL_BLOCK)
-                            .zip(g.par_chunks(PARALLEL_BLOCK))
-                            .zip(m.par_chunks_mut(PARALLEL_BLOCK))
-                            .zip(v.par_chunks_mut(PARALLEL_BLOCK))
-                            .for_each(|(((p, g), m), v)| update(p, g, m, v));
-                    } else {
-                        update(p, g, m, v);
-                    }
+                    .flat_map(|(((p, g), m), v)| {
+                        p.data
+                            .chunks_mut(PARALLEL_BLOCK)
+                            .zip(g.data.chunks(PARALLEL_BLOCK))
+                            .zip(m.data.chunks_mut(PARALLEL_BLOCK))
+                            .zip(v.data.chunks_mut(PARALLEL_BLOCK))
+                            .map(|(((p, g), m), v)| (p, g, m, v))
+                    });
+                if rayon::current_thread_index().is_some() {
+                    blocks.collect::<Vec<_>>().into_par_iter().for_each(update);
+                } else {
+                    blocks.for_each(update);
                 }
             }
             Self::Sgd {
@@ -394,6 +400,83 @@ mod tests {
         let mut gs = ParamSet::new();
         gs.push("w", 1, 1, vec![g]);
         (p, gs)
+    }
+
+    #[test]
+    fn adam_on_a_pool_matches_each_tensor_stepped_alone_bitwise() {
+        // Tensors around the parallel block's size, so that blocks of several tensors (and a
+        // tensor's last, partial block) are in flight together. Each tensor stepped alone, off
+        // any pool, is the reference: a block paired with another tensor's gradient or moments,
+        // or a block skipped, changes its bits.
+        use rand::{RngExt, SeedableRng};
+        let sizes = [3, PARALLEL_BLOCK + 5, 1, 2 * PARALLEL_BLOCK, 70_000];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut random = |len: usize, scale: f32| -> Vec<f32> {
+            (0..len)
+                .map(|_| scale * (rng.random::<f32>() - 0.5))
+                .collect()
+        };
+        let (mut params, mut grads) = (ParamSet::new(), ParamSet::new());
+        for (k, &len) in sizes.iter().enumerate() {
+            params.push(&format!("p{k}"), len, 1, random(len, 2.0));
+            grads.push(&format!("p{k}"), len, 1, random(len, 0.1));
+        }
+        let config = AdamConfig::default();
+        let steps = 2;
+        let run = |threads: Option<usize>| {
+            let mut p = params.clone();
+            let mut opt = Optimizer::adam(config, &p);
+            let mut go = || {
+                for _ in 0..steps {
+                    opt.step(&mut p, &grads, 0.01).unwrap();
+                }
+            };
+            match threads {
+                Some(n) => rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .unwrap()
+                    .install(go),
+                None => go(),
+            }
+            let Optimizer::Adam { m, v, .. } = opt else {
+                unreachable!("built as Adam")
+            };
+            (p, m, v)
+        };
+        let bits = |set: &ParamSet<f32>| -> Vec<Vec<u32>> {
+            set.tensors()
+                .iter()
+                .map(|t| t.data.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        // The reference: every tensor in a set of its own, stepped off the pool.
+        let mut alone = [vec![], vec![], vec![]];
+        for (p, g) in params.tensors().iter().zip(grads.tensors()) {
+            let (mut ps, mut gs) = (ParamSet::new(), ParamSet::new());
+            ps.push(&p.name, p.data.len(), 1, p.data.clone());
+            gs.push(&g.name, g.data.len(), 1, g.data.clone());
+            let mut opt = Optimizer::adam(config, &ps);
+            for _ in 0..steps {
+                opt.step(&mut ps, &gs, 0.01).unwrap();
+            }
+            let Optimizer::Adam { m, v, .. } = opt else {
+                unreachable!("built as Adam")
+            };
+            for (out, set) in alone.iter_mut().zip([&ps, &m, &v]) {
+                out.extend(bits(set));
+            }
+        }
+        for threads in [None, Some(1), Some(2), Some(3)] {
+            let (p, m, v) = run(threads);
+            for (what, got, want) in [
+                ("params", &p, &alone[0]),
+                ("m", &m, &alone[1]),
+                ("v", &v, &alone[2]),
+            ] {
+                assert!(&bits(got) == want, "{what} differ on {threads:?} threads");
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //!   gradual underflow, i.e. what the flush mode saves on this CPU;
 //! - `static_gemm_roofline`: the GEMMs of that step alone (same shapes, same per-thread split
 //!   of the batch, same transposes), i.e. the ceiling the step's GFLOP/s is measured against;
+//! - `static_adam`: Adam's update of the same parameters alone, on the trainer's threads: a
+//!   step any implementation of this training takes besides its GEMMs. Its `gbps` counts the
+//!   bytes it reads and writes (parameters, gradient and both moments read; parameters and
+//!   moments written: 28 bytes a parameter). `cargo xtask bench` sets it beside the roofline;
 //! - `two_layer_step`: the two-layer static model (120 → 60 units, learned `W_r`, 10
 //!   iterations of the fixed-point algorithm, its systems solved by sweeps: the preset);
 //! - `two_layer_step_lu`: the same step with the systems factorised (the solver of the runs
@@ -286,6 +290,62 @@ impl StaticGemms {
     }
 }
 
+/// Adam's update of a static trainer's parameters alone (`static_adam`), on a pool of the
+/// trainer's size with flush-to-zero, as the trainer runs it.
+struct AdamAlone {
+    params: organics_grad::ParamSet<f32>,
+    grads: organics_grad::ParamSet<f32>,
+    optimizer: Optimizer<f32>,
+    pool: rayon::ThreadPool,
+}
+
+impl AdamAlone {
+    fn new(trainer: &Trainer) -> Self {
+        let params = trainer.net.params.trainable().clone();
+        let mut grads = params.zeros_like();
+        // A gradient of training's size: small values of both signs, none zero.
+        for t in grads.tensors_mut() {
+            for (k, x) in t.data.iter_mut().enumerate() {
+                *x = 1e-3 * ((k % 7) as f32 - 3.5);
+            }
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(trainer.config.threads)
+            .start_handler(|_| {
+                organics_ftz::enable();
+            })
+            .build()
+            .expect("thread pool");
+        Self {
+            params,
+            grads,
+            optimizer: trainer.optimizer.clone(),
+            pool,
+        }
+    }
+
+    /// One update, timed (seconds).
+    fn run(&mut self, lr: f64) -> f64 {
+        let Self {
+            params,
+            grads,
+            optimizer,
+            pool,
+        } = self;
+        pool.install(|| {
+            let start = Instant::now();
+            optimizer.step(params, grads, lr).expect("adam");
+            start.elapsed().as_secs_f64()
+        })
+    }
+
+    /// Bytes read and written by one update: four tensors read, three written.
+    fn bytes(&self) -> f64 {
+        let values: usize = self.params.tensors().iter().map(|t| t.data.len()).sum();
+        7.0 * 4.0 * values as f64
+    }
+}
+
 fn line(name: &str, seconds: f64, flops: f64) {
     println!(
         "{name}: median_s={seconds:.6} gflops={:.3}",
@@ -378,10 +438,13 @@ fn main() {
         // Interleaved repetitions, so that load from other work falls on all four alike, each
         // timed after an untimed run of its own (`second_of_two`); the first round is a warm-up.
         let mut gemms = StaticGemms::new(&one);
-        let mut times = [vec![], vec![], vec![], vec![]];
+        let mut adam = AdamAlone::new(&early);
+        let mut times = [vec![], vec![], vec![], vec![], vec![]];
         for r in 0..=static_reps {
             for (k, t) in times.iter_mut().enumerate() {
-                let s = if k == 3 {
+                let s = if k == 4 {
+                    second_of_two(|| adam.run(lr))
+                } else if k == 3 {
                     // The same step's GEMMs alone, on the trainer's threads: its ceiling.
                     second_of_two(|| {
                         let start = Instant::now();
@@ -411,11 +474,15 @@ fn main() {
             }
         }
         late.set_float_mode(Mode::FlushToZero);
-        let [e, l, g, roof] = times.map(median);
+        let [e, l, g, roof, a] = times.map(median);
         line("static_step_early", e, flops);
         line("static_step_late", l, flops);
         line("static_step_late_gradual", g, flops);
         line("static_gemm_roofline", roof, flops);
+        println!(
+            "static_adam: median_s={a:.6} gbps={:.3}",
+            adam.bytes() / a / 1e9
+        );
     }
     if wanted("two_layer_step") {
         // The preset (sweeps) and the same model with factorised solves, interleaved: from the
