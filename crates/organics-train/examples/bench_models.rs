@@ -26,6 +26,10 @@
 //!   2 threads), on organics-grad's recurrent BPTT engine (as `organics train` runs it);
 //! - `tanh_rnn_step_2t`: the tanh-RNN baseline, same settings.
 //!
+//! After the static lines, a `# static_step_early phases` line splits a few more early steps
+//! into their phases (organics-train's `trainer::phases`): the chunks' passes, the gradient
+//! sum, the norm, the optimiser, and per chunk the parameter copies, forward and backward.
+//!
 //! Lines measured together are interleaved repetition by repetition, each timed right after
 //! an untimed run of its own, as a training step follows a step of the same trainer.
 //!
@@ -52,7 +56,7 @@ use organics_grad::recurrent::train_step_flops;
 use organics_grad::{RecurrentCell, RecurrentSpec};
 use organics_train::checkpoint;
 use organics_train::model::autoencoder::HIDDEN;
-use organics_train::trainer::Trainer;
+use organics_train::trainer::{PhaseTiming, StepTimes, Trainer};
 use organics_train::{FixedPointSolver, ModelKind, Task, TrainConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -357,6 +361,26 @@ impl AdamAlone {
     }
 }
 
+/// A `# NAME phases` line: a timed step's phases, in milliseconds per step
+/// (organics-train's `trainer::phases`).
+fn print_phases(name: &str, t: &StepTimes) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "# {name} phases (ms per step): step {:.3} = passes {:.3} + gradient sum {:.3} + norm \
+         {:.3} + optimizer {:.3} + other {:.3}; per chunk, summed over chunks (CPU): parameter \
+         copies {:.3}, forward {:.3}, backward {:.3}",
+        ms(t.step),
+        ms(t.passes),
+        ms(t.gradient_sum),
+        ms(t.norm),
+        ms(t.optimizer),
+        ms(t.other()),
+        ms(t.chunk_copy),
+        ms(t.chunk_forward),
+        ms(t.chunk_backward),
+    );
+}
+
 fn line(name: &str, seconds: f64, flops: f64) {
     println!(
         "{name}: median_s={seconds:.6} gflops={:.3}",
@@ -494,6 +518,14 @@ fn main() {
             "static_adam: median_s={a:.6} gbps={:.3}",
             adam.bytes() / a / 1e9
         );
+        // Where the early step's time goes: a few more steps with the phases timed (the
+        // medians above ran with the timing off).
+        early.set_phase_timing(PhaseTiming::On);
+        for _ in 0..static_reps.min(20) {
+            early.step(&batch, lr).expect("step");
+        }
+        print_phases("static_step_early", &early.take_phase_times().per_step());
+        early.set_phase_timing(PhaseTiming::Off);
     }
     if wanted("two_layer_step") {
         // The preset (sweeps) and the same model with factorised solves, interleaved: from the

@@ -33,6 +33,8 @@ use crate::config::{Clipping, TrainConfig};
 use crate::error::TrainError;
 use crate::model::bptt::{BaselineEngine, RnnEngine, sequence};
 use crate::model::{Arch, CLASSES, Chunk, Network};
+use crate::trainer::phases::{PhaseTiming, StepTimes};
+use std::time::{Duration, Instant};
 
 /// The state of a training run in memory.
 #[derive(Debug)]
@@ -53,6 +55,8 @@ pub struct Trainer {
     tapes: Vec<Tape<f32>>,
     /// Shared with [`Self::step`]'s closure, which runs the whole step on one of its workers.
     pool: std::sync::Arc<rayon::ThreadPool>,
+    /// The phase times of the steps so far (`None`: timing off, no clock read).
+    times: Option<StepTimes>,
 }
 
 /// Result of one chunk's forward (and backward) pass on a tape.
@@ -61,6 +65,19 @@ struct ChunkResult {
     vars: Vec<Var>,
     loss_sum: f64,
     correct: usize,
+    /// Parameter copy, forward and backward times (zero unless the step is timed).
+    times: [Duration; 3],
+}
+
+/// Time since `since` when timing (`since` is `Some`), else zero; and the time now, if timing.
+fn lap(since: Option<Instant>) -> (Duration, Option<Instant>) {
+    match since {
+        Some(t) => {
+            let now = Instant::now();
+            (now - t, Some(now))
+        }
+        None => (Duration::ZERO, None),
+    }
 }
 
 fn argmax_correct(logits: &[f32], labels: &[usize]) -> usize {
@@ -133,7 +150,37 @@ impl Trainer {
             labels: Vec::new(),
             tapes,
             pool: std::sync::Arc::new(pool),
+            times: None,
         })
+    }
+
+    /// Switches the timing of [`Self::step`]'s phases on (keeping the sums so far) or off
+    /// (dropping them); see [`crate::trainer::phases`]. The timing changes no value.
+    pub fn set_phase_timing(&mut self, timing: PhaseTiming) {
+        match timing {
+            PhaseTiming::Off => self.times = None,
+            PhaseTiming::On => {
+                self.times.get_or_insert_with(StepTimes::default);
+            }
+        }
+    }
+
+    /// The phase times summed since timing was switched on or last taken (zero when off);
+    /// the sums then start again.
+    pub fn take_phase_times(&mut self) -> StepTimes {
+        self.times.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Adds `f`'s change to the phase times, when timing.
+    fn charge(&mut self, f: impl FnOnce(&mut StepTimes)) {
+        if let Some(t) = &mut self.times {
+            f(t);
+        }
+    }
+
+    /// The time now, when timing.
+    fn now(&self) -> Option<Instant> {
+        self.times.as_ref().map(|_| Instant::now())
     }
 
     /// The subnormal mode of each worker of the trainer's pool, as the workers read it back
@@ -172,6 +219,7 @@ impl Trainer {
         let net = &self.net;
         let (steps, dim) = (batch.steps(), batch.input_dim());
         let inputs = batch.inputs();
+        let timed = self.times.is_some() && backward;
         let tapes = &mut self.tapes[..ranges.len()];
         self.pool.install(|| {
             tapes
@@ -179,8 +227,10 @@ impl Trainer {
                 .zip(ranges.par_iter())
                 .map(
                     |(tape, &(start, rows))| -> Result<ChunkResult, TrainError> {
+                        let clock = timed.then(Instant::now);
                         tape.reset();
                         let vars = net.params.to_tape(tape);
+                        let (copy, clock) = lap(clock);
                         let chunk = Chunk {
                             inputs,
                             batch: b,
@@ -193,14 +243,17 @@ impl Trainer {
                         let fwd = net.forward(tape, &vars, &chunk, lab)?;
                         let loss = f64::from(tape.scalar(fwd.loss));
                         let correct = argmax_correct(tape.value(fwd.logits), lab);
+                        let (forward, clock) = lap(clock);
                         if backward {
                             let weighted = tape.scale(fwd.loss, rows as f32 / b as f32);
                             tape.backward(weighted)?;
                         }
+                        let (backward, _) = lap(clock);
                         Ok(ChunkResult {
                             vars,
                             loss_sum: loss * rows as f64,
                             correct,
+                            times: [copy, forward, backward],
                         })
                     },
                 )
@@ -216,6 +269,7 @@ impl Trainer {
             set_labels(&mut self.labels, batch);
             let (params, grads, labels) = (&mut self.net.params, &mut self.grads, &self.labels);
             let (engine, baseline, arch) = (&mut self.engine, &mut self.baseline, &self.net.arch);
+            let start = self.times.as_ref().map(|_| Instant::now());
             let stats = self.pool.install(|| match (engine, baseline, arch) {
                 (Some(engine), _, Arch::Organics(rnn)) => {
                     engine.loss_and_grad(rnn, params, &sequence(batch), labels, grads)
@@ -225,6 +279,8 @@ impl Trainer {
                 }
                 _ => unreachable!("checked above"),
             });
+            let (passes, _) = lap(start);
+            self.charge(|t| t.passes += passes);
             let stats = stats.map_err(|e| match e {
                 TrainError::Grad(GradError::NonFinite { value, .. }) => TrainError::NonFinite {
                     what: "loss",
@@ -236,8 +292,10 @@ impl Trainer {
             })?;
             return Ok((stats.loss, stats.correct));
         }
+        let start = self.now();
         self.pool.install(|| self.net.before_step());
         let results = self.run_chunks(batch, true)?;
+        let (passes, start) = lap(start);
         let (mut loss_sum, mut correct) = (0.0, 0);
         // The chunks' gradients summed in chunk order, straight from their tapes, in one pass
         // on the pool.
@@ -249,6 +307,17 @@ impl Trainer {
             .map(|(tape, r)| (tape, r.vars.as_slice()))
             .collect();
         self.pool.install(|| params.sum_grads(&parts, grads))?;
+        let (sum, _) = lap(start);
+        self.charge(|t| {
+            t.passes += passes;
+            t.gradient_sum += sum;
+            for r in &results {
+                let [copy, forward, backward] = r.times;
+                t.chunk_copy += copy;
+                t.chunk_forward += forward;
+                t.chunk_backward += backward;
+            }
+        });
         for r in &results {
             loss_sum += r.loss_sum;
             correct += r.correct;
@@ -263,7 +332,14 @@ impl Trainer {
         // inline: the calling thread hands work over and waits once per step instead of once
         // per phase (five for a tape model: a futex wake and wait each).
         let pool = std::sync::Arc::clone(&self.pool);
-        pool.install(|| self.step_on_pool(batch, lr))
+        let start = self.now();
+        let result = pool.install(|| self.step_on_pool(batch, lr));
+        let (step, _) = lap(start);
+        self.charge(|t| {
+            t.steps += 1;
+            t.step += step;
+        });
+        result
     }
 
     /// [`Self::step`]'s body, called on a worker of the pool.
@@ -273,8 +349,11 @@ impl Trainer {
             Clipping::None => GradClip::Off,
             Clipping::GlobalNorm { max_norm } => GradClip::GlobalNorm(max_norm),
         };
+        let start = self.now();
         let grads = &mut self.grads;
         let norm = self.pool.install(|| clip.apply(grads));
+        let (norm_time, start) = lap(start);
+        self.charge(|t| t.norm += norm_time);
         if !loss.is_finite() || !norm.is_finite() {
             return Err(TrainError::NonFinite {
                 what: if loss.is_finite() {
@@ -290,6 +369,8 @@ impl Trainer {
         let (optimizer, params, grads) = (&mut self.optimizer, &mut self.net.params, &self.grads);
         self.pool
             .install(|| optimizer.step(params.trainable_mut(), grads, lr))?;
+        let (update, _) = lap(start);
+        self.charge(|t| t.optimizer += update);
         Ok((loss, correct, norm))
     }
 

@@ -18,6 +18,7 @@ use crate::error::TrainError;
 pub mod driver;
 pub mod engine;
 pub mod evaluation;
+pub mod phases;
 
 pub use driver::{
     BestEpoch, Divergence, ProgressMode, RunEnd, RunOptions, RunSummary, resume, resume_with, run,
@@ -25,6 +26,7 @@ pub use driver::{
 };
 pub use engine::Trainer;
 pub use evaluation::{EvalReport, Evaluation, Loaded, evaluate_checkpoint, load};
+pub use phases::{PhaseTiming, StepTimes};
 
 /// Training, validation and test sets.
 #[derive(Debug, Clone)]
