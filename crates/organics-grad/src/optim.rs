@@ -329,6 +329,13 @@ impl GradClip {
     /// Applies the clipping in place; returns the global norm before clipping.
     pub fn apply<S: Scalar>(&self, grads: &mut ParamSet<S>) -> f64 {
         let norm = grads.global_norm();
+        self.apply_with_norm(grads, norm)
+    }
+
+    /// [`Self::apply`] with the gradients' norm already known (`grads.global_norm()`, e.g.
+    /// formed by the pass that wrote them with [`crate::params::norm_of_block_sums`]); returns
+    /// it.
+    pub fn apply_with_norm<S: Scalar>(&self, grads: &mut ParamSet<S>, norm: f64) -> f64 {
         if let Self::GlobalNorm(max) = *self {
             let coef = max / (norm + 1e-6);
             if coef < 1.0 {

@@ -237,7 +237,7 @@ impl<S: Scalar> ParamSet<S> {
         } else {
             blocks.iter().map(|b| sum_of_squares(b)).collect()
         };
-        sums.iter().sum::<f64>().sqrt()
+        norm_of_block_sums(&sums)
     }
 
     /// Records every tensor as a differentiable leaf on `tape`; the result is indexed by
@@ -295,9 +295,19 @@ impl<S: Scalar> ParamSet<S> {
 /// Block length of [`ParamSet::global_norm`]'s summation order.
 pub const NORM_BLOCK: usize = 1 << 13;
 
+/// [`ParamSet::global_norm`] from its block sums ([`sum_of_squares`] of every tensor's blocks
+/// of [`NORM_BLOCK`] entries, tensor by tensor, in order): their sum in order, square-rooted.
+/// A pass that writes the gradient block by block can form the norm as it goes, with the same
+/// bits as `global_norm` of the result.
+#[must_use]
+pub fn norm_of_block_sums(sums: &[f64]) -> f64 {
+    sums.iter().sum::<f64>().sqrt()
+}
+
 /// `Σ x²` over one block of [`ParamSet::global_norm`], in `f64`, in eight lanes (entry `k`
 /// in lane `k mod 8`) combined pairwise.
-fn sum_of_squares<S: Scalar>(xs: &[S]) -> f64 {
+#[must_use]
+pub fn sum_of_squares<S: Scalar>(xs: &[S]) -> f64 {
     let mut lanes = [0.0f64; 8];
     let mut chunks = xs.chunks_exact(8);
     for c in &mut chunks {

@@ -13,14 +13,18 @@
 //!
 //! The seeded initialisers the models use are [`organics_grad::init`]'s (re-exported here).
 
+use organics_grad::params::{NORM_BLOCK, norm_of_block_sums, sum_of_squares};
 use organics_grad::{Tape, Tensor, Var};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 
-/// Elements per parallel block when gathering gradients from tapes.
+/// Elements per parallel block when gathering gradients from tapes: a multiple of the
+/// norm's block, so that [`StateDict::sum_grads`] forms the norm's block sums from whole
+/// blocks as it writes them.
 const GATHER_BLOCK: usize = 1 << 15;
+const _: () = assert!(GATHER_BLOCK.is_multiple_of(NORM_BLOCK));
 
 /// What a tensor is to the optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,7 +227,7 @@ impl StateDict {
         vars: &[Var],
         grads: &mut organics_grad::ParamSet<f32>,
     ) -> Result<(), TrainError> {
-        self.sum_grads(&[(tape, vars)], grads)
+        self.sum_grads(&[(tape, vars)], grads).map(|_| ())
     }
 
     /// The sum of the trainable leaves' gradients over several tapes (each with its `vars`
@@ -232,8 +236,14 @@ impl StateDict {
     /// leaf no tape reaches getting zeros). The trainer sums its per-thread tapes this way, in
     /// chunk order, in one pass over `grads`.
     ///
+    /// Returns the sum's global norm, formed block by block as each block of the sum is
+    /// written (while it is in cache): the same value, to the bit, as
+    /// [`organics_grad::ParamSet::global_norm`] of `grads` afterwards, without a second pass
+    /// over them.
+    ///
     /// Element-wise, so the same results on any thread: in blocks across the pool when called
-    /// on one of its workers (as the trainer does), else on this thread.
+    /// on one of its workers (as the trainer does), else on this thread. Every tensor's blocks
+    /// go to the pool together.
     ///
     /// # Errors
     /// [`TrainError::Grad`] if `grads` does not have the trainable layout.
@@ -241,42 +251,62 @@ impl StateDict {
         &self,
         tapes: &[(&Tape<f32>, &[Var])],
         grads: &mut organics_grad::ParamSet<f32>,
-    ) -> Result<(), TrainError> {
+    ) -> Result<f64, TrainError> {
         self.trainable.check_same_layout(grads)?;
+        // One slot per block of the norm, in `global_norm`'s order (tensor by tensor).
+        let mut block_sums: Vec<f64> = grads
+            .tensors()
+            .iter()
+            .map(|t| t.data.len().div_ceil(NORM_BLOCK))
+            .map(|blocks| vec![0.0; blocks])
+            .collect::<Vec<_>>()
+            .concat();
+        let mut slots = block_sums.as_mut_slice();
+        let mut blocks = Vec::new();
         for (id, dst) in self.trainable_ids().zip(grads.tensors_mut()) {
             let len = dst.data.len();
-            // Each tape's gradient of this leaf, `None` where its loss does not reach it.
-            let parts: Vec<Option<&[f32]>> = tapes
+            // Each tape's gradient of this leaf, left out where its loss does not reach it.
+            let parts: Vec<&[f32]> = tapes
                 .iter()
-                .map(|(tape, vars)| Some(tape.grad(vars[id.0])).filter(|g| g.len() == len))
+                .map(|(tape, vars)| tape.grad(vars[id.0]))
+                .filter(|g| g.len() == len)
                 .collect();
-            let sum = |(k, d): (usize, &mut [f32])| {
+            for (k, d) in dst.data.chunks_mut(GATHER_BLOCK).enumerate() {
                 let range = k * GATHER_BLOCK..k * GATHER_BLOCK + d.len();
-                let mut first = true;
-                for g in parts.iter().flatten() {
-                    if first {
-                        d.copy_from_slice(&g[range.clone()]);
-                        first = false;
-                    } else {
-                        organics_grad::linalg::add_assign(d, &g[range.clone()]);
-                    }
-                }
-                if first {
-                    d.fill(0.0);
-                }
-            };
-            if rayon::current_thread_index().is_some() {
-                dst.data
-                    .par_chunks_mut(GATHER_BLOCK)
-                    .enumerate()
-                    .for_each(sum);
-            } else {
-                dst.data.chunks_mut(GATHER_BLOCK).enumerate().for_each(sum);
+                let parts: Vec<&[f32]> = parts.iter().map(|g| &g[range.clone()]).collect();
+                let (sums, rest) =
+                    std::mem::take(&mut slots).split_at_mut(d.len().div_ceil(NORM_BLOCK));
+                slots = rest;
+                blocks.push((d, parts, sums));
             }
         }
-        Ok(())
+        let sum = |(d, parts, sums): SumBlock<'_>| {
+            match parts.split_first() {
+                Some((first, rest)) => {
+                    d.copy_from_slice(first);
+                    for g in rest {
+                        organics_grad::linalg::add_assign(d, g);
+                    }
+                }
+                None => d.fill(0.0),
+            }
+            // A gather block holds whole blocks of the norm (see `GATHER_BLOCK`).
+            for (s, b) in sums.iter_mut().zip(d.chunks(NORM_BLOCK)) {
+                *s = sum_of_squares(b);
+            }
+        };
+        if rayon::current_thread_index().is_some() {
+            blocks.into_par_iter().for_each(sum);
+        } else {
+            blocks.into_iter().for_each(sum);
+        }
+        Ok(norm_of_block_sums(&block_sums))
     }
 }
+
+/// One block of [`StateDict::sum_grads`]: the sum's entries, each tape's gradient over them,
+/// and the norm's block sums they hold.
+type SumBlock<'a> = (&'a mut [f32], Vec<&'a [f32]>, &'a mut [f64]);
 
 pub use organics_grad::init::{
     identity, kaiming_uniform, normal, orthogonal, uniform, unit_uniform,
@@ -310,6 +340,79 @@ mod tests {
         }
         tape.backward(loss).unwrap();
         vars
+    }
+
+    #[test]
+    fn the_sum_forms_the_global_norm_of_its_result_bit_for_bit() {
+        // Leaves of several gather blocks with a partial last one, of one partial block, and
+        // of one entry; the last tape does not reach `c`. The norm formed during the sum must
+        // be `global_norm` of the summed gradient, to the bit, on and off pools.
+        let mut d = StateDict::default();
+        let shapes = [("a", 7, 10_001), ("b", 1, 5_000), ("c", 1, 1)];
+        for (name, rows, cols) in shapes {
+            let data = (0..rows * cols)
+                .map(|k| ((k * 37 % 101) as f32 - 50.0) * 0.03)
+                .collect();
+            d.add(name, rows, cols, data, Role::Trainable);
+        }
+        let mut tapes: Vec<Tape<f32>> = (0..3).map(|_| Tape::new()).collect();
+        let vars: Vec<Vec<Var>> = tapes
+            .iter_mut()
+            .enumerate()
+            .map(|(k, tape)| {
+                let vars = d.to_tape(tape);
+                let mut loss = None;
+                for (leaf, &(_, rows, cols)) in shapes.iter().enumerate() {
+                    if k == 2 && leaf == 2 {
+                        continue;
+                    }
+                    let scale: Vec<f32> = (0..rows * cols)
+                        .map(|i| ((i + k) % 13) as f32 * 0.1 - 0.6)
+                        .collect();
+                    let sv = tape.constant(rows, cols, &scale);
+                    let prod = tape.mul(vars[leaf], sv);
+                    let act = tape.sigmoid(prod);
+                    let part = tape.sum(act);
+                    loss = Some(loss.map_or(part, |l| tape.add(l, part)));
+                }
+                tape.backward(loss.expect("a loss")).unwrap();
+                vars
+            })
+            .collect();
+        let parts: Vec<(&Tape<f32>, &[Var])> = tapes
+            .iter()
+            .zip(&vars)
+            .map(|(t, v)| (t, v.as_slice()))
+            .collect();
+        let run = |threads: Option<usize>| {
+            let mut grads = d.trainable().zeros_like();
+            let norm = match threads {
+                None => d.sum_grads(&parts, &mut grads),
+                Some(n) => rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .unwrap()
+                    .install(|| d.sum_grads(&parts, &mut grads)),
+            }
+            .unwrap();
+            (norm, grads)
+        };
+        let (norm, grads) = run(None);
+        assert!(norm > 0.0);
+        assert_eq!(norm.to_bits(), grads.global_norm().to_bits());
+        // The largest leaf is summed as before: ((g₀ + g₁) + g₂), entry by entry.
+        let g = |k: usize| tapes[k].grad(vars[k][0]);
+        for i in [0, GATHER_BLOCK - 1, GATHER_BLOCK, 70_006] {
+            assert_eq!(
+                grads.tensors()[0].data[i].to_bits(),
+                ((g(0)[i] + g(1)[i]) + g(2)[i]).to_bits()
+            );
+        }
+        for threads in [1, 2, 3] {
+            let (n, on_pool) = run(Some(threads));
+            assert_eq!(n.to_bits(), norm.to_bits(), "{threads} threads");
+            assert_eq!(on_pool, grads, "{threads} threads");
+        }
     }
 
     #[test]

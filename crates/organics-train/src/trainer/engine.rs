@@ -20,8 +20,10 @@
 //! place; optional clipping is organics-grad's [`GradClip`] (PyTorch's `clip_grad_norm_`).
 //! The step's gradient norm (reported in `metrics.jsonl`) is organics-grad's
 //! [`organics_grad::ParamSet::global_norm`], summed in blocks on the pool in an order that does
-//! not depend on the thread count; a step whose loss or norm is not finite (the norm is finite
-//! exactly when every gradient is) is refused before Adam touches the weights.
+//! not depend on the thread count (for the models on tapes, formed by the gradient sum as it
+//! writes each block, [`crate::params::StateDict::sum_grads`], with the same bits); a step
+//! whose loss or norm is not finite (the norm is finite exactly when every gradient is) is
+//! refused before Adam touches the weights.
 
 use organics_data::Batch;
 use organics_grad::optim::{GradClip, Optimizer};
@@ -262,8 +264,9 @@ impl Trainer {
     }
 
     /// Mean loss and correct count of `batch`, with the gradient of the mean loss in
-    /// `self.grads`: organics-grad's BPTT engine for the ORGaNICs RNN, tapes otherwise.
-    fn loss_and_grad(&mut self, batch: &Batch) -> Result<(f64, usize), TrainError> {
+    /// `self.grads`: organics-grad's BPTT engine for the ORGaNICs RNN, tapes otherwise; and,
+    /// for tapes, the gradient's global norm, which their sum forms as it goes.
+    fn loss_and_grad(&mut self, batch: &Batch) -> Result<(f64, usize, Option<f64>), TrainError> {
         let organics = matches!(self.net.arch, Arch::Organics(_)) && self.engine.is_some();
         if organics || self.baseline.is_some() {
             set_labels(&mut self.labels, batch);
@@ -290,7 +293,7 @@ impl Trainer {
                 },
                 e => e,
             })?;
-            return Ok((stats.loss, stats.correct));
+            return Ok((stats.loss, stats.correct, None));
         }
         let start = self.now();
         self.pool.install(|| self.net.before_step());
@@ -306,7 +309,7 @@ impl Trainer {
             .zip(&results)
             .map(|(tape, r)| (tape, r.vars.as_slice()))
             .collect();
-        self.pool.install(|| params.sum_grads(&parts, grads))?;
+        let norm = self.pool.install(|| params.sum_grads(&parts, grads))?;
         let (sum, _) = lap(start);
         self.charge(|t| {
             t.passes += passes;
@@ -322,7 +325,7 @@ impl Trainer {
             loss_sum += r.loss_sum;
             correct += r.correct;
         }
-        Ok((loss_sum / batch.size() as f64, correct))
+        Ok((loss_sum / batch.size() as f64, correct, Some(norm)))
     }
 
     /// One optimiser step on `batch` at learning rate `lr`; returns (mean loss, correct, grad
@@ -344,14 +347,18 @@ impl Trainer {
 
     /// [`Self::step`]'s body, called on a worker of the pool.
     fn step_on_pool(&mut self, batch: &Batch, lr: f64) -> Result<(f64, usize, f64), TrainError> {
-        let (loss, correct) = self.loss_and_grad(batch)?;
+        let (loss, correct, known_norm) = self.loss_and_grad(batch)?;
         let clip = match self.config.clipping {
             Clipping::None => GradClip::Off,
             Clipping::GlobalNorm { max_norm } => GradClip::GlobalNorm(max_norm),
         };
         let start = self.now();
         let grads = &mut self.grads;
-        let norm = self.pool.install(|| clip.apply(grads));
+        // The models on tapes have the norm already: the gradient sum forms it as it goes.
+        let norm = self.pool.install(|| match known_norm {
+            Some(norm) => clip.apply_with_norm(grads, norm),
+            None => clip.apply(grads),
+        });
         let (norm_time, start) = lap(start);
         self.charge(|t| t.norm += norm_time);
         if !loss.is_finite() || !norm.is_finite() {
