@@ -52,6 +52,17 @@ const HIDDEN: usize = 128;
 const STEPS: usize = 784;
 const CLASSES: usize = 10;
 
+/// A pool of `threads` workers computing with flush-to-zero on, as the trainer's.
+fn ftz_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(|_| {
+            organics_ftz::enable(); // as the trainer's pool (organics-ftz)
+        })
+        .build()
+        .expect("thread pool")
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -120,6 +131,14 @@ impl Roofline {
             .for_each(|(g, &r)| roofline_chunk(g, r, passes, block));
     }
 
+    /// Its line, `NAME: median_s=.. gflops=..`, for a median of `seconds`.
+    fn print(&self, name: &str, seconds: f64, dims: CellDims) {
+        println!(
+            "{name}: median_s={seconds:.4} gflops={:.1}",
+            self.flops(dims) / seconds / 1e9
+        );
+    }
+
     fn flops(&self, dims: CellDims) -> f64 {
         self.rows
             .iter()
@@ -166,6 +185,14 @@ impl StateTraffic {
         self.chunks.par_iter_mut().for_each(|c| {
             pulp::Arch::new().dispatch(|| traffic_chunk(c));
         });
+    }
+
+    /// Its line, `NAME: median_s=.. gbps=..`, for a median of `seconds`.
+    fn print(&self, name: &str, seconds: f64) {
+        println!(
+            "{name}: median_s={seconds:.4} gbps={:.1}",
+            self.bytes() / seconds / 1e9
+        );
     }
 
     /// Bytes written and read per run.
@@ -340,7 +367,7 @@ fn main() {
         InstructionSet::detected_name()
     );
     println!("# weight-gradient block: {block} steps");
-    // Rooflines already measured beside their step.
+    // Ceilings (rooflines, traffic) already measured beside their step.
     let mut done: Vec<String> = Vec::new();
     for (name, threads, saturated, isa) in [
         ("train_step_1t", 1, false, InstructionSet::Detect),
@@ -356,13 +383,7 @@ fn main() {
         if !name.contains(&only) {
             continue;
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .start_handler(|_| {
-                organics_ftz::enable(); // as the trainer's pool (organics-ftz)
-            })
-            .build()
-            .expect("thread pool");
+        let pool = ftz_pool(threads);
         let mut model = OrganicsRnn::<f32>::new(RnnConfig::smnist(HIDDEN), 7).expect("model");
         if saturated {
             // Late-training regime: large gate weights (saturated sigmoids at their 4e-18 floor)
@@ -422,19 +443,15 @@ fn main() {
         let flops = train_step_flops(dims, CLASSES, STEPS, &chunk_rows(threads), checkpointing);
         println!("{name}: median_s={s:.4} gflops={:.1}", flops / s / 1e9);
         if let Some(r) = &roof {
-            let rs = medians.next().expect("the roofline's median");
-            println!(
-                "{roof_name}: median_s={rs:.4} gflops={:.1}",
-                r.flops(dims) / rs / 1e9
+            r.print(
+                &roof_name,
+                medians.next().expect("the roofline's median"),
+                dims,
             );
             done.push(roof_name);
         }
         if let Some(t) = &traffic {
-            let ts = medians.next().expect("the traffic's median");
-            println!(
-                "{traffic_name}: median_s={ts:.4} gbps={:.1}",
-                t.bytes() / ts / 1e9
-            );
+            t.print(&traffic_name, medians.next().expect("the traffic's median"));
             done.push(traffic_name);
         }
         // Where the time goes: a few more steps with the phases timed (the median above ran
@@ -468,33 +485,18 @@ fn main() {
         if !name.contains(&only) || done.iter().any(|d| d == name) {
             continue;
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .start_handler(|_| {
-                organics_ftz::enable(); // as the trainer's pool (organics-ftz)
-            })
-            .build()
-            .expect("thread pool");
+        let pool = ftz_pool(threads);
         let mut roof = Roofline::new(threads, forward_passes, block);
         let s = pool.install(|| time(reps, || roof.run()));
-        println!(
-            "{name}: median_s={s:.4} gflops={:.1}",
-            roof.flops(dims) / s / 1e9
-        );
+        roof.print(name, s, dims);
     }
     for (name, threads) in [("state_traffic_1t", 1), ("state_traffic_2t", 2)] {
         if !name.contains(&only) || done.iter().any(|d| d == name) || forward_passes > 1 {
             continue;
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("thread pool");
+        let pool = ftz_pool(threads);
         let mut traffic = StateTraffic::new(threads);
         let s = pool.install(|| time(reps, || traffic.run()));
-        println!(
-            "{name}: median_s={s:.4} gbps={:.1}",
-            traffic.bytes() / s / 1e9
-        );
+        traffic.print(name, s);
     }
 }

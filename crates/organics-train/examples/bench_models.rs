@@ -234,13 +234,7 @@ impl StaticGemms {
                 ]
             })
             .collect();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .start_handler(|_| {
-                organics_ftz::enable(); // as the trainer's pool
-            })
-            .build()
-            .expect("pool");
+        let pool = ftz_pool(threads);
         StaticGemms {
             affines,
             rows,
@@ -314,13 +308,7 @@ impl AdamAlone {
                 *x = 1e-3 * ((k % 7) as f32 - 3.5);
             }
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(trainer.config.threads)
-            .start_handler(|_| {
-                organics_ftz::enable();
-            })
-            .build()
-            .expect("thread pool");
+        let pool = ftz_pool(trainer.config.threads);
         Self {
             params,
             grads,
@@ -379,6 +367,17 @@ fn print_phases(name: &str, t: &StepTimes) {
         ms(t.chunk_forward),
         ms(t.chunk_backward),
     );
+}
+
+/// A pool of `threads` workers computing with flush-to-zero on, as the trainer's.
+fn ftz_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(|_| {
+            organics_ftz::enable();
+        })
+        .build()
+        .expect("thread pool")
 }
 
 fn line(name: &str, seconds: f64, flops: f64) {
@@ -470,7 +469,7 @@ fn main() {
         let (mut early, batch) = trainer_and_batch(&one);
         let (mut late, _) = trainer_and_batch(&one);
         let flops = static_flops(&one);
-        // Interleaved repetitions, so that load from other work falls on all four alike, each
+        // Interleaved repetitions, so that load from other work falls on all five alike, each
         // timed after an untimed run of its own (`second_of_two`); the first round is a warm-up.
         let mut gemms = StaticGemms::new(&one);
         let mut adam = AdamAlone::new(&early);

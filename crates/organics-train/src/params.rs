@@ -317,6 +317,15 @@ mod tests {
     use super::*;
     use organics_grad::linalg::Trans;
 
+    /// Each tape with its variables, as [`StateDict::sum_grads`] takes them.
+    fn parts<'a>(tapes: &'a [Tape<f32>], vars: &'a [Vec<Var>]) -> Vec<(&'a Tape<f32>, &'a [Var])> {
+        tapes
+            .iter()
+            .zip(vars)
+            .map(|(t, v)| (t, v.as_slice()))
+            .collect()
+    }
+
     /// Two trainable leaves `w` (`3 x 4`) and `b` (`1 x 3`): a tape's loss `sum(sigmoid(x wᵀ))`
     /// reaches `w` only, or with `+ sum(b ⊙ b)` both.
     fn dict() -> StateDict {
@@ -379,11 +388,7 @@ mod tests {
                 vars
             })
             .collect();
-        let parts: Vec<(&Tape<f32>, &[Var])> = tapes
-            .iter()
-            .zip(&vars)
-            .map(|(t, v)| (t, v.as_slice()))
-            .collect();
+        let parts = parts(&tapes, &vars);
         let run = |threads: Option<usize>| {
             let mut grads = d.trainable().zeros_like();
             let norm = match threads {
@@ -433,11 +438,7 @@ mod tests {
             .enumerate()
             .map(|(k, (t, x))| backward(&d, t, x, k != 1))
             .collect();
-        let parts: Vec<(&Tape<f32>, &[Var])> = tapes
-            .iter()
-            .zip(&vars)
-            .map(|(t, v)| (t, v.as_slice()))
-            .collect();
+        let parts = parts(&tapes, &vars);
         let mut grads = d.trainable().zeros_like();
         grads.tensors_mut()[0].data.fill(f32::NAN); // stale contents are overwritten
         grads.tensors_mut()[1].data.fill(f32::NAN);

@@ -3,31 +3,9 @@
 
 mod common;
 
-use organics_data::{Batcher, Order};
 use organics_train::trainer::{PhaseTiming, StepTimes, Trainer};
-use organics_train::{ModelKind, Task, TrainConfig};
+use organics_train::{ModelKind, Task};
 use std::time::Duration;
-
-fn trainer_and_batch(model: ModelKind, task: Task) -> (Trainer, organics_data::Batch) {
-    let mut cfg = TrainConfig::preset(task, model);
-    cfg.hidden = 12;
-    cfg.hidden2 = 6;
-    cfg.batch_size = 10;
-    cfg.threads = 2;
-    if task.is_sequential() {
-        cfg.view = organics_data::View::Downsampled14;
-    }
-    let data = common::synthetic(10, 3);
-    let shape = cfg.view.shape(28, 28).expect("shape");
-    let trainer = Trainer::new(&cfg, shape.steps, shape.input_dim).expect("trainer");
-    let batch = Batcher::new(&data, cfg.view, cfg.batch_size, Order::InOrder)
-        .expect("batcher")
-        .epoch(0)
-        .next_batch()
-        .expect("one batch")
-        .clone();
-    (trainer, batch)
-}
 
 fn bits(trainer: &Trainer) -> Vec<u32> {
     trainer
@@ -50,8 +28,8 @@ fn phase_timing_changes_no_value_and_charges_every_phase() {
         (ModelKind::Lstm, Task::Smnist),
     ] {
         let what = format!("{model:?} on {task:?}");
-        let (mut timed, batch) = trainer_and_batch(model, task);
-        let (mut plain, _) = trainer_and_batch(model, task);
+        let (mut timed, batch) = common::small_trainer(model, task, 3);
+        let (mut plain, _) = common::small_trainer(model, task, 3);
         timed.set_phase_timing(PhaseTiming::On);
         let steps = 2;
         for _ in 0..steps {

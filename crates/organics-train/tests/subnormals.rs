@@ -7,10 +7,9 @@
 
 mod common;
 
-use organics_data::{Batcher, Order};
 use organics_grad::optim::Optimizer;
 use organics_train::trainer::Trainer;
-use organics_train::{ModelKind, Task, TrainConfig};
+use organics_train::{ModelKind, Task};
 
 /// A subnormal `f32` (`2⁻¹²⁶ / 8`), signed.
 fn subnormal(sign: f32) -> f32 {
@@ -38,17 +37,7 @@ fn plant(set: &mut organics_grad::ParamSet<f32>) -> usize {
 }
 
 fn late_state(model: ModelKind, task: Task) -> (Trainer, organics_data::Batch) {
-    let mut cfg = TrainConfig::preset(task, model);
-    cfg.hidden = 12;
-    cfg.hidden2 = 6;
-    cfg.batch_size = 10;
-    cfg.threads = 2;
-    if task.is_sequential() {
-        cfg.view = organics_data::View::Downsampled14;
-    }
-    let data = common::synthetic(10, 7);
-    let shape = cfg.view.shape(28, 28).expect("shape");
-    let mut trainer = Trainer::new(&cfg, shape.steps, shape.input_dim).expect("trainer");
+    let (mut trainer, batch) = common::small_trainer(model, task, 7);
     let planted = plant(trainer.net.params.trainable_mut());
     assert!(planted > 0);
     let Optimizer::Adam { m, v, .. } = &mut trainer.optimizer else {
@@ -56,12 +45,6 @@ fn late_state(model: ModelKind, task: Task) -> (Trainer, organics_data::Batch) {
     };
     plant(m);
     plant(v);
-    let batch = Batcher::new(&data, cfg.view, cfg.batch_size, Order::InOrder)
-        .expect("batcher")
-        .epoch(0)
-        .next_batch()
-        .expect("one batch")
-        .clone();
     (trainer, batch)
 }
 

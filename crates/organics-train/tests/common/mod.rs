@@ -1,8 +1,9 @@
 //! Synthetic data shared by the training tests.
 #![allow(dead_code)]
 
-use organics_data::Dataset;
-use organics_train::Data;
+use organics_data::{Batch, Batcher, Dataset, Order};
+use organics_train::trainer::Trainer;
+use organics_train::{Data, ModelKind, Task, TrainConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -24,6 +25,30 @@ pub fn synthetic(count: usize, seed: u64) -> Dataset {
         labels.push(k);
     }
     Dataset::from_pixels(pixels, labels, 28, 28, 10)
+}
+
+/// A small trainer of `model` on `task` (12 units, 6 in a second layer, batches of 10 on 2
+/// threads; sequences downsampled to 14 x 14) and the first batch of 10 synthetic images of
+/// `seed`.
+pub fn small_trainer(model: ModelKind, task: Task, seed: u64) -> (Trainer, Batch) {
+    let mut cfg = TrainConfig::preset(task, model);
+    cfg.hidden = 12;
+    cfg.hidden2 = 6;
+    cfg.batch_size = 10;
+    cfg.threads = 2;
+    if task.is_sequential() {
+        cfg.view = organics_data::View::Downsampled14;
+    }
+    let data = synthetic(10, seed);
+    let shape = cfg.view.shape(28, 28).expect("shape");
+    let trainer = Trainer::new(&cfg, shape.steps, shape.input_dim).expect("trainer");
+    let batch = Batcher::new(&data, cfg.view, cfg.batch_size, Order::InOrder)
+        .expect("batcher")
+        .epoch(0)
+        .next_batch()
+        .expect("one batch")
+        .clone();
+    (trainer, batch)
 }
 
 /// Train / validation / test sets of synthetic images.
