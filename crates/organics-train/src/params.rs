@@ -254,13 +254,12 @@ impl StateDict {
     ) -> Result<f64, TrainError> {
         self.trainable.check_same_layout(grads)?;
         // One slot per block of the norm, in `global_norm`'s order (tensor by tensor).
-        let mut block_sums: Vec<f64> = grads
+        let norm_blocks: usize = grads
             .tensors()
             .iter()
             .map(|t| t.data.len().div_ceil(NORM_BLOCK))
-            .map(|blocks| vec![0.0; blocks])
-            .collect::<Vec<_>>()
-            .concat();
+            .sum();
+        let mut block_sums = vec![0.0f64; norm_blocks];
         let mut slots = block_sums.as_mut_slice();
         let mut blocks = Vec::new();
         for (id, dst) in self.trainable_ids().zip(grads.tensors_mut()) {
