@@ -312,6 +312,11 @@ const RATIOS: &[(&str, &str, &str)] = &[
         "what flush-to-zero saves on this CPU in the late state",
     ),
     (
+        "static_step_tape",
+        "static_step_early",
+        "the static step recorded on tapes against organics-grad's fused engine (the preset)",
+    ),
+    (
         "two_layer_step",
         "static_step_early",
         "two-layer against one-layer static step; target at most 8",

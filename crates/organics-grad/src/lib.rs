@@ -87,6 +87,7 @@ pub mod scalar;
 pub mod simd;
 pub mod solve;
 pub mod spectral_norm;
+pub mod static_net;
 pub mod sweeps;
 pub mod tape;
 

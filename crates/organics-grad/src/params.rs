@@ -8,6 +8,7 @@
 
 use crate::error::GradError;
 use crate::scalar::Scalar;
+use crate::simd::{InstructionSet, simd_kernel};
 use serde::{Deserialize, Serialize};
 
 /// Index of a tensor in a [`ParamSet`] (stable: tensors are never removed).
@@ -240,6 +241,41 @@ impl<S: Scalar> ParamSet<S> {
         norm_of_block_sums(&sums)
     }
 
+    /// Checks that the tensors have `shapes` (`(rows, cols)`), in order, as the parameters of
+    /// `model` (named in the error, with its `layout` in words).
+    ///
+    /// # Errors
+    /// [`GradError::UnknownParameter`] for a wrong tensor count, [`GradError::ShapeMismatch`]
+    /// naming the first misshapen tensor.
+    pub fn check_shapes(
+        &self,
+        shapes: &[(usize, usize)],
+        model: &str,
+        layout: &str,
+    ) -> Result<(), GradError> {
+        if self.len() != shapes.len() {
+            return Err(GradError::UnknownParameter {
+                name: format!(
+                    "{} tensors given, {model} has {} ({layout})",
+                    self.len(),
+                    shapes.len()
+                ),
+            });
+        }
+        for (t, &(rows, cols)) in self.tensors.iter().zip(shapes) {
+            if (t.rows, t.cols) != (rows, cols) {
+                return Err(GradError::ShapeMismatch {
+                    name: t.name.clone(),
+                    expected_rows: rows,
+                    expected_cols: cols,
+                    rows: t.rows,
+                    cols: t.cols,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Records every tensor as a differentiable leaf on `tape`; the result is indexed by
     /// `ParamId.0`, and after [`crate::Tape::backward`] the gradient of tensor `i` is
     /// `tape.grad(vars[i])`.
@@ -292,6 +328,21 @@ impl<S: Scalar> ParamSet<S> {
     }
 }
 
+/// Checks that every named size is at least 1.
+///
+/// # Errors
+/// [`GradError::InvalidConfig`] naming the first that is 0.
+pub(crate) fn check_sizes(sizes: &[(&'static str, usize)]) -> Result<(), GradError> {
+    match sizes.iter().find(|(_, v)| *v == 0) {
+        Some(&(field, _)) => Err(GradError::InvalidConfig {
+            field,
+            value: 0.0,
+            reason: "must be at least 1",
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Block length of [`ParamSet::global_norm`]'s summation order.
 pub const NORM_BLOCK: usize = 1 << 13;
 
@@ -305,21 +356,34 @@ pub fn norm_of_block_sums(sums: &[f64]) -> f64 {
 }
 
 /// `Σ x²` over one block of [`ParamSet::global_norm`], in `f64`, in eight lanes (entry `k`
-/// in lane `k mod 8`) combined pairwise.
+/// in lane `k mod 8`) combined pairwise. The loop runs at the widest instruction set the
+/// processor has ([`crate::simd`]); each lane sees the same operations in the same order at
+/// every width, so the bits do not depend on it.
 #[must_use]
 pub fn sum_of_squares<S: Scalar>(xs: &[S]) -> f64 {
     let mut lanes = [0.0f64; 8];
-    let mut chunks = xs.chunks_exact(8);
-    for c in &mut chunks {
-        for (l, &x) in lanes.iter_mut().zip(c) {
+    InstructionSet::Detect.dispatch(SumSquares {
+        xs,
+        lanes: &mut lanes,
+    });
+    let [a, b, c, d, e, f, g, h] = lanes;
+    ((a + b) + (c + d)) + ((e + f) + (g + h))
+}
+
+simd_kernel! {
+    /// `lanes[k mod 8] += x_k²` in `f64` ([`sum_of_squares`]).
+    SumSquares<'a> { xs: &'a [S], lanes: &'a mut [f64; 8] }
+    {
+        let mut chunks = xs.chunks_exact(8);
+        for c in &mut chunks {
+            for (l, &x) in lanes.iter_mut().zip(c) {
+                let x = x.to_f64();
+                *l += x * x;
+            }
+        }
+        for (l, &x) in lanes.iter_mut().zip(chunks.remainder()) {
             let x = x.to_f64();
             *l += x * x;
         }
     }
-    for (l, &x) in lanes.iter_mut().zip(chunks.remainder()) {
-        let x = x.to_f64();
-        *l += x * x;
-    }
-    let [a, b, c, d, e, f, g, h] = lanes;
-    ((a + b) + (c + d)) + ((e + f) + (g + h))
 }

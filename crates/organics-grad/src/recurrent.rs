@@ -121,40 +121,16 @@ impl RecurrentSpec {
     /// [`GradError::InvalidConfig`] for a zero size, [`GradError::UnknownParameter`] for a
     /// wrong tensor count, [`GradError::ShapeMismatch`] naming the first misshapen tensor.
     pub fn check_params<S: Scalar>(&self, params: &ParamSet<S>) -> Result<(), GradError> {
-        for (field, v) in [
+        crate::params::check_sizes(&[
             ("hidden", self.hidden),
             ("input", self.input),
             ("classes", self.classes),
-        ] {
-            if v == 0 {
-                return Err(GradError::InvalidConfig {
-                    field,
-                    value: 0.0,
-                    reason: "must be at least 1",
-                });
-            }
-        }
-        let shapes = self.shapes();
-        if params.len() != shapes.len() {
-            return Err(GradError::UnknownParameter {
-                name: format!(
-                    "{} tensors given, the recurrent model has 6 (weight_ih, weight_hh, bias_ih, bias_hh, readout weight, readout bias)",
-                    params.len()
-                ),
-            });
-        }
-        for (t, &(rows, cols)) in params.tensors().iter().zip(&shapes) {
-            if (t.rows, t.cols) != (rows, cols) {
-                return Err(GradError::ShapeMismatch {
-                    name: t.name.clone(),
-                    expected_rows: rows,
-                    expected_cols: cols,
-                    rows: t.rows,
-                    cols: t.cols,
-                });
-            }
-        }
-        Ok(())
+        ])?;
+        params.check_shapes(
+            &self.shapes(),
+            "the recurrent model",
+            "weight_ih, weight_hh, bias_ih, bias_hh, readout weight, readout bias",
+        )
     }
 
     /// Checks a batch (and labels) against the sizes.

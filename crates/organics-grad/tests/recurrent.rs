@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::FD_STEP;
+use common::{FD_STEP, rel};
 use organics_grad::bptt::{BpttConfig, Checkpointing, Chunks};
 use organics_grad::recurrent::{
     StepScratch, StepWeights, accumulate_weight_grads, backward_step, forward_step,
@@ -28,16 +28,6 @@ fn uniform(rng: &mut ChaCha8Rng, len: usize, k: f64) -> Vec<f64> {
     (0..len)
         .map(|_| k * (2.0 * rng.random::<f64>() - 1.0))
         .collect()
-}
-
-/// `max |a − b| / max(1, max |b|)`.
-fn rel(a: &[f64], b: &[f64]) -> f64 {
-    let scale = b.iter().map(|x| x.abs()).fold(1.0, f64::max);
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-        / scale
 }
 
 /// Weights of an O(1)-scale model (`U(±0.8)`: gates well inside their non-saturated range).

@@ -57,7 +57,7 @@ use organics_grad::{RecurrentCell, RecurrentSpec};
 use organics_train::checkpoint;
 use organics_train::model::autoencoder::HIDDEN;
 use organics_train::trainer::{PhaseTiming, StepTimes, Trainer};
-use organics_train::{FixedPointSolver, ModelKind, Task, TrainConfig};
+use organics_train::{FixedPointSolver, ModelKind, StaticPath, Task, TrainConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
@@ -197,16 +197,18 @@ fn static_flops(cfg: &TrainConfig) -> f64 {
     f
 }
 
-/// The one-layer static step's GEMMs alone, as the tape runs them: the batch split into one
-/// chunk per thread ([`Trainer`]'s split), and per chunk of `r` rows and affine layer
-/// `in → out` with `W` stored `out x in`: the forward `X Wᵀ` (`r x in` by `in x out`), the
-/// weight gradient `Ȳᵀ X` and the input gradient `Ȳ W` (skipped for the image), accumulated
-/// as the tape's VJP does.
+/// The one-layer static step's GEMMs alone, as organics-grad's fused engine runs them
+/// (`organics_grad::static_net`): the batch split into one block of rows per thread, and per
+/// affine layer `in → out` with `W` stored `out x in`: each thread's forward `X Wᵀ` and input
+/// gradient `Ȳ W` on its rows (skipped for the image), and its share of the output units'
+/// weight gradient `Ȳ[:, o]ᵀ X` over the whole batch. Each thread reads whole-batch buffers
+/// of its own, so no cache line moves between cores: if anything, a ceiling that errs high.
 struct StaticGemms {
     affines: Vec<(usize, usize, usize, bool)>,
+    batch: usize,
     rows: Vec<usize>,
-    /// Per chunk: activation, output, weight and weight-gradient buffers large enough for
-    /// every layer.
+    /// Per thread: whole-batch activation and output buffers, weight and weight-gradient
+    /// buffers, each large enough for every layer.
     buffers: Vec<[Vec<f32>; 4]>,
     pool: rayon::ThreadPool,
 }
@@ -215,8 +217,9 @@ impl StaticGemms {
     fn new(cfg: &TrainConfig) -> Self {
         let affines = affines(cfg);
         let (b, threads) = (cfg.batch_size, cfg.threads);
-        let size = b.div_ceil(threads);
-        let rows: Vec<usize> = (0..b).step_by(size).map(|s| size.min(b - s)).collect();
+        let rows: Vec<usize> = (0..threads)
+            .map(|k| (k + 1) * b / threads - k * b / threads)
+            .collect();
         let widest = affines
             .iter()
             .map(|&(i, o, ..)| i.max(o))
@@ -225,10 +228,10 @@ impl StaticGemms {
         let fill = |len: usize| (0..len).map(|k| ((k % 7) as f32 - 3.0) * 0.01).collect();
         let buffers = rows
             .iter()
-            .map(|&r| {
+            .map(|_| {
                 [
-                    fill(r * widest),
-                    fill(r * widest),
+                    fill(b * widest),
+                    fill(b * widest),
                     fill(widest * widest),
                     fill(widest * widest),
                 ]
@@ -237,6 +240,7 @@ impl StaticGemms {
         let pool = ftz_pool(threads);
         StaticGemms {
             affines,
+            batch: b,
             rows,
             buffers,
             pool,
@@ -246,37 +250,42 @@ impl StaticGemms {
     fn run(&mut self) {
         use organics_grad::linalg::{Beta, Trans, View, ViewMut, gemm};
         use rayon::prelude::*;
-        let (affines, rows, buffers) = (&self.affines, &self.rows, &mut self.buffers);
+        let (affines, rows, buffers, b) =
+            (&self.affines, &self.rows, &mut self.buffers, self.batch);
+        let threads = rows.len();
         self.pool.install(|| {
             buffers
                 .par_iter_mut()
                 .zip(rows.par_iter())
-                .for_each(|([x, y, w, gw], &r)| {
+                .enumerate()
+                .for_each(|(t, ([x, y, w, gw], &r))| {
                     for &(i, o, count, input_gradient) in affines {
+                        let (o0, o1) = (t * o / threads, (t + 1) * o / threads);
                         for _ in 0..count {
-                            let (x, y) = (&mut x[..r * i], &mut y[..r * o]);
                             let (w, gw) = (&w[..o * i], &mut gw[..o * i]);
                             gemm(
-                                ViewMut::new(y, r, o),
+                                ViewMut::new(&mut y[..r * o], r, o),
                                 Beta::Overwrite,
-                                View::new(x, r, i),
+                                View::new(&x[..r * i], r, i),
                                 Trans::No,
                                 View::new(w, o, i),
                                 Trans::Yes,
                             );
-                            gemm(
-                                ViewMut::new(gw, o, i),
-                                Beta::Accumulate,
-                                View::new(y, r, o),
-                                Trans::Yes,
-                                View::new(x, r, i),
-                                Trans::No,
-                            );
+                            if o1 > o0 {
+                                gemm(
+                                    ViewMut::new(&mut gw[..(o1 - o0) * i], o1 - o0, i),
+                                    Beta::Overwrite,
+                                    View::strided(&y[o0..b * o], b, o1 - o0, o),
+                                    Trans::Yes,
+                                    View::new(&x[..b * i], b, i),
+                                    Trans::No,
+                                );
+                            }
                             if input_gradient {
                                 gemm(
-                                    ViewMut::new(x, r, i),
-                                    Beta::Accumulate,
-                                    View::new(y, r, o),
+                                    ViewMut::new(&mut x[..r * i], r, i),
+                                    Beta::Overwrite,
+                                    View::new(&y[..r * o], r, o),
                                     Trans::No,
                                     View::new(w, o, i),
                                     Trans::No,
@@ -468,15 +477,25 @@ fn main() {
         let one = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
         let (mut early, batch) = trainer_and_batch(&one);
         let (mut late, _) = trainer_and_batch(&one);
+        let mut on_tapes = one.clone();
+        on_tapes.static_path = StaticPath::Tape;
+        let (mut tape, _) = trainer_and_batch(&on_tapes);
         let flops = static_flops(&one);
         // Interleaved repetitions, so that load from other work falls on all five alike, each
         // timed after an untimed run of its own (`second_of_two`); the first round is a warm-up.
         let mut gemms = StaticGemms::new(&one);
         let mut adam = AdamAlone::new(&early);
-        let mut times = [vec![], vec![], vec![], vec![], vec![]];
+        let mut times = [vec![], vec![], vec![], vec![], vec![], vec![]];
         for r in 0..=static_reps {
             for (k, t) in times.iter_mut().enumerate() {
-                let s = if k == 4 {
+                let s = if k == 5 {
+                    // The same early step recorded on tapes (`StaticPath::Tape`).
+                    second_of_two(|| {
+                        let start = Instant::now();
+                        tape.step(&batch, lr).expect("step");
+                        start.elapsed().as_secs_f64()
+                    })
+                } else if k == 4 {
                     adam.run(lr) // warmed inside, see `AdamAlone::run`
                 } else if k == 3 {
                     // The same step's GEMMs alone, on the trainer's threads: its ceiling.
@@ -508,8 +527,9 @@ fn main() {
             }
         }
         late.set_float_mode(Mode::FlushToZero);
-        let [e, l, g, roof, a] = times.map(median);
+        let [e, l, g, roof, a, tp] = times.map(median);
         line("static_step_early", e, flops);
+        line("static_step_tape", tp, flops);
         line("static_step_late", l, flops);
         line("static_step_late_gradual", g, flops);
         line("static_gemm_roofline", roof, flops);

@@ -120,6 +120,19 @@ pub enum TauMode {
     Fixed,
 }
 
+/// How the static models form their loss gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StaticPath {
+    /// organics-grad's fused engine ([`organics_grad::static_net`]) for the models it covers,
+    /// the one-layer ORGaNICs model with `W_r = I` and the MLP; the others on tapes (the
+    /// preset).
+    Fused,
+    /// Every static model recorded on tapes, as the runs whose `config.json` predates this
+    /// field were (the reference the engine is tested against).
+    Tape,
+}
+
 /// Gradient clipping (off by default: the paper trains without it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -157,6 +170,10 @@ pub struct TrainConfig {
     /// field existed used LU, and read back as such.
     #[serde(default = "legacy_solver")]
     pub fixed_point_solver: FixedPointSolver,
+    /// How the static models form their gradients. Configs written before this field existed
+    /// used tapes, and read back as such, so a resumed run repeats to the bit.
+    #[serde(default = "legacy_static_path")]
+    pub static_path: StaticPath,
     /// ORGaNICs RNN cell variant.
     pub cell: CellPreset,
     /// Learned or fixed time constants of the RNN.
@@ -216,6 +233,11 @@ fn legacy_solver() -> FixedPointSolver {
     FixedPointSolver::Lu
 }
 
+/// How the runs whose `config.json` predates the `static_path` field formed gradients.
+fn legacy_static_path() -> StaticPath {
+    StaticPath::Tape
+}
+
 /// The weight-gradient block of runs whose `config.json` predates the `weight_grad_block`
 /// field.
 fn legacy_weight_grad_block() -> usize {
@@ -245,6 +267,7 @@ impl TrainConfig {
             fixed_point_system: FixedPointSystem::SqrtA,
             fixed_point_iterations: 10,
             fixed_point_solver: FixedPointSolver::Sweeps,
+            static_path: StaticPath::Fused,
             cell: CellPreset::Paper,
             tau: TauMode::Learned,
             view: task.default_view(),
@@ -464,6 +487,18 @@ mod tests {
         // The committed two-layer run's own config.
         let committed = committed_config("mnist-organics-2layer");
         assert_eq!(committed.fixed_point_solver, FixedPointSolver::Lu);
+    }
+
+    #[test]
+    fn presets_fuse_the_static_models_and_old_configs_use_tapes() {
+        let cfg = TrainConfig::preset(Task::Mnist, ModelKind::Organics);
+        assert_eq!(cfg.static_path, StaticPath::Fused);
+        // A config.json written before the `static_path` field existed (every committed run):
+        // the same text without it reads back with the tapes its run trained on.
+        let old = read_back_without(&cfg, "static_path");
+        assert_eq!(old.static_path, StaticPath::Tape);
+        let committed = committed_config("mnist-organics-50");
+        assert_eq!(committed.static_path, StaticPath::Tape);
     }
 
     #[test]

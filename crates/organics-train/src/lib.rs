@@ -40,8 +40,8 @@ pub mod rundir;
 pub mod trainer;
 
 pub use config::{
-    CellPreset, Clipping, FixedPointSolver, FixedPointSystem, ModelKind, StaticRecurrence, Task,
-    TauMode, TrainConfig,
+    CellPreset, Clipping, FixedPointSolver, FixedPointSystem, ModelKind, StaticPath,
+    StaticRecurrence, Task, TauMode, TrainConfig,
 };
 pub use error::TrainError;
 pub use rundir::Existing;

@@ -28,6 +28,17 @@ pub fn away_from_zero(rng: &mut ChaCha8Rng, len: usize, lo: f64, width: f64) -> 
         .collect()
 }
 
+/// `max |a − b| / max(1, max |b|)`: the largest difference, relative to the reference's scale
+/// (absolute below 1).
+pub fn rel(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().map(|x| x.abs()).fold(1.0, f64::max);
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
 /// Uniform values in `[lo, hi)`.
 pub fn uniform(rng: &mut ChaCha8Rng, len: usize, lo: f64, hi: f64) -> Vec<f64> {
     (0..len)

@@ -56,6 +56,11 @@ impl Autoencoder {
         Autoencoder { encoder, decoder }
     }
 
+    /// Width of the code (the rows of the encoder's last weight).
+    pub fn code_width(&self, params: &StateDict) -> usize {
+        params.get(self.encoder[2].weight).rows
+    }
+
     /// Encodes and decodes a `batch x input` value.
     pub fn forward(&self, tape: &mut Tape<f32>, vars: &[Var], x: Var) -> Encoded {
         let code = Self::stack(&self.encoder, tape, vars, x);

@@ -69,13 +69,7 @@ impl RnnEngine {
         chunks: usize,
         weight_grad_block: usize,
     ) -> Result<Self, TrainError> {
-        if chunks == 0 {
-            return Err(TrainError::InvalidConfig {
-                field: "threads",
-                value: "0".into(),
-                reason: "must be at least 1",
-            });
-        }
+        super::check_chunks(chunks)?;
         rnn.check_frozen_tau(params)?;
         let model = GradRnn::<f32>::new(rnn.config, 0)?;
         for (a, b) in params
@@ -180,13 +174,7 @@ impl BaselineEngine {
         chunks: usize,
         weight_grad_block: usize,
     ) -> Result<Self, TrainError> {
-        if chunks == 0 {
-            return Err(TrainError::InvalidConfig {
-                field: "threads",
-                value: "0".into(),
-                reason: "must be at least 1",
-            });
-        }
+        super::check_chunks(chunks)?;
         spec.check_params(params.trainable())?;
         let bptt = RecurrentBptt::new(BpttConfig {
             checkpointing: Checkpointing::None,

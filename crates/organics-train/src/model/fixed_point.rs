@@ -28,6 +28,9 @@ use crate::params::{ParamId, Role, StateDict, identity, kaiming_uniform};
 /// `ε` added to `a` before the square root (the reference code's value).
 pub const A_EPS: f32 = 1e-10;
 
+/// `ε_z` of the row normalisation `z = W_zx x / max(‖W_zx x‖, ε_z)`.
+pub const Z_NORM_EPS: f32 = 1e-12;
+
 /// Semi-saturation constant σ of the static layers (fixed, docs/model.md#static-fixed-point-layer).
 pub const SIGMA: f32 = 1.0;
 
@@ -233,7 +236,7 @@ impl FixedPointLayer {
         x: Var,
     ) -> Result<LayerOutput, TrainError> {
         let z = tape.linear(x, vars[self.w_zx.0]);
-        let z = tape.row_l2_normalize(z, 1e-12);
+        let z = tape.row_l2_normalize(z, Z_NORM_EPS);
         let b0 = tape.sigmoid(vars[self.b0.0]);
         let g = tape.linear(x, vars[self.w_bx.0]);
         let b1 = tape.sigmoid(g);

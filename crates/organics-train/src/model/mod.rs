@@ -14,6 +14,7 @@
 pub mod autoencoder;
 pub mod bptt;
 pub mod fixed_point;
+pub mod fused;
 pub mod linear;
 pub mod lstm;
 pub mod organics_rnn;
@@ -25,7 +26,7 @@ use organics_grad::{RecurrentCell, RecurrentSpec, Tape, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{ModelKind, TrainConfig};
+use crate::config::{ModelKind, StaticPath, TrainConfig};
 use crate::error::TrainError;
 use crate::params::StateDict;
 use autoencoder::Autoencoder;
@@ -82,6 +83,21 @@ pub struct Network {
     pub steps: usize,
     /// Values per step.
     pub input_dim: usize,
+}
+
+/// Checks an engine's chunk count (the trainer's thread count).
+///
+/// # Errors
+/// [`TrainError::InvalidConfig`] for 0.
+fn check_chunks(chunks: usize) -> Result<(), TrainError> {
+    if chunks == 0 {
+        return Err(TrainError::InvalidConfig {
+            field: "threads",
+            value: "0".into(),
+            reason: "must be at least 1",
+        });
+    }
+    Ok(())
 }
 
 /// Rows `start .. start + rows` of a time-major `[T][batch][D]` batch buffer.
@@ -277,6 +293,25 @@ impl Network {
             chunks,
             weight_grad_block,
         )?))
+    }
+
+    /// organics-grad's fused engine of a static model it covers (one ORGaNICs layer with
+    /// `W_r = I`, or the MLP), cutting batches into `chunks` row blocks, when `path` asks for
+    /// it; `None` for the other models and for [`StaticPath::Tape`].
+    ///
+    /// # Errors
+    /// As [`fused::FusedStatic::new`].
+    pub fn fused_static(
+        &self,
+        path: StaticPath,
+        chunks: usize,
+    ) -> Result<Option<fused::FusedStatic>, TrainError> {
+        let (Arch::Static(net), StaticPath::Fused) = (&self.arch, path) else {
+            return Ok(None);
+        };
+        fused::FusedStatic::spec(net, &self.params, self.steps * self.input_dim)
+            .map(|spec| fused::FusedStatic::new(spec, &self.params, chunks))
+            .transpose()
     }
 
     /// Number of trainable scalars.

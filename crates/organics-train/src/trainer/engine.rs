@@ -1,19 +1,22 @@
 //! The gradient engine of a run: [`Trainer`] holds the model, Adam and the worker pool, and
 //! takes optimiser steps.
 //!
-//! **Two kinds of gradient engine.** The one-layer ORGaNICs RNN (sMNIST, psMNIST, row-wise
-//! views) is trained and evaluated by organics-grad's BPTT engine
-//! ([`crate::model::bptt::RnnEngine`], the benchmarked path), the LSTM and tanh RNN by its
-//! recurrent BPTT engine ([`crate::model::bptt::BaselineEngine`]); the static models
-//! (fixed-point layers and autoencoder, MLP) are recorded on tapes.
+//! **Engines and tapes.** The one-layer ORGaNICs RNN (sMNIST, psMNIST, row-wise views) is
+//! trained and evaluated by organics-grad's BPTT engine ([`crate::model::bptt::RnnEngine`],
+//! the benchmarked path), the LSTM and tanh RNN by its recurrent BPTT engine
+//! ([`crate::model::bptt::BaselineEngine`]), the one-layer static model with `W_r = I` and the
+//! MLP by its fused static engine ([`crate::model::fused::FusedStatic`], unless the config's
+//! [`crate::StaticPath`] asks for tapes); the two-layer static model is recorded on tapes.
 //!
-//! **Data parallelism.** Both engines cut a batch of `B` rows into `threads` contiguous chunks
-//! (tapes: `⌈B/threads⌉` rows, the last one shorter; BPTT: rows `⌊kB/threads⌋ .. ⌊(k+1)B/threads⌋`);
-//! each chunk runs forward and backward on a worker of a private rayon pool of `threads`
-//! threads, and the chunk gradients are summed in chunk order. The cut and the summation order
-//! depend only on `B` and `threads`, so a run is bitwise reproducible for a fixed thread count
-//! (not across thread counts: float addition is not associative). The whole step (passes,
-//! gradient sum, norm, Adam) runs on the pool, entered once per step from the caller.
+//! **Data parallelism.** Every path cuts a batch of `B` rows into `threads` contiguous chunks
+//! (tapes: `⌈B/threads⌉` rows, the last one shorter; engines: rows
+//! `⌊kB/threads⌋ .. ⌊(k+1)B/threads⌋`); each chunk runs forward and backward on a worker of a
+//! private rayon pool of `threads` threads, and the chunk gradients are summed in chunk order
+//! (the fused static engine instead splits each weight gradient's output units across the
+//! workers, over the whole batch). The cut and the summation order depend only on `B` and
+//! `threads`, so a run is bitwise reproducible for a fixed thread count (not across thread
+//! counts: float addition is not associative). The whole step (passes, gradient sum, norm,
+//! Adam) runs on the pool, entered once per step from the caller.
 //!
 //! **Optimiser.** organics-grad's [`Optimizer`] (Adam with PyTorch's L2 weight decay and order
 //! of operations) updates the trainable tensors ([`crate::params::StateDict::trainable_mut`]) in
@@ -21,7 +24,8 @@
 //! The step's gradient norm (reported in `metrics.jsonl`) is organics-grad's
 //! [`organics_grad::ParamSet::global_norm`], summed in blocks on the pool in an order that does
 //! not depend on the thread count (for the models on tapes, formed by the gradient sum as it
-//! writes each block, [`crate::params::StateDict::sum_grads`], with the same bits); a step
+//! writes each block, [`crate::params::StateDict::sum_grads`], with the same bits; the fused
+//! static engine forms it as it writes each part, in an order fixed by the thread count); a step
 //! whose loss or norm is not finite (the norm is finite exactly when every gradient is) is
 //! refused before Adam touches the weights.
 
@@ -34,6 +38,7 @@ use crate::checkpoint;
 use crate::config::{Clipping, TrainConfig};
 use crate::error::TrainError;
 use crate::model::bptt::{BaselineEngine, RnnEngine, sequence};
+use crate::model::fused::FusedStatic;
 use crate::model::{Arch, CLASSES, Chunk, Network};
 use crate::trainer::phases::{PhaseTiming, StepTimes};
 use std::time::{Duration, Instant};
@@ -53,6 +58,9 @@ pub struct Trainer {
     engine: Option<RnnEngine>,
     /// The BPTT engine of the LSTM or tanh RNN (`None`: another model).
     baseline: Option<BaselineEngine>,
+    /// The fused engine of a static model it covers (`None`: another model, or tapes asked
+    /// for by [`TrainConfig::static_path`]).
+    fused: Option<FusedStatic>,
     labels: Vec<usize>,
     tapes: Vec<Tape<f32>>,
     /// Shared with [`Self::step`]'s closure, which runs the whole step on one of its workers.
@@ -125,6 +133,7 @@ impl Trainer {
         let grads = net.params.trainable().zeros_like();
         let engine = net.rnn_engine(config.threads, config.weight_grad_block)?;
         let baseline = net.baseline_engine(config.threads, config.weight_grad_block)?;
+        let fused = net.fused_static(config.static_path, config.threads)?;
         // Every worker computes with subnormals flushed (organics-ftz's docs): the forward and
         // backward passes, the clipping and the optimiser step all run on this pool.
         let pool = rayon::ThreadPoolBuilder::new()
@@ -137,7 +146,7 @@ impl Trainer {
                 threads: config.threads,
                 message: e.to_string(),
             })?;
-        let tapes = if engine.is_some() || baseline.is_some() {
+        let tapes = if engine.is_some() || baseline.is_some() || fused.is_some() {
             Vec::new()
         } else {
             (0..config.threads).map(|_| Tape::new()).collect()
@@ -149,6 +158,7 @@ impl Trainer {
             grads,
             engine,
             baseline,
+            fused,
             labels: Vec::new(),
             tapes,
             pool: std::sync::Arc::new(pool),
@@ -202,6 +212,12 @@ impl Trainer {
     /// ORGaNICs RNN, the LSTM, the tanh RNN) rather than tapes.
     pub fn uses_bptt_engine(&self) -> bool {
         self.engine.is_some() || self.baseline.is_some()
+    }
+
+    /// Whether training and evaluation record tapes (the static models that organics-grad's
+    /// fused engine does not cover, or all of them with [`crate::StaticPath::Tape`]).
+    pub fn uses_tapes(&self) -> bool {
+        !self.tapes.is_empty()
     }
 
     /// The gradient the last [`Self::step`] gave the optimiser (after clipping, if the config
@@ -268,18 +284,20 @@ impl Trainer {
     /// for tapes, the gradient's global norm, which their sum forms as it goes.
     fn loss_and_grad(&mut self, batch: &Batch) -> Result<(f64, usize, Option<f64>), TrainError> {
         let organics = matches!(self.net.arch, Arch::Organics(_)) && self.engine.is_some();
-        if organics || self.baseline.is_some() {
+        if organics || self.baseline.is_some() || self.fused.is_some() {
             set_labels(&mut self.labels, batch);
             let (params, grads, labels) = (&mut self.net.params, &mut self.grads, &self.labels);
             let (engine, baseline, arch) = (&mut self.engine, &mut self.baseline, &self.net.arch);
+            let fused = &mut self.fused;
             let start = self.times.as_ref().map(|_| Instant::now());
-            let stats = self.pool.install(|| match (engine, baseline, arch) {
-                (Some(engine), _, Arch::Organics(rnn)) => {
+            let stats = self.pool.install(|| match (engine, baseline, fused, arch) {
+                (Some(engine), _, _, Arch::Organics(rnn)) => {
                     engine.loss_and_grad(rnn, params, &sequence(batch), labels, grads)
                 }
-                (_, Some(baseline), _) => {
+                (_, Some(baseline), _, _) => {
                     baseline.loss_and_grad(params, &sequence(batch), labels, grads)
                 }
+                (_, _, Some(fused), _) => fused.loss_and_grad(params, batch, labels, grads),
                 _ => unreachable!("checked above"),
             });
             let (passes, _) = lap(start);
@@ -293,7 +311,9 @@ impl Trainer {
                 },
                 e => e,
             })?;
-            return Ok((stats.loss, stats.correct, None));
+            // The fused static engine forms the norm as it writes the gradient.
+            let norm = self.fused.as_ref().map(FusedStatic::grad_norm);
+            return Ok((stats.loss, stats.correct, norm));
         }
         let start = self.now();
         self.pool.install(|| self.net.before_step());
@@ -354,7 +374,8 @@ impl Trainer {
         };
         let start = self.now();
         let grads = &mut self.grads;
-        // The models on tapes have the norm already: the gradient sum forms it as it goes.
+        // The models on tapes and the fused static engine have the norm already: the
+        // gradient sum, or the engine, forms it as it writes the gradient.
         let norm = self.pool.install(|| match known_norm {
             Some(norm) => clip.apply_with_norm(grads, norm),
             None => clip.apply(grads),
@@ -389,6 +410,14 @@ impl Trainer {
             let stats = self
                 .pool
                 .install(|| engine.evaluate(rnn, params, &sequence(batch), labels))?;
+            return Ok((stats.loss * batch.size() as f64, stats.correct));
+        }
+        if let Some(fused) = &mut self.fused {
+            set_labels(&mut self.labels, batch);
+            let (params, labels) = (&self.net.params, &self.labels);
+            let stats = self
+                .pool
+                .install(|| fused.evaluate(params, batch, labels))?;
             return Ok((stats.loss * batch.size() as f64, stats.correct));
         }
         if let Some(baseline) = &mut self.baseline {

@@ -100,6 +100,10 @@ pub struct TrainArgs {
     /// How the iterative steady state solves its linear systems: sweeps or lu.
     #[arg(long)]
     fixed_point_solver: Option<String>,
+    /// How the static models form their gradients: fused (organics-grad's engine, for the
+    /// one-layer ORGaNICs model with W_r = I and the MLP) or tape.
+    #[arg(long)]
+    static_path: Option<String>,
     /// Clip the global gradient norm at this value (default: no clipping).
     #[arg(long)]
     clip_norm: Option<f64>,
@@ -270,6 +274,8 @@ fn overlay_flags(a: &TrainArgs, cfg: &mut TrainConfig) -> Overlay {
         |v| parse_enum("fixed_point_system", v)?);
     put!("--fixed-point-solver", a.fixed_point_solver.as_ref() => fixed_point_solver,
         |v| parse_enum("fixed_point_solver", v)?);
+    put!("--static-path", a.static_path.as_ref() => static_path,
+        |v| parse_enum("static_path", v)?);
     put!("--clip-norm", a.clip_norm => clipping,
         |v| Clipping::GlobalNorm { max_norm: v });
     put!("--observe-every", a.observe_every => observe_every);
@@ -491,6 +497,7 @@ mod tests {
             "--recurrence" => "spectral-norm",
             "--fixed-point-system" => "legacy-diag-a",
             "--fixed-point-solver" => "lu",
+            "--static-path" => "tape",
             "--clip-norm" => "1.5",
             "--observe-every" => "3",
             "--observe-samples" => "11",
@@ -542,8 +549,8 @@ mod tests {
             }
             checked += 1;
         }
-        // 25 flags that take a value, and --overwrite.
-        assert_eq!(checked, 26);
+        // 26 flags that take a value, and --overwrite.
+        assert_eq!(checked, 27);
     }
 
     #[test]
