@@ -1000,28 +1000,15 @@ fn closed_form_forward<S: Scalar>(
         (n, k),
         Through::Transposed,
     );
-    for ((((zr, nr), br), cr), ur) in z
-        .chunks_exact_mut(n)
-        .zip(norms.iter_mut())
-        .zip(b1.chunks_exact_mut(n))
-        .zip(c.chunks_exact_mut(n))
-        .zip(u.chunks_exact_mut(n))
-    {
-        let norm = crate::linalg::dot(zr, zr).sqrt();
-        let d = if norm > norm_eps { norm } else { norm_eps };
-        *nr = norm;
-        for (((zj, bj), cj), uj) in zr
-            .iter_mut()
-            .zip(br.iter_mut())
-            .zip(cr.iter_mut())
-            .zip(ur.iter_mut())
-        {
-            *zj /= d;
-            *bj = bj.sigmoid();
-            *cj = *bj * *zj;
-            *uj = *cj * *cj;
-        }
-    }
+    sh.isa.dispatch(GateRows {
+        n,
+        norm_eps,
+        z,
+        norms,
+        b1,
+        c,
+        u,
+    });
     by_weight(
         a,
         Beta::Overwrite,
@@ -1031,19 +1018,14 @@ fn closed_form_forward<S: Scalar>(
         (n, n),
         Through::Transposed,
     );
-    for (((ar, yr), rr), cr) in a
-        .chunks_exact_mut(n)
-        .zip(y.chunks_exact_mut(n))
-        .zip(rates.chunks_exact_mut(n))
-        .zip(c.chunks_exact(n))
-    {
-        for ((((aj, yj), rj), &cj), &s0) in ar.iter_mut().zip(yr).zip(rr).zip(cr).zip(sh.s0) {
-            *aj = s0 + *aj + eps;
-            *yj = cj / aj.sqrt();
-            let ry = yj.relu();
-            *rj = ry * ry;
-        }
-    }
+    sh.isa.dispatch(RateRows {
+        eps,
+        s0: sh.s0,
+        c,
+        a,
+        y,
+        rates,
+    });
 }
 
 /// The closed-form layer's VJP on a chunk's rows (module docs): from `r̄` (in `g[0]`) to
@@ -1058,18 +1040,14 @@ fn closed_form_backward<S: Scalar>(
     let n = sh.spec.body.units();
     let [z, norms, b1, c, a, y] = vals;
     let [g_r, g_a, g_p, g_g] = g;
-    let (half, two) = (S::from_f64(0.5), S::from_f64(2.0));
     // ȳ (kept in ḡ's rows for now), ā.
-    for ((((gy, ga), &gr), &yj), &aj) in g_g
-        .iter_mut()
-        .zip(g_a.iter_mut())
-        .zip(&*g_r)
-        .zip(&*y)
-        .zip(&*a)
-    {
-        *gy = two * yj.relu() * gr;
-        *ga = -(half * *gy * yj / aj);
-    }
+    sh.isa.dispatch(RateRowsVjp {
+        g_r,
+        y,
+        a,
+        g_y: g_g,
+        g_a,
+    });
     // ū = ā W.
     by_weight(
         g_r,
@@ -1080,30 +1058,122 @@ fn closed_form_backward<S: Scalar>(
         (n, n),
         Through::AsStored,
     );
-    for (i, &norm) in norms.iter().enumerate() {
-        let row = i * n..(i + 1) * n;
-        let (zr, br, cr, ar) = (
-            &z[row.clone()],
-            &b1[row.clone()],
-            &c[row.clone()],
-            &a[row.clone()],
-        );
-        let (gu, gp, gg) = (&g_r[row.clone()], &mut g_p[row.clone()], &mut g_g[row]);
-        let mut zg = S::ZERO;
-        for j in 0..n {
-            let gc = gg[j] / ar[j].sqrt() + two * cr[j] * gu[j];
-            let gz = gc * br[j];
-            gp[j] = gz;
-            gg[j] = gc * zr[j] * br[j] * (S::ONE - br[j]);
-            zg += zr[j] * gz;
-        }
-        if norm > norm_eps {
-            for j in 0..n {
-                gp[j] = (gp[j] - zr[j] * zg) / norm;
+    sh.isa.dispatch(GateRowsVjp {
+        n,
+        norm_eps,
+        norms,
+        z,
+        b1,
+        c,
+        a,
+        g_u: g_r,
+        g_p,
+        g_g,
+    });
+}
+
+simd_kernel! {
+    /// The closed form's gates, row by row: `z = p / max(‖p‖, ε_z)` (`p` in `z` on entry,
+    /// `‖p‖` into `norms`), `B_1 = σ(·)` in place, `c = B_1 ⊙ z`, `u = c ⊙ c`.
+    GateRows<'a> {
+        n: usize, norm_eps: S, z: &'a mut [S], norms: &'a mut [S], b1: &'a mut [S],
+        c: &'a mut [S], u: &'a mut [S]
+    }
+    {
+        let rows = z
+            .chunks_exact_mut(n)
+            .zip(norms.iter_mut())
+            .zip(b1.chunks_exact_mut(n))
+            .zip(c.chunks_exact_mut(n))
+            .zip(u.chunks_exact_mut(n));
+        for ((((zr, nr), br), cr), ur) in rows {
+            let norm = crate::linalg::dot(zr, zr).sqrt();
+            let d = if norm > norm_eps { norm } else { norm_eps };
+            *nr = norm;
+            let it = zr.iter_mut().zip(br.iter_mut()).zip(cr.iter_mut()).zip(ur.iter_mut());
+            for (((zj, bj), cj), uj) in it {
+                *zj /= d;
+                *bj = bj.sigmoid();
+                *cj = *bj * *zj;
+                *uj = *cj * *cj;
             }
-        } else {
-            for j in 0..n {
-                gp[j] /= norm_eps;
+        }
+    }
+}
+
+simd_kernel! {
+    /// The closed form's rates: `a = s_0 + (W u) + ε` (`W u` in `a` on entry),
+    /// `y = c / √a`, `r = ⌊y⌋²`.
+    RateRows<'a> {
+        eps: S, s0: &'a [S], c: &'a [S], a: &'a mut [S], y: &'a mut [S], rates: &'a mut [S]
+    }
+    {
+        let n = s0.len();
+        let rows = a
+            .chunks_exact_mut(n)
+            .zip(y.chunks_exact_mut(n))
+            .zip(rates.chunks_exact_mut(n))
+            .zip(c.chunks_exact(n));
+        for (((ar, yr), rr), cr) in rows {
+            for ((((aj, yj), rj), &cj), &s0) in ar.iter_mut().zip(yr).zip(rr).zip(cr).zip(s0) {
+                *aj = s0 + *aj + eps;
+                *yj = cj / aj.sqrt();
+                let ry = yj.relu();
+                *rj = ry * ry;
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// `ȳ = 2 ⌊y⌋ r̄` and `ā = −ȳ y / (2a)`.
+    RateRowsVjp<'a> {
+        g_r: &'a [S], y: &'a [S], a: &'a [S], g_y: &'a mut [S], g_a: &'a mut [S]
+    }
+    {
+        let (half, two) = (S::from_f64(0.5), S::from_f64(2.0));
+        let it = g_y.iter_mut().zip(g_a.iter_mut()).zip(g_r).zip(y).zip(a);
+        for ((((gy, ga), &gr), &yj), &aj) in it {
+            *gy = two * yj.relu() * gr;
+            *ga = -(half * *gy * yj / aj);
+        }
+    }
+}
+
+simd_kernel! {
+    /// From `ȳ` (in `g_g` on entry) and `ū`: `c̄ = ȳ / √a + 2 c ⊙ ū`, then `p̄` (into `g_p`)
+    /// and `ḡ` (into `g_g`), row by row (module docs).
+    GateRowsVjp<'a> {
+        n: usize, norm_eps: S, norms: &'a [S], z: &'a [S], b1: &'a [S], c: &'a [S],
+        a: &'a [S], g_u: &'a [S], g_p: &'a mut [S], g_g: &'a mut [S]
+    }
+    {
+        let two = S::from_f64(2.0);
+        let rows = norms
+            .iter()
+            .zip(z.chunks_exact(n))
+            .zip(b1.chunks_exact(n))
+            .zip(c.chunks_exact(n))
+            .zip(a.chunks_exact(n))
+            .zip(g_u.chunks_exact(n))
+            .zip(g_p.chunks_exact_mut(n))
+            .zip(g_g.chunks_exact_mut(n));
+        for (((((((&norm, zr), br), cr), ar), gu), gp), gg) in rows {
+            let it = gp.iter_mut().zip(gg.iter_mut()).zip(zr).zip(br).zip(cr).zip(ar).zip(gu);
+            for ((((((gp, gg), &zj), &bj), &cj), &aj), &uj) in it {
+                let gc = *gg / aj.sqrt() + two * cj * uj;
+                *gp = gc * bj;
+                *gg = gc * zj * bj * (S::ONE - bj);
+            }
+            let zg = crate::linalg::dot(zr, gp);
+            if norm > norm_eps {
+                for (gp, &zj) in gp.iter_mut().zip(zr) {
+                    *gp = (*gp - zj * zg) / norm;
+                }
+            } else {
+                for gp in gp.iter_mut() {
+                    *gp /= norm_eps;
+                }
             }
         }
     }
@@ -1152,27 +1222,19 @@ simd_kernel! {
     {
         let mut xs = x.chunks_exact(RECON_LANES);
         let mut hs = xhat.chunks_exact(RECON_LANES);
-        let mut gs = g.chunks_exact_mut(RECON_LANES);
-        for ((xc, hc), gc) in (&mut xs).zip(&mut hs).zip(&mut gs) {
-            for j in 0..RECON_LANES {
-                let d = hc[j] - xc[j];
-                lanes[j] += d * d;
-                if train {
-                    gc[j] = scale * d * hc[j] * (S::ONE - hc[j]);
-                }
+        for (xc, hc) in (&mut xs).zip(&mut hs) {
+            for ((l, &xv), &hv) in lanes.iter_mut().zip(xc).zip(hc) {
+                let d = hv - xv;
+                *l += d * d;
             }
         }
-        for (j, ((&xv, &hv), gv)) in xs
-            .remainder()
-            .iter()
-            .zip(hs.remainder())
-            .zip(gs.into_remainder())
-            .enumerate()
-        {
+        for ((l, &xv), &hv) in lanes.iter_mut().zip(xs.remainder()).zip(hs.remainder()) {
             let d = hv - xv;
-            lanes[j] += d * d;
-            if train {
-                *gv = scale * d * hv * (S::ONE - hv);
+            *l += d * d;
+        }
+        if train {
+            for ((gv, &xv), &hv) in g.iter_mut().zip(x).zip(xhat) {
+                *gv = scale * (hv - xv) * hv * (S::ONE - hv);
             }
         }
     }
