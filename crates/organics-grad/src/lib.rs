@@ -24,11 +24,13 @@
 //! | [`phases`] | where a BPTT step's time goes: GEMM and element-wise phases ([`phases::PhaseTimes`]) |
 //! | [`recurrent_cell`] | the element-wise LSTM and tanh-RNN cells and their hand-derived VJPs |
 //! | [`recurrent`] | the LSTM / tanh-RNN baselines and their BPTT engine ([`RecurrentBptt`]) |
+//! | [`static_net`] | the static-MNIST networks (one closed-form ORGaNICs layer, or the MLP) and their engine without a tape ([`static_net::StaticEngine`]) |
 //! | [`optim`] | Adam / AdamW / SGD, StepLR, optional gradient clipping |
 //!
-//! **Two ways to differentiate.** General models (the losses here; the fixed-point layer and
-//! the static models of `organics-train`) are recorded on a [`Tape`] and differentiated by
-//! [`Tape::backward`]. The ORGaNICs RNN is trained by the dedicated [`Bptt`] engine, which
+//! **Two ways to differentiate.** General models (the losses here; the fixed-point layers of
+//! `organics-train`'s two-layer static model) are recorded on a [`Tape`] and differentiated
+//! by [`Tape::backward`]. The one-layer static model with `W_r = I` and the MLP are trained
+//! by [`static_net::StaticEngine`], whose tests check it against the same network on a tape. The ORGaNICs RNN is trained by the dedicated [`Bptt`] engine, which
 //! runs the fused cell of [`cell`] over the whole sequence per batch chunk without a tape;
 //! [`OrganicsRnn::record`] records the same model on a tape, and the tests check that both give
 //! the same gradients. The LSTM and tanh-RNN baselines are trained the same way by

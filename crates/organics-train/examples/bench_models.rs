@@ -3,14 +3,16 @@
 //!
 //! - `static_step_early`: one step (forward, backward, Adam; batch 256, 2 threads) of the
 //!   one-layer static ORGaNICs model (784 → 360 → 120 → 40 autoencoder, 50 units) from its
-//!   initialisation;
+//!   initialisation, on organics-grad's fused static engine (the preset);
+//! - `static_step_tape`: the same step recorded on tapes (`StaticPath::Tape`);
 //! - `static_step_late`: the same step from a late-training state — the weights of the
 //!   always-black border pixels and their Adam moments subnormal, as weight decay leaves them
 //!   after a few epochs — with the trainer's flush-to-zero mode (organics-ftz);
 //! - `static_step_late_gradual`: the same late step with the trainer's workers switched to
 //!   gradual underflow, i.e. what the flush mode saves on this CPU;
 //! - `static_gemm_roofline`: the GEMMs of that step alone (same shapes, same per-thread split
-//!   of the batch, same transposes), i.e. the ceiling the step's GFLOP/s is measured against;
+//!   as the fused engine's, same transposes), i.e. the ceiling the step's GFLOP/s is measured
+//!   against;
 //! - `static_adam`: Adam's update of the same parameters alone, on the trainer's threads, at
 //!   its fastest (warm threads and caches, the fastest of three consecutive updates): a pass
 //!   any implementation of this training makes besides its GEMMs. Its `gbps` counts the
@@ -481,7 +483,7 @@ fn main() {
         on_tapes.static_path = StaticPath::Tape;
         let (mut tape, _) = trainer_and_batch(&on_tapes);
         let flops = static_flops(&one);
-        // Interleaved repetitions, so that load from other work falls on all five alike, each
+        // Interleaved repetitions, so that load from other work falls on all six alike, each
         // timed after an untimed run of its own (`second_of_two`); the first round is a warm-up.
         let mut gemms = StaticGemms::new(&one);
         let mut adam = AdamAlone::new(&early);
