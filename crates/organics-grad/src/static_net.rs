@@ -38,22 +38,27 @@
 //! - `Ā_3 += p̄ W_zx + ḡ W_bx`; over the batch, `W̄_zx = p̄ᵀ A_3`, `W̄_bx = ḡᵀ A_3`,
 //!   `log W̄ = (āᵀ u) ⊙ W`, `b̄_0 = 2 σ_0 √s_0 ⊙ σ'(b_0) ⊙ Σ_rows ā`.
 //!
-//! **Engine.** The batch is cut into `chunks` row blocks (rows `⌊iB/c⌋ .. ⌊(i+1)B/c⌋`), one
-//! rayon task each. A task runs its rows forward, through both losses and back through the
-//! readout and the body, with no synchronisation. Then each affine layer, top down, is one
-//! parallel region in which task `i` forms the input cotangent of its rows (one GEMM, then
-//! `⊙ f'` in place) and the weight cotangent of its share of the layer's output units over
-//! the whole batch (`W̄_ℓ[o] = Z̄_ℓ[:, o]ᵀ A_{ℓ−1}`), straight into the caller's gradient. So
-//! the weights are read where they lie, no chunk keeps a gradient of its own and nothing is
-//! summed afterwards: what a tape's step spends on parameter copies and on summing the
-//! chunks' gradients (docs/performance.md, "Static step: the engine without a tape"). The
-//! body's and readout's weight cotangents (a few small GEMMs) run on the calling thread.
-//! Every buffer is the whole batch's and is reused across calls. Results are bitwise
-//! reproducible for a fixed chunk count.
+//! **Engine.** The batch is cut into `chunks` row blocks (rows `⌊iB/c⌋ .. ⌊(i+1)B/c⌋`) and
+//! a step makes two parallel passes, one rayon task per chunk in each:
+//!
+//! 1. the *first pass*: each task runs its rows forward, through both losses, back through
+//!    the readout and the body, and down the affine layers' input cotangents
+//!    (`Ā_{ℓ−1} = Z̄_ℓ W_ℓ`, then `⊙ f'` in place), all of it row-local, with no
+//!    synchronisation;
+//! 2. the *weight pass*: task `i` forms its share of every affine layer's output units over
+//!    the whole batch (`W̄_ℓ[o] = Z̄_ℓ[:, o]ᵀ A_{ℓ−1}`, `b̄_ℓ[o]`) and every `T`-th of the
+//!    body's and readout's tensors, straight into the caller's gradient, and adds up the
+//!    squares of what it wrote ([`StaticEngine::grad_norm`]).
+//!
+//! So the weights are read where they lie, no chunk keeps a gradient of its own and nothing
+//! is summed afterwards: what a tape's step spends on parameter copies and on summing the
+//! chunks' gradients (docs/performance.md, "Static step: the engine without a tape"). Every
+//! buffer is the whole batch's and is reused across calls. Results are bitwise reproducible
+//! for a fixed chunk count.
 
 use crate::bptt::BatchStats;
 use crate::error::GradError;
-use crate::linalg::{Beta, Trans, View, ViewMut, gemm, gemm_flops};
+use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::params::{ParamId, ParamSet, Tensor, sum_of_squares};
 use crate::scalar::Scalar;
 use crate::simd::{InstructionSet, simd_kernel};
@@ -152,26 +157,6 @@ impl StaticSpec {
         }
         s.extend([(self.classes, n), (1, self.classes)]);
         s
-    }
-
-    /// Floating-point operations of one training step on `batch` rows, counting the GEMMs as
-    /// executed: every affine layer `6 B · in · out` (forward, input and weight cotangents)
-    /// but the first, `4 B · in · out` (its input is the data); the body and readout alike.
-    #[must_use]
-    pub fn train_step_flops(&self, batch: usize) -> f64 {
-        let dense = |i: usize, o: usize, products: f64| products * gemm_flops(batch, i, o);
-        let mut f: f64 = self
-            .layer_widths()
-            .iter()
-            .enumerate()
-            .map(|(l, &(i, o))| dense(i, o, if l == 0 { 2.0 } else { 3.0 }))
-            .sum();
-        let (n, k) = (self.body.units(), self.code);
-        f += match self.body {
-            StaticBody::ClosedForm { .. } => 2.0 * dense(k, n, 3.0) + dense(n, n, 3.0),
-            StaticBody::Relu { .. } => dense(k, n, 3.0),
-        };
-        f + dense(n, self.classes, 3.0)
     }
 
     /// Checks the sizes and the layout of `params` ([`Self::shapes`]).
@@ -349,13 +334,7 @@ impl<S: Scalar> StaticEngine<S> {
     /// # Errors
     /// [`GradError::InvalidConfig`] for `chunks = 0`.
     pub fn new(chunks: usize, isa: InstructionSet) -> Result<Self, GradError> {
-        if chunks == 0 {
-            return Err(GradError::InvalidConfig {
-                field: "chunks",
-                value: 0.0,
-                reason: "must be at least 1",
-            });
-        }
+        crate::params::check_sizes(&[("chunks", chunks)])?;
         Ok(Self {
             chunks,
             isa,
@@ -430,12 +409,6 @@ impl<S: Scalar> StaticEngine<S> {
         Ok(self.first_pass(spec, params, x, labels, false))
     }
 
-    /// The logits of the last pass, `batch x classes`.
-    #[must_use]
-    pub fn logits(&self) -> &[S] {
-        &self.logits
-    }
-
     /// Sizes the buffers for `batch` rows and forms the body's per-step constants.
     fn prepare(&mut self, spec: &StaticSpec, params: &ParamSet<S>, batch: usize) {
         for ((a, g), &(_, o)) in self
@@ -485,8 +458,9 @@ impl<S: Scalar> StaticEngine<S> {
         }
     }
 
-    /// Every chunk forward through both losses and (training) back through the readout and
-    /// the body, one task each; the batch's mean loss and correct count.
+    /// The first pass (module docs): every chunk forward through both losses and, in
+    /// training, back through the readout, the body and the affine layers' input cotangents,
+    /// one task each; the batch's mean loss and correct count.
     fn first_pass(
         &mut self,
         spec: &StaticSpec,

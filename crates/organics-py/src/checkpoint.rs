@@ -16,8 +16,9 @@ use std::path::PathBuf;
 /// `tensors`: dict of float32 numpy arrays under their PyTorch state_dict names (the
 /// checkpoint's safetensors file, sha256-checked). `config`: the training configuration
 /// (dict, the run's config.json, with the fields added since it was written filled in as
-/// the run used them, e.g. `fixed_point_solver: "lu"`, `weight_grad_block: 16`). `epoch`: epochs finished when it was
-/// written. `path`: the checkpoint directory read.
+/// the run used them, e.g. `fixed_point_solver: "lu"`, `weight_grad_block: 16`,
+/// `static_path: "tape"`). `epoch`: epochs finished when it was written. `path`: the
+/// checkpoint directory read.
 #[pyclass(module = "organics", frozen, get_all)]
 pub struct Checkpoint {
     path: PathBuf,

@@ -416,11 +416,17 @@ def test_load_checkpoint_matches_the_file():
         assert arr.dtype == np.float32
         np.testing.assert_array_equal(arr, expected[name])
     written = json.loads((Path(ck.path) / "state.json").read_text())["config"]
-    # The run predates the solver choice and the weight-gradient block: it reads back with
-    # the LU and the 16-step blocks it used.
+    # The run predates the solver choice, the weight-gradient block and the static path: it
+    # reads back with the LU, the 16-step blocks and the tapes it used.
     assert "fixed_point_solver" not in written
     assert "weight_grad_block" not in written
-    assert ck.config == {**written, "fixed_point_solver": "lu", "weight_grad_block": 16}
+    assert "static_path" not in written
+    assert ck.config == {
+        **written,
+        "fixed_point_solver": "lu",
+        "weight_grad_block": 16,
+        "static_path": "tape",
+    }
 
 
 def mnist_dir():

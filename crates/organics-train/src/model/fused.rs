@@ -69,11 +69,6 @@ impl FusedStatic {
         })
     }
 
-    /// The sizes of the network.
-    pub fn static_spec(&self) -> &StaticSpec {
-        &self.spec
-    }
-
     /// One training forward and backward pass on `batch`: `∂L/∂θ` into `grads` (overwritten;
     /// layout of [`StateDict::trainable`]).
     ///
@@ -115,10 +110,5 @@ impl FusedStatic {
     /// the engine as it wrote each part ([`StaticEngine::grad_norm`]).
     pub fn grad_norm(&self) -> f64 {
         self.engine.grad_norm()
-    }
-
-    /// The logits of the last pass, `batch x 10`.
-    pub fn logits(&self) -> &[f32] {
-        self.engine.logits()
     }
 }

@@ -280,8 +280,9 @@ impl Trainer {
     }
 
     /// Mean loss and correct count of `batch`, with the gradient of the mean loss in
-    /// `self.grads`: organics-grad's BPTT engine for the ORGaNICs RNN, tapes otherwise; and,
-    /// for tapes, the gradient's global norm, which their sum forms as it goes.
+    /// `self.grads`: organics-grad's engines for the models they cover, tapes otherwise; and,
+    /// for tapes and the fused static engine, the gradient's global norm, formed as the
+    /// gradient is written.
     fn loss_and_grad(&mut self, batch: &Batch) -> Result<(f64, usize, Option<f64>), TrainError> {
         let organics = matches!(self.net.arch, Arch::Organics(_)) && self.engine.is_some();
         if organics || self.baseline.is_some() || self.fused.is_some() {
