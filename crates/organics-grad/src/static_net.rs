@@ -750,8 +750,8 @@ fn col_sums<S: Scalar>(m: &[S], width: usize, out: &mut [S]) {
     }
 }
 
-/// One chunk's first pass (module docs): forward, losses, and in training the cotangents
-/// of the top layer's pre-activation, the readout and the body down to the code.
+/// One chunk's first pass (module docs): forward and losses, and in training the cotangents
+/// of the readout, the body and every affine layer's pre-activation on the chunk's rows.
 fn chunk_pass<S: Scalar>(sh: &Shared<'_, S>, t: ChunkRows<'_, S>) -> ChunkSums {
     let spec = &sh.spec;
     let p = sh.params;
