@@ -243,8 +243,6 @@ pub struct StaticEngine<S: Scalar> {
     logits: Vec<S>,
     probs: Vec<S>,
     g_logits: Vec<S>,
-    /// `Σ g²` of each part of the last gradient, in the order written.
-    norm_parts: Vec<f64>,
     /// The global L2 norm of the last gradient.
     grad_norm: f64,
     /// `W = e^{log W}`, `σ(b_0)` and `s_0` of the step.
@@ -344,7 +342,6 @@ impl<S: Scalar> StaticEngine<S> {
             logits: Vec::new(),
             probs: Vec::new(),
             g_logits: Vec::new(),
-            norm_parts: Vec::new(),
             grad_norm: f64::NAN,
             w: Vec::new(),
             b0: Vec::new(),
@@ -378,8 +375,7 @@ impl<S: Scalar> StaticEngine<S> {
                 value: stats.loss,
             });
         }
-        self.weight_pass(spec, x, grads);
-        self.grad_norm = self.norm_parts.iter().sum::<f64>().sqrt();
+        self.grad_norm = self.weight_pass(spec, x, grads);
         Ok(stats)
     }
 
@@ -558,9 +554,9 @@ impl<S: Scalar> StaticEngine<S> {
 
     /// The weight pass (module docs): every weight and bias cotangent over the whole batch,
     /// one task per chunk, each with its share of every affine layer's output units and
-    /// every `T`-th of the body's and readout's tensors; and the squares of what each task
-    /// wrote, for the norm.
-    fn weight_pass(&mut self, spec: &StaticSpec, x: &[S], grads: &mut ParamSet<S>) {
+    /// every `T`-th of the body's and readout's tensors. Returns the gradient's global norm:
+    /// the squares of what each task wrote, summed in task order.
+    fn weight_pass(&self, spec: &StaticSpec, x: &[S], grads: &mut ParamSet<S>) -> f64 {
         let batch = x.len() / spec.input;
         let tasks = self.chunks.min(batch);
         let widths = spec.layer_widths();
@@ -585,7 +581,6 @@ impl<S: Scalar> StaticEngine<S> {
         for (k, t) in head_ts.iter_mut().enumerate() {
             shares[k % tasks].head.push((k, t));
         }
-        let this = &*self;
         let run = |share: WeightTask<'_, S>| -> Vec<f64> {
             let mut sums = Vec::with_capacity(2 * share.layers.len() + share.head.len());
             for LayerShare {
@@ -596,8 +591,8 @@ impl<S: Scalar> StaticEngine<S> {
             } in share.layers
             {
                 let (inputs, out) = widths[l];
-                let g_out = &this.g_acts[l];
-                let input: &[S] = if l == 0 { x } else { &this.acts[l - 1] };
+                let g_out = &self.g_acts[l];
+                let input: &[S] = if l == 0 { x } else { &self.acts[l - 1] };
                 if un > 0 {
                     gemm(
                         ViewMut::new(&mut *g_w, un, inputs),
@@ -618,7 +613,7 @@ impl<S: Scalar> StaticEngine<S> {
                 sums.push(sum_of_squares(g_b));
             }
             for (k, t) in share.head {
-                this.head_grad(spec, batch, k, t);
+                self.head_grad(spec, batch, k, t);
                 sums.push(sum_of_squares(&t.data));
             }
             sums
@@ -628,8 +623,7 @@ impl<S: Scalar> StaticEngine<S> {
         } else {
             shares.into_par_iter().map(run).collect()
         };
-        self.norm_parts.clear();
-        self.norm_parts.extend(sums.into_iter().flatten());
+        sums.into_iter().flatten().sum::<f64>().sqrt()
     }
 
     /// The cotangent of the body's or readout's tensor `k` (counted from the body's first)
