@@ -10,7 +10,6 @@
 
 mod common;
 
-use organics_data::{Batcher, Order};
 use organics_train::trainer::Trainer;
 use organics_train::{ModelKind, StaticPath, Task, TrainConfig};
 
@@ -47,12 +46,7 @@ fn fused_and_tape_steps_agree() {
         for (threads, batch, seed) in [(1usize, 16usize, 1u64), (2, 24, 2), (3, 25, 3)] {
             let what = format!("{model:?}, {threads} threads, batch {batch}");
             let data = common::synthetic(batch, seed);
-            let b = Batcher::new(&data, organics_data::View::Static, batch, Order::InOrder)
-                .expect("batcher")
-                .epoch(0)
-                .next_batch()
-                .expect("a batch")
-                .clone();
+            let b = common::first_batch(&data, organics_data::View::Static, batch);
             let mut fused = trainer(model, StaticPath::Fused, threads, batch);
             let mut tape = trainer(model, StaticPath::Tape, threads, batch);
             assert!(!fused.uses_tapes() && tape.uses_tapes(), "{what}");

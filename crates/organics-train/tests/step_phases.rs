@@ -4,7 +4,6 @@
 mod common;
 
 use organics_train::trainer::{PhaseTiming, StepTimes, Trainer};
-use organics_train::{ModelKind, Task};
 use std::time::Duration;
 
 fn bits(trainer: &Trainer) -> Vec<u32> {
@@ -20,13 +19,7 @@ fn bits(trainer: &Trainer) -> Vec<u32> {
 
 #[test]
 fn phase_timing_changes_no_value_and_charges_every_phase() {
-    for (model, task) in [
-        (ModelKind::Organics, Task::Mnist),
-        (ModelKind::Organics2Layer, Task::Mnist),
-        (ModelKind::Mlp, Task::Mnist),
-        (ModelKind::Organics, Task::Smnist),
-        (ModelKind::Lstm, Task::Smnist),
-    ] {
+    for (model, task) in common::MODELS {
         let what = format!("{model:?} on {task:?}");
         let (mut timed, batch) = common::small_trainer(model, task, 3);
         let (mut plain, _) = common::small_trainer(model, task, 3);

@@ -50,14 +50,7 @@ fn late_state(model: ModelKind, task: Task) -> (Trainer, organics_data::Batch) {
 
 #[test]
 fn a_late_training_step_leaves_no_subnormal_values() {
-    for (model, task) in [
-        (ModelKind::Organics, Task::Mnist),
-        (ModelKind::Organics2Layer, Task::Mnist),
-        (ModelKind::Mlp, Task::Mnist),
-        (ModelKind::Organics, Task::Smnist),
-        (ModelKind::Lstm, Task::Smnist),
-        (ModelKind::Rnn, Task::Smnist),
-    ] {
+    for (model, task) in common::MODELS {
         let (mut trainer, batch) = late_state(model, task);
         let modes = trainer.float_modes();
         assert_eq!(modes.len(), 2);

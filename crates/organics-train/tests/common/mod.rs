@@ -1,4 +1,4 @@
-//! Synthetic data shared by the training tests.
+//! Synthetic data, a small trainer and the list of models shared by the training tests.
 #![allow(dead_code)]
 
 use organics_data::{Batch, Batcher, Dataset, Order};
@@ -42,14 +42,30 @@ pub fn small_trainer(model: ModelKind, task: Task, seed: u64) -> (Trainer, Batch
     let data = synthetic(10, seed);
     let shape = cfg.view.shape(28, 28).expect("shape");
     let trainer = Trainer::new(&cfg, shape.steps, shape.input_dim).expect("trainer");
-    let batch = Batcher::new(&data, cfg.view, cfg.batch_size, Order::InOrder)
+    (trainer, first_batch(&data, cfg.view, cfg.batch_size))
+}
+
+/// The first batch of `size` images of `data` in order, presented as `view`.
+pub fn first_batch(data: &Dataset, view: organics_data::View, size: usize) -> Batch {
+    Batcher::new(data, view, size, Order::InOrder)
         .expect("batcher")
         .epoch(0)
         .next_batch()
         .expect("one batch")
-        .clone();
-    (trainer, batch)
+        .clone()
 }
+
+/// Every model the trainer trains, each on a task it takes: the static one- and two-layer
+/// models and the MLP (on tapes or organics-grad's fused engine), the ORGaNICs RNN, the LSTM
+/// and the tanh RNN (its BPTT engines).
+pub const MODELS: [(ModelKind, Task); 6] = [
+    (ModelKind::Organics, Task::Mnist),
+    (ModelKind::Organics2Layer, Task::Mnist),
+    (ModelKind::Mlp, Task::Mnist),
+    (ModelKind::Organics, Task::Smnist),
+    (ModelKind::Lstm, Task::Smnist),
+    (ModelKind::Rnn, Task::Smnist),
+];
 
 /// Train / validation / test sets of synthetic images.
 pub fn data(train: usize, eval: usize) -> Data {
