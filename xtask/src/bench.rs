@@ -148,6 +148,30 @@ const ROOFLINES: &[(&str, &str)] = &[
     ("static_step_late", "static_gemm_roofline"),
 ];
 
+/// Each GEMM roofline beside the processor's measured multiply-add peak on the same number of
+/// threads (organics-grad's `fma_peak_{1,2}t`; the static bench runs on 2 threads): how far
+/// the GEMMs themselves run from what the cores can do.
+const PEAKS: &[(&str, &str)] = &[
+    ("gemm_roofline_1t", "fma_peak_1t"),
+    ("gemm_roofline_2t", "fma_peak_2t"),
+    ("static_gemm_roofline", "fma_peak_2t"),
+];
+
+/// The [`PEAKS`] lines of a report, for the pairs whose lines are both there.
+fn peak_report(lines: &BTreeMap<String, Line>) -> Vec<String> {
+    let get = |name: &str| lines.get(name).and_then(Line::gflops);
+    PEAKS
+        .iter()
+        .filter_map(|&(roof, peak)| {
+            let (r, p) = (get(roof)?, get(peak)?);
+            Some(format!(
+                "ratio {roof}/{peak}: {:.1} % of the cores' measured multiply-add peak",
+                100.0 * r / p
+            ))
+        })
+        .collect()
+}
+
 /// The processor in words, for the report's first line: `model name`, family and model of
 /// `/proc/cpuinfo`'s first processor (`cpuinfo`: its text, empty where there is none), the
 /// L2 and L3 sizes when known, and the logical CPUs this process may use.
@@ -421,6 +445,9 @@ pub fn run(root: &Path, quick: bool, torch: bool, jax: bool) -> Result<()> {
             println!("{text}");
         }
     }
+    for text in peak_report(&lines) {
+        println!("{text}");
+    }
     for (num, den, what) in RATIOS {
         if let (Some(a), Some(b)) = (lines.get(*num), lines.get(*den)) {
             println!(
@@ -520,6 +547,28 @@ mod tests {
         assert!(ceiling.contains("(target 8x)"), "{ceiling}");
         assert!(floor.ceiling("numpy", &ours, &torch).is_none());
         assert!(FLOORS[1].report(&ours).is_none());
+    }
+
+    #[test]
+    fn sets_each_roofline_beside_the_peak_of_its_thread_count() {
+        let lines = parse(
+            "gemm_roofline_1t: median_s=1.0 gflops=150.0\n\
+             gemm_roofline_2t: median_s=1.0 gflops=240.0\n\
+             static_gemm_roofline: median_s=0.003 gflops=300.0\n\
+             fma_peak_1t: median_s=0.01 gflops=200.0\n\
+             fma_peak_2t: median_s=0.01 gflops=400.0\n",
+        );
+        assert_eq!(
+            peak_report(&lines),
+            [
+                "ratio gemm_roofline_1t/fma_peak_1t: 75.0 % of the cores' measured multiply-add peak",
+                "ratio gemm_roofline_2t/fma_peak_2t: 60.0 % of the cores' measured multiply-add peak",
+                "ratio static_gemm_roofline/fma_peak_2t: 75.0 % of the cores' measured multiply-add peak",
+            ]
+        );
+        // Without the peak lines (an older bench binary), nothing is printed.
+        let old = parse("gemm_roofline_1t: median_s=1.0 gflops=150.0\n");
+        assert!(peak_report(&old).is_empty());
     }
 
     #[test]

@@ -25,6 +25,12 @@
 //! GEMM and element-wise phases (`organics_grad::phases`, from a few more steps with the
 //! timing on): the GEMMs against the roofline, the element-wise loops as the rest.
 //!
+//! - `fma_peak_{1,2}t`: the processor's fused multiply-add throughput, measured: a loop of
+//!   independent multiply-adds on vector registers at the widest detected instruction set,
+//!   nothing loaded or stored, on 1 thread and on 2 threads at once (`gflops` sums them).
+//!   `cargo xtask bench` sets each GEMM roofline beside it: how far the GEMMs themselves are
+//!   from what the cores can do.
+//!
 //! Every thread computes with flush-to-zero on, as `organics train`'s do (organics-ftz).
 //! GFLOP/s counts GEMM floating-point operations only (`2mkn` per product), as executed.
 //! The traffic lines print `gbps=` (GB/s) instead of `gflops=`.
@@ -61,6 +67,43 @@ fn ftz_pool(threads: usize) -> rayon::ThreadPool {
         })
         .build()
         .expect("thread pool")
+}
+
+/// Accumulators of [`FmaPeak`]: enough independent chains to cover the multiply-add latency
+/// on every port (4 cycles × 2 ports needs 8) with room to spare, and few enough to stay in
+/// registers (16 on AVX2, 32 on AVX-512).
+const FMA_CHAINS: usize = 12;
+
+/// `iterations` rounds of `acc ← acc · a + b` on [`FMA_CHAINS`] vector registers.
+struct FmaPeak {
+    iterations: usize,
+}
+
+impl pulp::WithSimd for FmaPeak {
+    type Output = (f32, usize);
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> (f32, usize) {
+        // The fixed point of x ← 0.5 x + 0.5 is 1: no value overflows or turns subnormal.
+        let (a, b) = (simd.splat_f32s(0.5), simd.splat_f32s(0.5));
+        let mut acc: [S::f32s; FMA_CHAINS] =
+            std::array::from_fn(|i| simd.splat_f32s(std::hint::black_box(i as f32)));
+        for _ in 0..self.iterations {
+            for x in &mut acc {
+                *x = simd.mul_add_e_f32s(*x, a, b);
+            }
+        }
+        let lanes: &[f32] = pulp::bytemuck::cast_slice(&acc);
+        (lanes.iter().sum(), lanes.len())
+    }
+}
+
+/// The floating-point operations of one thread's [`FmaPeak`] loop (2 per lane per
+/// multiply-add), after running it at the widest instruction set.
+fn fma_peak(iterations: usize) -> f64 {
+    let (sum, lanes) = pulp::Arch::new().dispatch(FmaPeak { iterations });
+    std::hint::black_box(sum);
+    2.0 * lanes as f64 * iterations as f64
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -489,6 +532,23 @@ fn main() {
         let mut roof = Roofline::new(threads, forward_passes, block);
         let s = pool.install(|| time(reps, || roof.run()));
         roof.print(name, s, dims);
+    }
+    for (name, threads) in [("fma_peak_1t", 1), ("fma_peak_2t", 2)] {
+        if !name.contains(&only) {
+            continue;
+        }
+        let pool = ftz_pool(threads);
+        let iterations = if quick { 1 << 20 } else { 1 << 23 };
+        let mut flops = 0.0;
+        let s = pool.install(|| {
+            time(reps.max(3), || {
+                flops = (0..threads)
+                    .into_par_iter()
+                    .map(|_| fma_peak(iterations))
+                    .sum();
+            })
+        });
+        println!("{name}: median_s={s:.4} gflops={:.1}", flops / s / 1e9);
     }
     for (name, threads) in [("state_traffic_1t", 1), ("state_traffic_2t", 2)] {
         if !name.contains(&only) || done.iter().any(|d| d == name) || forward_passes > 1 {
