@@ -68,6 +68,25 @@ pub enum Chunks {
     Fixed(usize),
 }
 
+impl Chunks {
+    /// How many chunks a batch of `batch ≥ 1` rows is cut into: at least 1, at most `batch`.
+    pub(crate) fn count(self, batch: usize) -> usize {
+        match self {
+            Self::PerThread => rayon::current_num_threads(),
+            Self::Fixed(c) => c,
+        }
+        .clamp(1, batch)
+    }
+}
+
+/// Cuts `0 .. n` into `parts` near-equal ranges `⌊in/p⌋ .. ⌊(i+1)n/p⌋`, as `(start, len)`:
+/// the engines' cut of a batch into chunks (and the static engine's of a layer's units).
+pub(crate) fn even_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    (0..parts)
+        .map(|i| (i * n / parts, (i + 1) * n / parts - i * n / parts))
+        .collect()
+}
+
 /// Settings of the BPTT engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BpttConfig {
@@ -303,15 +322,10 @@ impl<S: Scalar> Bptt<S> {
     }
 
     fn split(&mut self, batch: usize) {
-        let c = match self.config.chunks {
-            Chunks::PerThread => rayon::current_num_threads(),
-            Chunks::Fixed(c) => c,
-        }
-        .clamp(1, batch);
+        let c = self.config.chunks.count(batch);
         self.chunks.resize_with(c, ChunkWork::default);
-        for (i, ch) in self.chunks.iter_mut().enumerate() {
-            ch.start = i * batch / c;
-            ch.rows = (i + 1) * batch / c - ch.start;
+        for (ch, (start, rows)) in self.chunks.iter_mut().zip(even_ranges(batch, c)) {
+            (ch.start, ch.rows) = (start, rows);
             ch.scratch.set_instruction_set(self.config.instruction_set);
             ch.scratch.watch.set(self.timing);
         }

@@ -30,12 +30,13 @@
 //! **Two ways to differentiate.** General models (the losses here; the fixed-point layers of
 //! `organics-train`'s two-layer static model) are recorded on a [`Tape`] and differentiated
 //! by [`Tape::backward`]. The one-layer static model with `W_r = I` and the MLP are trained
-//! by [`static_net::StaticEngine`], whose tests check it against the same network on a tape. The ORGaNICs RNN is trained by the dedicated [`Bptt`] engine, which
-//! runs the fused cell of [`cell`] over the whole sequence per batch chunk without a tape;
-//! [`OrganicsRnn::record`] records the same model on a tape, and the tests check that both give
-//! the same gradients. The LSTM and tanh-RNN baselines are trained the same way by
-//! [`RecurrentBptt`] (cells in [`recurrent_cell`]); `organics-train` keeps their tape
-//! recording as the reference its tests compare against.
+//! by [`static_net::StaticEngine`], whose tests check it against the same network on a tape.
+//! The ORGaNICs RNN is trained by the dedicated [`Bptt`] engine, which runs the fused cell of
+//! [`cell`] over the whole sequence per batch chunk without a tape; [`OrganicsRnn::record`]
+//! records the same model on a tape, and the tests check that both give the same gradients.
+//! The LSTM and tanh-RNN baselines are trained the same way by [`RecurrentBptt`] (cells in
+//! [`recurrent_cell`]); `organics-train` keeps their tape recording as the reference its
+//! tests compare against.
 //!
 //! **Numerics.** Kernels are generic over [`Scalar`] (`f32`, `f64`); gradient checks run in
 //! `f64` against central finite differences. The one-sided choices at kinks are stated in

@@ -30,7 +30,7 @@
 //! stored: `(T + 1) · r · s + T · r · 4n` values (`s = n` or `2n`; the LSTM caches its four
 //! gates).
 
-use crate::bptt::{BatchStats, BpttConfig, Checkpointing, Chunks, Readout, ensure};
+use crate::bptt::{BatchStats, BpttConfig, Checkpointing, Readout, ensure, even_ranges};
 use crate::error::GradError;
 use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
 use crate::params::{ParamId, ParamSet};
@@ -493,15 +493,10 @@ impl<S: Scalar> RecurrentBptt<S> {
         labels: Option<&[usize]>,
         train: bool,
     ) -> BatchStats {
-        let c = match self.config.chunks {
-            Chunks::PerThread => rayon::current_num_threads(),
-            Chunks::Fixed(c) => c,
-        }
-        .clamp(1, batch.batch);
+        let c = self.config.chunks.count(batch.batch);
         self.chunks.resize_with(c, ChunkWork::default);
-        for (i, ch) in self.chunks.iter_mut().enumerate() {
-            ch.start = i * batch.batch / c;
-            ch.rows = (i + 1) * batch.batch / c - ch.start;
+        for (ch, (start, rows)) in self.chunks.iter_mut().zip(even_ranges(batch.batch, c)) {
+            (ch.start, ch.rows) = (start, rows);
             ch.scratch.isa = self.config.instruction_set;
         }
         self.bias.clear();

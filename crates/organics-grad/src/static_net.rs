@@ -56,9 +56,9 @@
 //! buffer is the whole batch's and is reused across calls. Results are bitwise reproducible
 //! for a fixed chunk count.
 
-use crate::bptt::BatchStats;
+use crate::bptt::{BatchStats, even_ranges};
 use crate::error::GradError;
-use crate::linalg::{Beta, Trans, View, ViewMut, gemm};
+use crate::linalg::{Beta, Trans, View, ViewMut, add_assign, gemm};
 use crate::params::{ParamId, ParamSet, Tensor, sum_of_squares};
 use crate::scalar::Scalar;
 use crate::simd::{InstructionSet, simd_kernel};
@@ -307,13 +307,6 @@ fn split_rows<'a, S>(
         rest = tail;
     }
     parts.into_iter()
-}
-
-/// Cuts `0 .. n` into `parts` near-equal ranges `⌊in/p⌋ .. ⌊(i+1)n/p⌋` as `(start, len)`.
-fn even_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
-    (0..parts)
-        .map(|i| (i * n / parts, (i + 1) * n / parts - i * n / parts))
-        .collect()
 }
 
 /// The next chunk's part of a buffer cut by [`split_rows`].
@@ -604,9 +597,7 @@ impl<S: Scalar> StaticEngine<S> {
                     );
                     g_b.fill(S::ZERO);
                     for row in g_out.chunks_exact(out) {
-                        for (b, &v) in g_b.iter_mut().zip(&row[u0..u0 + un]) {
-                            *b += v;
-                        }
+                        add_assign(g_b, &row[u0..u0 + un]);
                     }
                 }
                 sums.push(sum_of_squares(g_w));
@@ -738,9 +729,7 @@ fn weight_grad<S: Scalar>(grad: &mut Tensor<S>, g: View<'_, S>, a: View<'_, S>) 
 fn col_sums<S: Scalar>(m: &[S], width: usize, out: &mut [S]) {
     out.fill(S::ZERO);
     for row in m.chunks_exact(width) {
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o += v;
-        }
+        add_assign(out, row);
     }
 }
 
@@ -854,9 +843,7 @@ fn chunk_pass<S: Scalar>(sh: &Shared<'_, S>, t: ChunkRows<'_, S>) -> ChunkSums {
     );
     let bias = p.data(ParamId(ro + 1));
     for row in logits.chunks_exact_mut(cl) {
-        for (v, &b) in row.iter_mut().zip(bias) {
-            *v += b;
-        }
+        add_assign(row, bias);
     }
     let (xent, correct) = crate::loss::softmax_xent_sum(logits, cl, labels, probs);
     let sums = ChunkSums {
