@@ -13,6 +13,11 @@
 //! - `static_gemm_roofline`: the GEMMs of that step alone (same shapes, same per-thread split
 //!   as the fused engine's, same transposes), i.e. the ceiling the step's GFLOP/s is measured
 //!   against;
+//! - `static_gemm_placed`: the same GEMMs placed in memory as the engine places them: each
+//!   layer's own weights, shared by the threads, each layer's output the next one's input,
+//!   and the weight gradients reading rows the other thread wrote. Slower than the roofline,
+//!   whose operands stay in each thread's cache; with `static_adam`, the tighter floor of the
+//!   step that `cargo xtask bench` sets beside the 85 % target;
 //! - `static_adam`: Adam's update of the same parameters alone, on the trainer's threads, at
 //!   its fastest (warm threads and caches, the fastest of three consecutive updates): a pass
 //!   any implementation of this training makes besides its GEMMs. Its `gbps` counts the
@@ -300,6 +305,182 @@ impl StaticGemms {
     }
 }
 
+/// The same GEMMs as [`StaticGemms`], placed in memory as the fused engine places them
+/// (`static_gemm_placed`): every affine layer reads its own weights, shared by the threads,
+/// and writes its own whole-batch activation and cotangent buffers, each layer's input being
+/// the previous one's output. A first parallel region runs, on each thread's rows, the
+/// forward products in layer order, then the input cotangents top down; a second, on each
+/// thread's share of every layer's output units, the weight gradients over the whole batch,
+/// reading rows the other thread wrote. The GEMMs, their shapes and their split are the
+/// roofline's; what differs is only where the operands come from.
+struct PlacedGemms {
+    /// Per GEMM layer: `(inputs, outputs, input buffer, input_gradient)`; the input buffer
+    /// is `None` for the image, else the index of an earlier layer's output.
+    layers: Vec<(usize, usize, Option<usize>, bool)>,
+    batch: usize,
+    threads: usize,
+    image: Vec<f32>,
+    acts: Vec<Vec<f32>>,
+    g_acts: Vec<Vec<f32>>,
+    weights: Vec<Vec<f32>>,
+    weight_grads: Vec<Vec<f32>>,
+    pool: rayon::ThreadPool,
+}
+
+impl PlacedGemms {
+    fn new(cfg: &TrainConfig) -> Self {
+        let (b, threads) = (cfg.batch_size, cfg.threads);
+        let fill =
+            |len: usize| -> Vec<f32> { (0..len).map(|k| ((k % 7) as f32 - 3.0) * 0.01).collect() };
+        // Each layer reads the latest earlier output of its input width (the image first).
+        let mut layers: Vec<(usize, usize, Option<usize>, bool)> = Vec::new();
+        for (i, o, count, input_gradient) in affines(cfg) {
+            for _ in 0..count {
+                let input = layers.iter().rposition(|&(_, out, ..)| out == i);
+                layers.push((i, o, input, input_gradient));
+            }
+        }
+        let per_layer = |size: &dyn Fn(usize, usize) -> usize| -> Vec<Vec<f32>> {
+            layers.iter().map(|&(i, o, ..)| fill(size(i, o))).collect()
+        };
+        Self {
+            image: fill(b * SIDE * SIDE),
+            acts: per_layer(&|_, o| b * o),
+            g_acts: per_layer(&|_, o| b * o),
+            weights: per_layer(&|i, o| o * i),
+            weight_grads: per_layer(&|i, o| o * i),
+            layers,
+            batch: b,
+            threads,
+            pool: ftz_pool(threads),
+        }
+    }
+
+    fn run(&mut self) {
+        use organics_grad::linalg::{Beta, Trans, View, ViewMut, gemm};
+        use rayon::prelude::*;
+        let (b, threads) = (self.batch, self.threads);
+        let ranges: Vec<(usize, usize)> = (0..threads)
+            .map(|k| (k * b / threads, (k + 1) * b / threads))
+            .collect();
+        let Self {
+            layers,
+            image,
+            acts,
+            g_acts,
+            weights,
+            weight_grads,
+            pool,
+            ..
+        } = self;
+        pool.install(|| {
+            // First region: forward and input cotangents on each thread's rows. The threads
+            // write disjoint rows of the shared buffers: each gets its rows of every buffer.
+            let outputs: Vec<usize> = layers.iter().map(|&(_, o, ..)| o).collect();
+            let acts_rows = rows_per_thread(acts, &outputs, &ranges);
+            let g_rows = rows_per_thread(g_acts, &outputs, &ranges);
+            let (weights, image) = (&*weights, &*image);
+            acts_rows
+                .into_par_iter()
+                .zip(g_rows)
+                .zip(ranges.par_iter())
+                .for_each(|((mut acts, mut g_acts), &(r0, r1))| {
+                    let r = r1 - r0;
+                    for (l, &(i, o, input, _)) in layers.iter().enumerate() {
+                        let (before, here) = acts.split_at_mut(l);
+                        let x: &[f32] = match input {
+                            None => &image[r0 * i..r1 * i],
+                            Some(k) => &before[k][..],
+                        };
+                        gemm(
+                            ViewMut::new(&mut here[0][..], r, o),
+                            Beta::Overwrite,
+                            View::new(x, r, i),
+                            Trans::No,
+                            View::new(&weights[l], o, i),
+                            Trans::Yes,
+                        );
+                    }
+                    // Each input cotangent goes to the buffer of the layer that made the input,
+                    // added to what a later layer (one sharing the input) put there.
+                    let mut formed = vec![false; layers.len()];
+                    for (l, &(i, o, input, input_gradient)) in layers.iter().enumerate().rev() {
+                        let (Some(k), true) = (input, input_gradient) else {
+                            continue;
+                        };
+                        let (before, here) = g_acts.split_at_mut(l);
+                        let beta = if formed[k] {
+                            Beta::Accumulate
+                        } else {
+                            Beta::Overwrite
+                        };
+                        formed[k] = true;
+                        gemm(
+                            ViewMut::new(&mut before[k][..], r, i),
+                            beta,
+                            View::new(&here[0][..], r, o),
+                            Trans::No,
+                            View::new(&weights[l], o, i),
+                            Trans::No,
+                        );
+                    }
+                });
+            // Second region: each thread's share of every layer's output units.
+            let mut shares: Vec<Vec<(usize, usize, &mut [f32])>> =
+                (0..threads).map(|_| Vec::new()).collect();
+            for (l, (gw, &(i, o, ..))) in weight_grads.iter_mut().zip(layers.iter()).enumerate() {
+                let mut rest = &mut gw[..];
+                for (t, share) in shares.iter_mut().enumerate() {
+                    let (u0, u1) = (t * o / threads, (t + 1) * o / threads);
+                    let (mine, tail) = std::mem::take(&mut rest).split_at_mut((u1 - u0) * i);
+                    share.push((l, u0, mine));
+                    rest = tail;
+                }
+            }
+            let (acts, g_acts) = (&*acts, &*g_acts);
+            shares.into_par_iter().for_each(|share| {
+                for (l, u0, gw) in share {
+                    let (i, o, input, _) = layers[l];
+                    let un = gw.len() / i;
+                    if un == 0 {
+                        continue;
+                    }
+                    let x: &[f32] = match input {
+                        None => image,
+                        Some(k) => &acts[k],
+                    };
+                    gemm(
+                        ViewMut::new(gw, un, i),
+                        Beta::Overwrite,
+                        View::strided(&g_acts[l][u0..], b, un, o),
+                        Trans::Yes,
+                        View::new(x, b, i),
+                        Trans::No,
+                    );
+                }
+            });
+        });
+    }
+}
+
+/// Each buffer (`width` entries a row) cut into the row ranges `ranges`, gathered per range.
+fn rows_per_thread<'a>(
+    buffers: &'a mut [Vec<f32>],
+    widths: &[usize],
+    ranges: &[(usize, usize)],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut per_range: Vec<Vec<&mut [f32]>> = ranges.iter().map(|_| Vec::new()).collect();
+    for (buf, &w) in buffers.iter_mut().zip(widths) {
+        let mut rest = &mut buf[..];
+        for (mine, &(r0, r1)) in per_range.iter_mut().zip(ranges) {
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut((r1 - r0) * w);
+            mine.push(part);
+            rest = tail;
+        }
+    }
+    per_range
+}
+
 /// Adam's update of a static trainer's parameters alone (`static_adam`), on a pool of the
 /// trainer's size with flush-to-zero, as the trainer runs it.
 struct AdamAlone {
@@ -487,10 +668,18 @@ fn main() {
         // timed after an untimed run of its own (`second_of_two`); the first round is a warm-up.
         let mut gemms = StaticGemms::new(&one);
         let mut adam = AdamAlone::new(&early);
-        let mut times = [vec![], vec![], vec![], vec![], vec![], vec![]];
+        let mut placed = PlacedGemms::new(&one);
+        let mut times = [vec![], vec![], vec![], vec![], vec![], vec![], vec![]];
         for r in 0..=static_reps {
             for (k, t) in times.iter_mut().enumerate() {
-                let s = if k == 5 {
+                let s = if k == 6 {
+                    // The same GEMMs on the engine's own buffers.
+                    second_of_two(|| {
+                        let start = Instant::now();
+                        placed.run();
+                        start.elapsed().as_secs_f64()
+                    })
+                } else if k == 5 {
                     // The same early step recorded on tapes (`StaticPath::Tape`).
                     second_of_two(|| {
                         let start = Instant::now();
@@ -529,12 +718,13 @@ fn main() {
             }
         }
         late.set_float_mode(Mode::FlushToZero);
-        let [e, l, g, roof, a, tp] = times.map(median);
+        let [e, l, g, roof, a, tp, pl] = times.map(median);
         line("static_step_early", e, flops);
         line("static_step_tape", tp, flops);
         line("static_step_late", l, flops);
         line("static_step_late_gradual", g, flops);
         line("static_gemm_roofline", roof, flops);
+        line("static_gemm_placed", pl, flops);
         println!(
             "static_adam: median_s={a:.6} gbps={:.3}",
             adam.bytes() / a / 1e9
