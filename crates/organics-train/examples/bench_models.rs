@@ -16,8 +16,11 @@
 //! - `static_gemm_placed`: the same GEMMs placed in memory as the engine places them: each
 //!   layer's own weights, shared by the threads, each layer's output the next one's input,
 //!   and the weight gradients reading rows the other thread wrote. Slower than the roofline,
-//!   whose operands stay in each thread's cache; with `static_adam`, the tighter floor of the
-//!   step that `cargo xtask bench` sets beside the 85 % target;
+//!   whose operands stay in each thread's cache;
+//! - `static_gemm_placed_adam`: those GEMMs, then Adam's update (the trainer's settings) of
+//!   the weights they read from the weight gradients they wrote, on the same threads, as the
+//!   step runs them: the step's GEMMs and its optimiser with nothing else, the tightest floor
+//!   of the step, which `cargo xtask bench` sets beside the 85 % target;
 //! - `static_adam`: Adam's update of the same parameters alone, on the trainer's threads, at
 //!   its fastest (warm threads and caches, the fastest of three consecutive updates): a pass
 //!   any implementation of this training makes besides its GEMMs. Its `gbps` counts the
@@ -57,6 +60,7 @@
 
 use organics_data::{Batch, Batcher, Dataset, Order};
 use organics_ftz::Mode;
+use organics_grad::ParamSet;
 use organics_grad::bptt::Checkpointing;
 use organics_grad::optim::Optimizer;
 use organics_grad::recurrent::train_step_flops;
@@ -312,7 +316,10 @@ impl StaticGemms {
 /// forward products in layer order, then the input cotangents top down; a second, on each
 /// thread's share of every layer's output units, the weight gradients over the whole batch,
 /// reading rows the other thread wrote. The GEMMs, their shapes and their split are the
-/// roofline's; what differs is only where the operands come from.
+/// roofline's; what differs is only where the operands come from. `static_gemm_placed_adam`
+/// follows them with Adam's update of those weights, which the next run's GEMMs then read
+/// from lines the other core wrote, as in training. Biases, activations, losses and the
+/// body's element-wise work are left out, so both are floors.
 struct PlacedGemms {
     /// Per GEMM layer: `(inputs, outputs, input buffer, input_gradient)`; the input buffer
     /// is `None` for the image, else the index of an earlier layer's output.
@@ -322,13 +329,16 @@ struct PlacedGemms {
     image: Vec<f32>,
     acts: Vec<Vec<f32>>,
     g_acts: Vec<Vec<f32>>,
-    weights: Vec<Vec<f32>>,
-    weight_grads: Vec<Vec<f32>>,
+    /// One tensor per layer, in layer order.
+    weights: ParamSet<f32>,
+    weight_grads: ParamSet<f32>,
+    /// Adam with the trainer's settings, for `static_gemm_placed_adam`.
+    adam: Optimizer<f32>,
     pool: rayon::ThreadPool,
 }
 
 impl PlacedGemms {
-    fn new(cfg: &TrainConfig) -> Self {
+    fn new(cfg: &TrainConfig, trainer: &Trainer) -> Self {
         let (b, threads) = (cfg.batch_size, cfg.threads);
         let fill =
             |len: usize| -> Vec<f32> { (0..len).map(|k| ((k % 7) as f32 - 3.0) * 0.01).collect() };
@@ -343,12 +353,25 @@ impl PlacedGemms {
         let per_layer = |size: &dyn Fn(usize, usize) -> usize| -> Vec<Vec<f32>> {
             layers.iter().map(|&(i, o, ..)| fill(size(i, o))).collect()
         };
+        let mut weights = ParamSet::new();
+        for (l, (data, &(i, o, ..))) in per_layer(&|i, o| o * i)
+            .into_iter()
+            .zip(&layers)
+            .enumerate()
+        {
+            weights.push(&format!("layer{l}"), o, i, data);
+        }
+        let weight_grads = weights.zeros_like();
+        let Optimizer::Adam { config, .. } = &trainer.optimizer else {
+            panic!("the static model trains with Adam");
+        };
         Self {
             image: fill(b * SIDE * SIDE),
             acts: per_layer(&|_, o| b * o),
             g_acts: per_layer(&|_, o| b * o),
-            weights: per_layer(&|i, o| o * i),
-            weight_grads: per_layer(&|i, o| o * i),
+            adam: Optimizer::adam(*config, &weights),
+            weights,
+            weight_grads,
             layers,
             batch: b,
             threads,
@@ -356,7 +379,9 @@ impl PlacedGemms {
         }
     }
 
-    fn run(&mut self) {
+    /// The GEMMs, then with `then_adam` Adam's update of the weights they read from the
+    /// weight gradients they wrote (`lr`), on the same pool.
+    fn run(&mut self, then_adam: bool, lr: f64) {
         use organics_grad::linalg::{Beta, Trans, View, ViewMut, gemm};
         use rayon::prelude::*;
         let (b, threads) = (self.batch, self.threads);
@@ -370,6 +395,7 @@ impl PlacedGemms {
             g_acts,
             weights,
             weight_grads,
+            adam,
             pool,
             ..
         } = self;
@@ -379,7 +405,7 @@ impl PlacedGemms {
             let outputs: Vec<usize> = layers.iter().map(|&(_, o, ..)| o).collect();
             let acts_rows = rows_per_thread(acts, &outputs, &ranges);
             let g_rows = rows_per_thread(g_acts, &outputs, &ranges);
-            let (weights, image) = (&*weights, &*image);
+            let (w_all, image) = (weights.tensors(), &*image);
             acts_rows
                 .into_par_iter()
                 .zip(g_rows)
@@ -397,7 +423,7 @@ impl PlacedGemms {
                             Beta::Overwrite,
                             View::new(x, r, i),
                             Trans::No,
-                            View::new(&weights[l], o, i),
+                            View::new(&w_all[l].data, o, i),
                             Trans::Yes,
                         );
                     }
@@ -420,7 +446,7 @@ impl PlacedGemms {
                             beta,
                             View::new(&here[0][..], r, o),
                             Trans::No,
-                            View::new(&weights[l], o, i),
+                            View::new(&w_all[l].data, o, i),
                             Trans::No,
                         );
                     }
@@ -428,8 +454,13 @@ impl PlacedGemms {
             // Second region: each thread's share of every layer's output units.
             let mut shares: Vec<Vec<(usize, usize, &mut [f32])>> =
                 (0..threads).map(|_| Vec::new()).collect();
-            for (l, (gw, &(i, o, ..))) in weight_grads.iter_mut().zip(layers.iter()).enumerate() {
-                let mut rest = &mut gw[..];
+            for (l, (gw, &(i, o, ..))) in weight_grads
+                .tensors_mut()
+                .iter_mut()
+                .zip(layers.iter())
+                .enumerate()
+            {
+                let mut rest = &mut gw.data[..];
                 for (t, share) in shares.iter_mut().enumerate() {
                     let (u0, u1) = (t * o / threads, (t + 1) * o / threads);
                     let (mine, tail) = std::mem::take(&mut rest).split_at_mut((u1 - u0) * i);
@@ -459,6 +490,9 @@ impl PlacedGemms {
                     );
                 }
             });
+            if then_adam {
+                adam.step(weights, weight_grads, lr).expect("adam");
+            }
         });
     }
 }
@@ -668,15 +702,24 @@ fn main() {
         // timed after an untimed run of its own (`second_of_two`); the first round is a warm-up.
         let mut gemms = StaticGemms::new(&one);
         let mut adam = AdamAlone::new(&early);
-        let mut placed = PlacedGemms::new(&one);
-        let mut times = [vec![], vec![], vec![], vec![], vec![], vec![], vec![]];
+        let mut placed = PlacedGemms::new(&one, &early);
+        let mut times = [
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ];
         for r in 0..=static_reps {
             for (k, t) in times.iter_mut().enumerate() {
-                let s = if k == 6 {
-                    // The same GEMMs on the engine's own buffers.
+                let s = if k >= 6 {
+                    // The same GEMMs on the engine's own buffers, then (7) Adam's update.
                     second_of_two(|| {
                         let start = Instant::now();
-                        placed.run();
+                        placed.run(k == 7, lr);
                         start.elapsed().as_secs_f64()
                     })
                 } else if k == 5 {
@@ -718,13 +761,14 @@ fn main() {
             }
         }
         late.set_float_mode(Mode::FlushToZero);
-        let [e, l, g, roof, a, tp, pl] = times.map(median);
+        let [e, l, g, roof, a, tp, pl, pa] = times.map(median);
         line("static_step_early", e, flops);
         line("static_step_tape", tp, flops);
         line("static_step_late", l, flops);
         line("static_step_late_gradual", g, flops);
         line("static_gemm_roofline", roof, flops);
         line("static_gemm_placed", pl, flops);
+        line("static_gemm_placed_adam", pa, flops);
         println!(
             "static_adam: median_s={a:.6} gbps={:.3}",
             adam.bytes() / a / 1e9
