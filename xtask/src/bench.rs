@@ -308,7 +308,7 @@ impl Floor {
             step = self.step,
             what = self.what,
         ))
-        .map(|text| match self.placed_report(lines) {
+        .map(|text| match self.placed_report(lines, (s, r, f)) {
             Some(more) => format!("{text}\n{more}"),
             None => text,
         })
@@ -317,15 +317,14 @@ impl Floor {
     /// With the [`Floor::placed`] lines: the placed GEMMs against the roofline, those GEMMs
     /// then the floor's pass against each alone, the step against the two in sequence, and
     /// the most of its roofline that a step of them could reach, against the 85 % target.
-    fn placed_report(&self, lines: &BTreeMap<String, Line>) -> Option<String> {
+    /// `(s, r, f)`: the step's, roofline's and floor's median seconds.
+    fn placed_report(
+        &self,
+        lines: &BTreeMap<String, Line>,
+        (s, r, f): (f64, f64, f64),
+    ) -> Option<String> {
         let Placed { gemms, then_floor } = self.placed?;
-        let (s, r, f, p, pf) = (
-            lines.get(self.step)?.median_s,
-            lines.get(self.roofline)?.median_s,
-            lines.get(self.floor)?.median_s,
-            lines.get(gemms)?.median_s,
-            lines.get(then_floor)?.median_s,
-        );
+        let (p, pf) = (lines.get(gemms)?.median_s, lines.get(then_floor)?.median_s);
         Some(format!(
             "ratio {gemms}/{roof}: {:.2}x (the same GEMMs on the step's own buffers)\n\
              ratio {then_floor}/({gemms} + {floor}): {:.2}x ({what} after those GEMMs, on what \

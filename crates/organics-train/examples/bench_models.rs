@@ -228,8 +228,9 @@ impl StaticGemms {
     fn new(cfg: &TrainConfig) -> Self {
         let affines = affines(cfg);
         let (b, threads) = (cfg.batch_size, cfg.threads);
-        let rows: Vec<usize> = (0..threads)
-            .map(|k| (k + 1) * b / threads - k * b / threads)
+        let rows: Vec<usize> = even_ranges(b, threads)
+            .iter()
+            .map(|&(r0, r1)| r1 - r0)
             .collect();
         let widest = affines
             .iter()
@@ -385,9 +386,7 @@ impl PlacedGemms {
         use organics_grad::linalg::{Beta, Trans, View, ViewMut, gemm};
         use rayon::prelude::*;
         let (b, threads) = (self.batch, self.threads);
-        let ranges: Vec<(usize, usize)> = (0..threads)
-            .map(|k| (k * b / threads, (k + 1) * b / threads))
-            .collect();
+        let ranges = even_ranges(b, threads);
         let Self {
             layers,
             image,
@@ -460,12 +459,12 @@ impl PlacedGemms {
                 .zip(layers.iter())
                 .enumerate()
             {
-                let mut rest = &mut gw.data[..];
-                for (t, share) in shares.iter_mut().enumerate() {
-                    let (u0, u1) = (t * o / threads, (t + 1) * o / threads);
-                    let (mine, tail) = std::mem::take(&mut rest).split_at_mut((u1 - u0) * i);
+                let units = even_ranges(o, threads);
+                for (share, (mine, &(u0, _))) in shares
+                    .iter_mut()
+                    .zip(cut_rows(&mut gw.data, i, &units).zip(&units))
+                {
                     share.push((l, u0, mine));
-                    rest = tail;
                 }
             }
             let (acts, g_acts) = (&*acts, &*g_acts);
@@ -497,6 +496,27 @@ impl PlacedGemms {
     }
 }
 
+/// `parts` even ranges `[start, end)` of `0..n`, as organics-grad's engines split a batch.
+fn even_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    (0..parts)
+        .map(|k| (k * n / parts, (k + 1) * n / parts))
+        .collect()
+}
+
+/// `buf` (`width` entries a row) cut at the consecutive row ranges `ranges`.
+fn cut_rows<'a>(
+    buf: &'a mut [f32],
+    width: usize,
+    ranges: &[(usize, usize)],
+) -> impl Iterator<Item = &'a mut [f32]> {
+    let mut rest = buf;
+    ranges.iter().map(move |&(r0, r1)| {
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut((r1 - r0) * width);
+        rest = tail;
+        part
+    })
+}
+
 /// Each buffer (`width` entries a row) cut into the row ranges `ranges`, gathered per range.
 fn rows_per_thread<'a>(
     buffers: &'a mut [Vec<f32>],
@@ -505,11 +525,8 @@ fn rows_per_thread<'a>(
 ) -> Vec<Vec<&'a mut [f32]>> {
     let mut per_range: Vec<Vec<&mut [f32]>> = ranges.iter().map(|_| Vec::new()).collect();
     for (buf, &w) in buffers.iter_mut().zip(widths) {
-        let mut rest = &mut buf[..];
-        for (mine, &(r0, r1)) in per_range.iter_mut().zip(ranges) {
-            let (part, tail) = std::mem::take(&mut rest).split_at_mut((r1 - r0) * w);
+        for (mine, part) in per_range.iter_mut().zip(cut_rows(buf, w, ranges)) {
             mine.push(part);
-            rest = tail;
         }
     }
     per_range
